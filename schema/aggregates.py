@@ -1,0 +1,125 @@
+"""Generated aggregates with group-by: `bikeStationsAggregate(where:, groupBy:)`.
+
+One SQL statement per call (GROUP BY over the filtered rows). Measures over a restricted column,
+and grouping by one, are checked like reads of that column.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import strawberry
+
+from schema.access import check, guarded_field
+from schema.context import CityContext
+from schema.datasets import ColumnSpec, DatasetSpec
+from schema.errors import BadInput
+from schema.inputs import DatasetInputs
+from storage.repository import AggregateQuery, Measure
+
+Info = strawberry.Info[CityContext, Any]
+MEASURES: tuple[Measure, ...] = ("sum", "avg", "min", "max")
+MAX_GROUPS = 10_000
+
+
+class Measures:
+    """Values of one measure (sum, avg, ...) for each numeric column of a group."""
+
+    __slots__ = ("__dict__",)
+
+
+class Group:
+    """One group: its key row, its row count, and each measure."""
+
+    def __init__(self, row: Any, key_columns: tuple[str, ...], numeric: list[ColumnSpec]) -> None:
+        self.key = Measures()
+        for name in key_columns:
+            setattr(self.key, name, getattr(row, name))
+        self.count = int(row.m_count_rows)
+        for measure in MEASURES:
+            values = Measures()
+            for col in numeric:
+                raw = getattr(row, f"m_{measure}_{col.name}", None)
+                value = None if raw is None else float(raw)
+                if value is not None and measure == "avg":
+                    value = round(value, 9)  # SQLite and PostgreSQL differ in the last bits
+                setattr(values, col.name, value)
+            setattr(self, measure, values)
+
+
+class DatasetAggregate:
+    """Aggregate types and root field of one dataset."""
+
+    def __init__(self, spec: DatasetSpec, inputs: DatasetInputs) -> None:
+        self.spec = spec
+        self.inputs = inputs
+        name = spec.type_name
+        self.numeric = [c for c in spec.columns if c.numeric]
+        self.groupable = [c for c in spec.columns if c.role != "geometry"]
+        self.group_enum = strawberry.enum(
+            enum.Enum(f"{name}GroupBy", {c.name.upper(): c.name for c in self.groupable}),  # type: ignore[misc]
+            description=f"Columns {spec.meta.title} can be grouped by.",
+        )
+        key_ns: dict[str, Any] = {"__annotations__": {}}
+        for col in self.groupable:
+            key_ns["__annotations__"][col.name] = col.python_type | None
+            key_ns[col.name] = guarded_field(col.access, description=f"{col.description} Null when not grouped by it.")
+        self.key_type = strawberry.type(type(f"{name}GroupKey", (), key_ns),
+                                        description=f"Group-by values of a {spec.singular} group.")
+        self.numbers_type: type | None = None
+        group_ns: dict[str, Any] = {
+            "__annotations__": {"key": self.key_type, "count": int},
+            "key": strawberry.field(description="Values of the group-by columns."),
+            "count": strawberry.field(description="Rows in the group."),
+        }
+        if self.numeric:
+            num_ns: dict[str, Any] = {"__annotations__": {}}
+            for col in self.numeric:
+                num_ns["__annotations__"][col.name] = float | None
+                num_ns[col.name] = guarded_field(col.access, description=col.description)
+            self.numbers_type = strawberry.type(type(f"{name}Numbers", (), num_ns),
+                                                description=f"One measure over the numeric columns of {spec.meta.title}.")
+            for measure in MEASURES:
+                group_ns["__annotations__"][measure] = self.numbers_type
+                group_ns[measure] = strawberry.field(description=f"{measure} of each numeric column (null when no value).")
+        self.group_type = strawberry.type(type(f"{name}Group", (), group_ns),
+                                          description=f"A group of {spec.meta.title} rows and its measures.")
+
+    def root_field(self) -> Any:
+        spec, inputs, numeric, group_type = self.spec, self.inputs, self.numeric, self.group_type
+        by_name = {c.name: c for c in self.groupable}
+
+        async def resolve(root: Any, info: Info, where: Any = None, group_by: Any = None) -> Any:
+            keys = tuple(dict.fromkeys(g.value for g in (group_by or [])))
+            for key in keys:
+                check(info, by_name[key].access)
+            readable = [c for c in numeric if _may(info, c)]
+            measures: list[tuple[Measure, str | None]] = [("count", None)]
+            measures += [(m, c.name) for m in MEASURES for c in readable]
+            query = AggregateQuery(group_by=keys, measures=tuple(measures),
+                                   filter=inputs.to_filter(info, where), limit=MAX_GROUPS + 1)
+            info.context.datasets_read.add(spec.name)
+            rows = await info.context.loaders.repositories[spec.name].aggregate(query)
+            if len(rows) > MAX_GROUPS:
+                raise BadInput(f"more than {MAX_GROUPS} groups: group by fewer columns or filter more")
+            return [Group(r, keys, readable) for r in rows]
+
+        resolve.__annotations__.update({
+            "where": inputs.filter | None,
+            "group_by": list[self.group_enum] | None,  # type: ignore[name-defined]
+            "return": list[group_type] if not spec.restricted else list[group_type] | None,  # type: ignore[valid-type]
+        })
+        return guarded_field(
+            spec.meta.access, resolver=resolve,
+            description=f"Count, sum, avg, min and max of {spec.meta.title}, grouped by any columns. "
+            "Without groupBy, one group over every matching row.",
+        )
+
+
+def _may(info: Info, col: ColumnSpec) -> bool:
+    try:
+        check(info, col.access)
+    except Exception:
+        return False
+    return True

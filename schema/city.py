@@ -1,0 +1,52 @@
+"""A running city: its catalog, the engines of its departments and one repository per dataset."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import MetaData
+
+from schema.datasets import Catalog, DatasetSpec, spec_of_model
+from schema.departments import MODELS
+from schema.loaders import Loaders
+from storage.engines import Databases
+from storage.repository import Repository
+
+
+def builtin_specs() -> list[DatasetSpec]:
+    """The datasets every citygraph has."""
+    return [spec_of_model(model) for model in MODELS]
+
+
+class City:
+    """Catalog plus storage: what the app, the CLI and the importers share."""
+
+    def __init__(self, catalog: Catalog, databases: Databases) -> None:
+        self.catalog = catalog
+        self.databases = databases
+        self.repositories = {
+            spec.name: Repository(databases.engine_for(spec.department), spec.table)
+            for spec in catalog.datasets
+        }
+
+    def loaders(self) -> Loaders:
+        """Fresh loaders for one request."""
+        return Loaders(self.repositories)
+
+    def repository(self, dataset: str) -> Repository:
+        return self.repositories[dataset]
+
+    async def create_tables(self) -> None:
+        """Create every missing table, each in its department's database."""
+        by_engine: dict[int, list[DatasetSpec]] = defaultdict(list)
+        for spec in self.catalog.datasets:
+            by_engine[id(self.repositories[spec.name].engine)].append(spec)
+        for specs in by_engine.values():
+            engine = self.repositories[specs[0].name].engine
+            tables = [s.table for s in specs]
+            metadata: MetaData = tables[0].metadata
+            async with engine.begin() as conn:
+                await conn.run_sync(lambda sync, t=tables, m=metadata: m.create_all(sync, tables=t))
+
+    async def close(self) -> None:
+        await self.databases.dispose()

@@ -1,0 +1,1 @@
+"""Urbanism department."""

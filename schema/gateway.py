@@ -1,0 +1,99 @@
+"""The one-process gateway schema: every department's datasets composed into one Query type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from schema.aggregates import DatasetAggregate
+from schema.context import CityContext
+from schema.datasets import Catalog
+from schema.dcat import DatasetInfo, dataset_info
+from schema.errors import EXPOSED_CODES
+from schema.objects import DatasetTypes, PageLimits, build_dataset_types
+from schema.validation import HiddenSuggestions
+
+Info = strawberry.Info[CityContext, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryLimits:
+    """Bounds on what one document may ask (DESIGN section 10)."""
+
+    page_default: int = 50
+    page_max: int = 1_000
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 5_000
+
+
+def _should_mask(error: Any) -> bool:
+    code = (error.extensions or {}).get("code")
+    if code in EXPOSED_CODES:
+        return False
+    # errors raised by graphql-core itself while validating or coercing variables have no
+    # original error and describe the document, not the server: show them
+    return error.original_error is not None
+
+
+def _catalog_field(catalog: Catalog) -> Any:
+    infos = [dataset_info(s) for s in catalog.datasets]
+
+    def resolve() -> list[DatasetInfo]:
+        return infos
+
+    return strawberry.field(resolver=resolve, description="The catalog: every dataset with its licence and attribution.")
+
+
+def _one_dataset_field(catalog: Catalog) -> Any:
+    infos = {s.name: dataset_info(s) for s in catalog.datasets}
+
+    def resolve(name: str) -> DatasetInfo | None:
+        return infos.get(name)
+
+    return strawberry.field(resolver=resolve, description="One catalog entry by its root field name.")
+
+
+def build_query_type(catalog: Catalog, limits: QueryLimits) -> tuple[type, dict[str, DatasetTypes]]:
+    """The root Query type with one list, one lookup and one aggregate field per dataset."""
+    types = build_dataset_types(catalog, PageLimits(limits.page_default, limits.page_max))
+    ns: dict[str, Any] = {
+        "datasets": _catalog_field(catalog),
+        "dataset": _one_dataset_field(catalog),
+    }
+    for spec in catalog.datasets:
+        t = types[spec.name]
+        ns[spec.name] = t.root_list()
+        one = t.root_one()
+        if one is not None:
+            ns[spec.singular] = one
+        ns[f"{spec.name}Aggregate"] = DatasetAggregate(spec, t.inputs).root_field()
+    return strawberry.type(type("Query", (), ns), description="Everything the city publishes or keeps."), types
+
+
+def build_gateway_schema(catalog: Catalog, limits: QueryLimits | None = None) -> strawberry.Schema:
+    """The composed schema of every department, with the document limits and error masking."""
+    limits = limits or QueryLimits()
+    query, _types = build_query_type(catalog, limits)
+    return strawberry.Schema(
+        query=query,
+        config=StrawberryConfig(auto_camel_case=True, disable_field_suggestions=True),
+        extensions=[
+            ParserCache,
+            HiddenSuggestions,
+            QueryDepthLimiter(max_depth=limits.max_depth),
+            MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+            MaxTokensLimiter(max_token_count=limits.max_tokens),
+            MaskErrors(should_mask_error=_should_mask),
+        ],
+    )

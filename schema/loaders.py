@@ -1,0 +1,46 @@
+"""Per-request DataLoaders: wherever a list meets a relation, one statement per level, not per row."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from storage.repository import Page, PageQuery, Repository
+
+
+class Loaders:
+    """The loaders of one request, created on first use and cached by what they load."""
+
+    def __init__(self, repositories: Mapping[str, Repository]) -> None:
+        self.repositories = repositories
+        self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
+
+    def row(self, dataset: str, column: str) -> DataLoader[Hashable, Any]:
+        """Loads rows of `dataset` by a unique `column`, batching every key asked in one tick."""
+        key = ("row", dataset, column)
+        loader = self._loaders.get(key)
+        if loader is None:
+            repo = self.repositories[dataset]
+
+            async def load(keys: Sequence[Hashable]) -> list[Any]:
+                found = await repo.by_keys(column, keys)
+                return [found.get(k) for k in keys]
+
+            loader = self._loaders[key] = DataLoader(load_fn=load)
+        return loader
+
+    def page(self, dataset: str, column: str, query: PageQuery) -> DataLoader[Hashable, Page]:
+        """Loads the same window of `dataset` rows for many parents, by the parent key `column`."""
+        key = ("page", dataset, column, query)
+        loader = self._loaders.get(key)
+        if loader is None:
+            repo = self.repositories[dataset]
+
+            async def load(parents: Sequence[Hashable]) -> list[Page]:
+                pages = await repo.pages_by(column, parents, query)
+                return [pages[p] for p in parents]
+
+            loader = self._loaders[key] = DataLoader(load_fn=load)
+        return loader

@@ -1,0 +1,91 @@
+"""Database engines: one per department URL, SQLite by default, PostgreSQL (asyncpg) in production."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def _sqlite_lower(value: Any) -> Any:
+    # SQLite's own lower() folds ASCII only; PostgreSQL folds every letter. Text filters must give
+    # the same rows on both engines, so SQLite gets Python's Unicode lower() under the same name.
+    return value.lower() if isinstance(value, str) else value
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.create_function("lower", 1, _sqlite_lower, deterministic=True)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for an import
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """An async engine for `url`, with SQLite given the pragmas and functions the queries expect."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url)
+        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
+
+
+class Databases:
+    """The engines of every department: a default URL, and per-department overrides."""
+
+    def __init__(self, default_url: str, overrides: Mapping[str, str] | None = None) -> None:
+        self._urls = {"*": default_url, **(overrides or {})}
+        self._engines: dict[str, AsyncEngine] = {}
+
+    def url_for(self, department: str) -> str:
+        """The URL a department's data lives at."""
+        return self._urls.get(department, self._urls["*"])
+
+    def engine_for(self, department: str) -> AsyncEngine:
+        """The engine of a department, shared with every department on the same URL."""
+        url = self.url_for(department)
+        if url not in self._engines:
+            self._engines[url] = make_engine(url)
+        return self._engines[url]
+
+    def engines(self) -> Iterator[AsyncEngine]:
+        """Every engine opened so far."""
+        return iter(list(self._engines.values()))
+
+    async def dispose(self) -> None:
+        """Close every pool."""
+        for engine in self._engines.values():
+            with contextlib.suppress(Exception):
+                await engine.dispose()
+        self._engines.clear()
+
+
+class StatementCounter:
+    """Counts SQL statements sent through some engines; tests use it to prove there is no N+1."""
+
+    def __init__(self, engines: Iterator[AsyncEngine]) -> None:
+        self.statements: list[str] = []
+        self._engines = list(engines)
+
+    def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.statements.append(statement)
+
+    def __enter__(self) -> StatementCounter:
+        for engine in self._engines:
+            event.listen(engine.sync_engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for engine in self._engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", self._count)
