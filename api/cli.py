@@ -1,0 +1,169 @@
+"""The `citygraph` command line: demo, serve, import, schema."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from api.settings import Settings
+from schema.ingest import ImportReport
+
+app = typer.Typer(help="citygraph: one GraphQL API for a city's open and personal data.", no_args_is_help=True)
+import_app = typer.Typer(help="Load real data into the city.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+console = Console(stderr=True)
+
+PortOption = Annotated[int | None, typer.Option("--port", help="Port to listen on (default 8000).")]
+HostOption = Annotated[str | None, typer.Option("--host", help="Address to listen on (default 127.0.0.1).")]
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except Exception as exc:  # pydantic's message names the bad variable; say it and stop
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    )
+
+
+def _print_report(report: ImportReport) -> None:
+    table = Table(title="loaded")
+    table.add_column("dataset")
+    table.add_column("rows", justify="right")
+    for name, count in sorted(report.loaded.items()):
+        table.add_row(name, str(count))
+    console.print(table)
+    if report.skipped:
+        skipped = Table(title="skipped")
+        skipped.add_column("dataset")
+        skipped.add_column("reason")
+        skipped.add_column("rows", justify="right")
+        for (dataset, reason), count in sorted(report.skipped_by_reason().items()):
+            skipped.add_row(dataset, reason, str(count))
+        console.print(skipped)
+    for note in report.notes:
+        console.print(f"note: {note}")
+
+
+async def _with_city(settings: Settings, work):  # type: ignore[no-untyped-def]
+    from schema.city import City
+    from schema.publishing import load_catalog
+    from storage.engines import Databases
+
+    city = City(load_catalog(settings.data_dir), Databases(settings.default_database_url, settings.database_urls))
+    try:
+        await city.create_tables()
+        return await work(city)
+    finally:
+        await city.close()
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    console.print(f"citygraph on {settings.base_url}/graphql (GraphiQL in a browser)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+@app.command()
+def demo(
+    port: PortOption = None,
+    host: HostOption = None,
+    residents: Annotated[int | None, typer.Option(help="Synthetic residents in the civil registry.")] = None,
+    open_data: Annotated[Path | None, typer.Option(help="Folder of real open datasets to import (see SOURCES.md).")] = None,
+    build_only: Annotated[bool, typer.Option("--build-only", help="Build the demo city, do not serve it.")] = False,
+) -> None:
+    """Build the demo city (seeded, deterministic) into local SQLite files and serve it."""
+    from schema.seeding import build_demo
+
+    settings = _settings(port=port, host=host, demo_residents=residents, open_data_dir=open_data)
+    with _progress() as progress:
+        report = asyncio.run(_with_city(settings, lambda city: build_demo(
+            city, seed=settings.demo_seed, residents=settings.demo_residents,
+            open_data_dir=settings.open_data_dir, progress=progress)))
+    _print_report(report)
+    if not build_only:
+        _serve(settings)
+
+
+@app.command()
+def serve(port: PortOption = None, host: HostOption = None) -> None:
+    """Serve the city as it is (build it first with `demo --build-only` or the importers)."""
+    _serve(_settings(port=port, host=host))
+
+
+@import_app.command("paris")
+def import_paris(folder: Annotated[Path, typer.Argument(help="Folder holding the Paris files (SOURCES.md).")]) -> None:
+    """Import the real Paris datasets: arrondissements, quartiers, Vélib', toilets, air quality."""
+    from schema.ingest.paris import import_paris as run
+
+    settings = _settings()
+    with _progress() as progress:
+        report = asyncio.run(_with_city(settings, lambda city: run(city, folder, progress=progress)))
+    _print_report(report)
+
+
+@import_app.command("gtfs")
+def import_gtfs(feed: Annotated[Path, typer.Argument(help="A GTFS zip file.")]) -> None:
+    """Import a GTFS feed: routes, stops, trips and stop times."""
+    from schema.ingest.gtfs import import_gtfs as run
+
+    settings = _settings()
+    with _progress() as progress:
+        report = asyncio.run(_with_city(settings, lambda city: run(city, feed, progress=progress)))
+    _print_report(report)
+
+
+@import_app.command("manifest")
+def import_manifest(manifest: Annotated[Path, typer.Argument(help="A dataset manifest (TOML).")]) -> None:
+    """Publish a CSV dataset described by a manifest; it joins the schema on the next start."""
+    from schema.publishing import publish
+
+    settings = _settings()
+    with _progress() as progress:
+        report = asyncio.run(publish(settings.data_dir, manifest, settings=settings, progress=progress))
+    _print_report(report)
+
+
+@app.command()
+def schema(
+    subgraph: Annotated[str | None, typer.Option(help="Print one department's subgraph SDL instead.")] = None,
+) -> None:
+    """Print the composed schema's SDL."""
+    from schema.gateway import build_gateway_schema
+    from schema.publishing import load_catalog
+
+    settings = _settings()
+    if subgraph is not None:
+        console.print("[red]subgraphs are not available yet[/red]")
+        raise typer.Exit(2)
+    typer.echo(build_gateway_schema(load_catalog(settings.data_dir)).as_str())
+
+
+@app.command()
+def catalog() -> None:
+    """Print the DCAT-AP catalog as JSON-LD."""
+    from schema.dcat import catalog_jsonld
+    from schema.publishing import load_catalog
+
+    settings = _settings()
+    typer.echo(json.dumps(catalog_jsonld(load_catalog(settings.data_dir), settings.base_url), indent=2, ensure_ascii=False))
+
+
+def main() -> None:
+    app()

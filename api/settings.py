@@ -1,0 +1,73 @@
+"""The one settings object, read from CITYGRAPH_* environment variables at start-up.
+
+A bad value stops the boot with a clear message (pydantic validation); so does a default secret
+outside development. Tests build their own `Settings(...)`; nothing mutates settings after start.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Configuration of one citygraph process."""
+
+    model_config = SettingsConfigDict(env_prefix="CITYGRAPH_", extra="forbid", frozen=True)
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Field(default=Path(".citygraph"), description="Where SQLite files, keys and manifests live.")
+    database_url: str | None = Field(
+        default=None, description="Default database of every department; SQLite in data_dir when unset."
+    )
+    database_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description='Per-department overrides, JSON: {"registry": "postgresql+asyncpg://..."}.',
+    )
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str | None = Field(default=None, description="Base URL clients reach; default http://host:port.")
+
+    max_body_bytes: int = Field(default=1_000_000, ge=1_024, description="Largest request body accepted.")
+    page_default: int = Field(default=50, ge=1)
+    page_max: int = Field(default=1_000, ge=1)
+    max_depth: int = Field(default=12, ge=2)
+    max_aliases: int = Field(default=30, ge=1)
+    max_tokens: int = Field(default=5_000, ge=100)
+    export_max_rows: int = Field(default=100_000, ge=1, description="Rows one CSV/GeoJSON export may hold.")
+
+    demo_residents: int = Field(default=3_000, ge=0, description="Size of the synthetic civil registry.")
+    demo_seed: int = 2026
+    open_data_dir: Path | None = Field(
+        default=None, description="Folder of real open datasets the demo imports when present."
+    )
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        if self.page_default > self.page_max:
+            raise ValueError("page_default must not exceed page_max")
+        if self.environment is Environment.PRODUCTION and self.default_database_url.startswith("sqlite"):
+            raise ValueError("production needs CITYGRAPH_DATABASE_URL (PostgreSQL), not the SQLite default")
+        return self
+
+    @property
+    def default_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'city.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -1,0 +1,73 @@
+"""Loading data into the city: real files (importers), manifests, and the demo's generators.
+
+Every loader returns an `ImportReport`: how many rows each dataset received, and every row it
+skipped with the reason, so a person can check what the files held that the city did not take.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from rich.progress import Progress
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A source row that was not loaded, and why."""
+
+    dataset: str
+    row: str
+    """Where the row was: file and line, or its identifier."""
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What one import loaded and what it skipped."""
+
+    loaded: Counter[str] = field(default_factory=Counter)
+    skipped: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def skip(self, dataset: str, row: str, reason: str) -> None:
+        self.skipped.append(Skipped(dataset, row, reason))
+
+    def merge(self, other: ImportReport) -> ImportReport:
+        self.loaded.update(other.loaded)
+        self.skipped.extend(other.skipped)
+        self.notes.extend(other.notes)
+        return self
+
+    def skipped_by_reason(self) -> Counter[tuple[str, str]]:
+        """(dataset, reason) -> how many rows."""
+        return Counter((s.dataset, s.reason) for s in self.skipped)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "loaded": dict(self.loaded),
+            "skipped": [{"dataset": d, "reason": r, "rows": n} for (d, r), n in self.skipped_by_reason().items()],
+            "notes": self.notes,
+        }
+
+
+@contextmanager
+def _noop() -> Iterator[None]:
+    yield
+
+
+def tracked(items: Iterable[T], progress: Progress | None, description: str, total: int | None = None) -> Iterator[T]:
+    """Iterate `items`, advancing a progress bar when one is given."""
+    if progress is None:
+        yield from items
+        return
+    task = progress.add_task(description, total=total)
+    for item in items:
+        yield item
+        progress.advance(task)
+    progress.update(task, completed=progress.tasks[task].total or progress.tasks[task].completed)
