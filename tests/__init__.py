@@ -1,0 +1,1 @@
+"""citygraph tests; a package so that `tests.services` and fixture plugins import from the repo root."""
