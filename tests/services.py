@@ -511,9 +511,10 @@ def spawn_postgres(*, attempts: int = 3) -> SpawnedServer:
     prefix, user = _as_server_user()
     workdir = _new_workdir("postgres", owner=user)
     data = workdir / "data"
+    # UTF-8 with the C.UTF-8 locale, as the machine's cluster: lower('É') is 'é' in both.
     initdb = subprocess.run(
         [*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-         "-E", "UTF8", "--locale=C", "--no-sync"],
+         "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
         stdin=subprocess.DEVNULL, capture_output=True, check=False,
     )  # fmt: skip
     if initdb.returncode != 0:

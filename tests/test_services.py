@@ -227,6 +227,7 @@ async def test_spawned_postgres_answers_and_stops() -> None:
         try:
             assert await conn.fetchval("SHOW port") == str(server.port)
             assert await conn.fetchval("SHOW fsync") == "off"
+            assert await conn.fetchval("SELECT lower('ÉLYSÉE')") == "élysée"
         finally:
             await conn.close()
     finally:
