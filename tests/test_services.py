@@ -106,6 +106,18 @@ def test_spawned_redis_answers_and_stops() -> None:
         _ping(server.port, timeout=1)
 
 
+def test_spawn_redis_moves_on_when_its_port_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        ports = iter([taken, services.free_port()])
+        monkeypatch.setattr(services, "free_port", lambda: next(ports))
+        with services.spawn_redis() as server:
+            assert server.port != taken
+            assert _ping(server.port, timeout=1) == b"+PONG\r\n"
+
+
 def test_frozen_redis_does_not_answer_within_100_ms(spawned_redis: services.SpawnedServer) -> None:
     assert _ping(spawned_redis.port, timeout=1) == b"+PONG\r\n"
     spawned_redis.freeze()
