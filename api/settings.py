@@ -26,9 +26,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CITYGRAPH_", extra="forbid", frozen=True)
 
     environment: Environment = Environment.DEVELOPMENT
-    data_dir: Path = Field(default=Path(".citygraph"), description="Where SQLite files, keys and manifests live.")
+    data_dir: Path = Field(
+        default=Path(".citygraph"), description="Where SQLite files, keys and manifests live."
+    )
     database_url: str | None = Field(
-        default=None, description="Default database of every department; SQLite in data_dir when unset."
+        default=None,
+        description="Default database of every department; SQLite in data_dir when unset.",
     )
     database_urls: dict[str, str] = Field(
         default_factory=dict,
@@ -37,17 +40,25 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    public_url: str | None = Field(default=None, description="Base URL clients reach; default http://host:port.")
+    public_url: str | None = Field(
+        default=None, description="Base URL clients reach; default http://host:port."
+    )
 
-    max_body_bytes: int = Field(default=1_000_000, ge=1_024, description="Largest request body accepted.")
+    max_body_bytes: int = Field(
+        default=1_000_000, ge=1_024, description="Largest request body accepted."
+    )
     page_default: int = Field(default=50, ge=1)
     page_max: int = Field(default=1_000, ge=1)
     max_depth: int = Field(default=12, ge=2)
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=5_000, ge=100)
-    export_max_rows: int = Field(default=100_000, ge=1, description="Rows one CSV/GeoJSON export may hold.")
+    export_max_rows: int = Field(
+        default=100_000, ge=1, description="Rows one CSV/GeoJSON export may hold."
+    )
 
-    demo_residents: int = Field(default=3_000, ge=0, description="Size of the synthetic civil registry.")
+    demo_residents: int = Field(
+        default=3_000, ge=0, description="Size of the synthetic civil registry."
+    )
     demo_seed: int = 2026
     open_data_dir: Path | None = Field(
         default=None, description="Folder of real open datasets the demo imports when present."
@@ -58,8 +69,12 @@ class Settings(BaseSettings):
     def _coherent(self) -> Self:
         if self.page_default > self.page_max:
             raise ValueError("page_default must not exceed page_max")
-        if self.environment is Environment.PRODUCTION and self.default_database_url.startswith("sqlite"):
-            raise ValueError("production needs CITYGRAPH_DATABASE_URL (PostgreSQL), not the SQLite default")
+        if self.environment is Environment.PRODUCTION and self.default_database_url.startswith(
+            "sqlite"
+        ):
+            raise ValueError(
+                "production needs CITYGRAPH_DATABASE_URL (PostgreSQL), not the SQLite default"
+            )
         return self
 
     @property

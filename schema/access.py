@@ -47,12 +47,18 @@ class AccessGuard(FieldExtension):
     def __init__(self, access: str) -> None:
         self.access = access
 
-    def resolve(self, next_: Callable[..., Any], source: Any, info: strawberry.Info, **kwargs: Any) -> Any:
+    def resolve(
+        self, next_: Callable[..., Any], source: Any, info: strawberry.Info, **kwargs: Any
+    ) -> Any:
         check(info, self.access)
         return next_(source, info, **kwargs)
 
     async def resolve_async(
-        self, next_: Callable[..., Awaitable[Any]], source: Any, info: strawberry.Info, **kwargs: Any
+        self,
+        next_: Callable[..., Awaitable[Any]],
+        source: Any,
+        info: strawberry.Info,
+        **kwargs: Any,
     ) -> Any:
         check(info, self.access)
         result = next_(source, info, **kwargs)

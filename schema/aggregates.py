@@ -7,13 +7,13 @@ and grouping by one, are checked like reads of that column.
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Annotated, Any, cast
 
 import strawberry
 
 from schema.access import check, guarded_field
 from schema.context import CityContext
-from schema.datasets import ColumnSpec, DatasetSpec
+from schema.datasets import ColumnSpec, DatasetSpec, ListOf
 from schema.errors import BadInput
 from schema.inputs import DatasetInputs
 from storage.repository import AggregateQuery, Measure
@@ -58,15 +58,21 @@ class DatasetAggregate:
         self.numeric = [c for c in spec.columns if c.numeric]
         self.groupable = [c for c in spec.columns if c.role != "geometry"]
         self.group_enum = strawberry.enum(
-            enum.Enum(f"{name}GroupBy", {c.name.upper(): c.name for c in self.groupable}),  # type: ignore[misc]
+            cast(
+                Any, enum.Enum(f"{name}GroupBy", {c.name.upper(): c.name for c in self.groupable})
+            ),
             description=f"Columns {spec.meta.title} can be grouped by.",
         )
         key_ns: dict[str, Any] = {"__annotations__": {}}
         for col in self.groupable:
             key_ns["__annotations__"][col.name] = col.python_type | None
-            key_ns[col.name] = guarded_field(col.access, description=f"{col.description} Null when not grouped by it.")
-        self.key_type = strawberry.type(type(f"{name}GroupKey", (), key_ns),
-                                        description=f"Group-by values of a {spec.singular} group.")
+            key_ns[col.name] = guarded_field(
+                col.access, description=f"{col.description} Null when not grouped by it."
+            )
+        self.key_type = strawberry.type(
+            type(f"{name}GroupKey", (), key_ns),
+            description=f"Group-by values of a {spec.singular} group.",
+        )
         self.numbers_type: type | None = None
         group_ns: dict[str, Any] = {
             "__annotations__": {"key": self.key_type, "count": int},
@@ -78,13 +84,19 @@ class DatasetAggregate:
             for col in self.numeric:
                 num_ns["__annotations__"][col.name] = float | None
                 num_ns[col.name] = guarded_field(col.access, description=col.description)
-            self.numbers_type = strawberry.type(type(f"{name}Numbers", (), num_ns),
-                                                description=f"One measure over the numeric columns of {spec.meta.title}.")
+            self.numbers_type = strawberry.type(
+                type(f"{name}Numbers", (), num_ns),
+                description=f"One measure over the numeric columns of {spec.meta.title}.",
+            )
             for measure in MEASURES:
                 group_ns["__annotations__"][measure] = self.numbers_type
-                group_ns[measure] = strawberry.field(description=f"{measure} of each numeric column (null when no value).")
-        self.group_type = strawberry.type(type(f"{name}Group", (), group_ns),
-                                          description=f"A group of {spec.meta.title} rows and its measures.")
+                group_ns[measure] = strawberry.field(
+                    description=f"{measure} of each numeric column (null when no value)."
+                )
+        self.group_type = strawberry.type(
+            type(f"{name}Group", (), group_ns),
+            description=f"A group of {spec.meta.title} rows and its measures.",
+        )
 
     def root_field(self) -> Any:
         spec, inputs, numeric, group_type = self.spec, self.inputs, self.numeric, self.group_type
@@ -97,21 +109,40 @@ class DatasetAggregate:
             readable = [c for c in numeric if _may(info, c)]
             measures: list[tuple[Measure, str | None]] = [("count", None)]
             measures += [(m, c.name) for m in MEASURES for c in readable]
-            query = AggregateQuery(group_by=keys, measures=tuple(measures),
-                                   filter=inputs.to_filter(info, where), limit=MAX_GROUPS + 1)
+            query = AggregateQuery(
+                group_by=keys,
+                measures=tuple(measures),
+                filter=inputs.to_filter(info, where),
+                limit=MAX_GROUPS + 1,
+            )
             info.context.datasets_read.add(spec.name)
             rows = await info.context.loaders.repositories[spec.name].aggregate(query)
             if len(rows) > MAX_GROUPS:
-                raise BadInput(f"more than {MAX_GROUPS} groups: group by fewer columns or filter more")
+                raise BadInput(
+                    f"more than {MAX_GROUPS} groups: group by fewer columns or filter more"
+                )
             return [Group(r, keys, readable) for r in rows]
 
-        resolve.__annotations__.update({
-            "where": inputs.filter | None,
-            "group_by": list[self.group_enum] | None,  # type: ignore[name-defined]
-            "return": list[group_type] if not spec.restricted else list[group_type] | None,  # type: ignore[valid-type]
-        })
+        resolve.__annotations__.update(
+            {
+                "where": Annotated[
+                    inputs.filter | None,
+                    strawberry.argument(
+                        description="Conditions the rows must meet before grouping."
+                    ),
+                ],
+                "group_by": Annotated[
+                    ListOf[self.group_enum] | None,
+                    strawberry.argument(
+                        description="Columns whose values make the groups; none: one group."
+                    ),
+                ],
+                "return": ListOf[group_type] | None,
+            }
+        )
         return guarded_field(
-            spec.meta.access, resolver=resolve,
+            spec.meta.access,
+            resolver=resolve,
             description=f"Count, sum, avg, min and max of {spec.meta.title}, grouped by any columns. "
             "Without groupBy, one group over every matching row.",
         )

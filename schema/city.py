@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import MetaData
+from sqlalchemy import Connection, Table
 
 from schema.datasets import Catalog, DatasetSpec, spec_of_model
 from schema.departments import MODELS
@@ -44,9 +44,15 @@ class City:
         for specs in by_engine.values():
             engine = self.repositories[specs[0].name].engine
             tables = [s.table for s in specs]
-            metadata: MetaData = tables[0].metadata
+
+            def create(sync: Connection, tables: list[Table] = tables) -> None:
+                # references are metadata, not constraints: tables can be created in any order,
+                # and published tables (their own MetaData) sit beside built-in ones
+                for table in tables:
+                    table.create(sync, checkfirst=True)
+
             async with engine.begin() as conn:
-                await conn.run_sync(lambda sync, t=tables, m=metadata: m.create_all(sync, tables=t))
+                await conn.run_sync(create)
 
     async def close(self) -> None:
         await self.databases.dispose()

@@ -8,6 +8,7 @@ from typing import Any
 
 import strawberry
 
+from schema.datasets import ListOf
 from storage.paging import SortKey, encode_cursor
 from storage.repository import Page
 
@@ -70,7 +71,9 @@ def connection_types(node: type, name: str, description: str) -> tuple[type, typ
         (),
         {
             "__annotations__": {"cursor": str, "node": node},
-            "cursor": strawberry.field(description="Opaque cursor of this row, for `after`/`before`."),
+            "cursor": strawberry.field(
+                description="Opaque cursor of this row, for `after`/`before`."
+            ),
             "node": strawberry.field(description=f"The {description}."),
         },
     )
@@ -82,14 +85,18 @@ def connection_types(node: type, name: str, description: str) -> tuple[type, typ
             "__annotations__": {
                 "total_count": int,
                 "page_info": PageInfo,
-                "edges": list[edge],  # type: ignore[valid-type]
-                "nodes": list[node],  # type: ignore[valid-type]
+                "edges": ListOf[edge],
+                "nodes": ListOf[node],
             },
-            "total_count": strawberry.field(description="Rows matching the filter, over all pages."),
+            "total_count": strawberry.field(
+                description="Rows matching the filter, over all pages."
+            ),
             "page_info": strawberry.field(description="Where this page stands."),
             "edges": strawberry.field(description="The rows of this page with their cursors."),
             "nodes": strawberry.field(description="The rows of this page, without cursors."),
         },
     )
-    conn = strawberry.type(conn_cls, description=f"A page of {description} rows (Relay connection).")
+    conn = strawberry.type(
+        conn_cls, description=f"A page of {description} rows (Relay connection)."
+    )
     return edge, conn

@@ -11,14 +11,16 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Column, String, Table
 from sqlalchemy.types import TypeDecorator
-
 from sqlmodel.sql.sqltypes import AutoString
 
 from schema.modeling import TEXT, CityModel, Dataset, is_restricted
+
+ListOf = cast(Any, list)
+"""`list` for element types only known at run time (generated types); mypy sees `Any`."""
 
 PYTHON_TYPES: tuple[type, ...] = (bool, int, float, str, date, datetime)
 
@@ -152,7 +154,9 @@ def column_spec(col: Column[Any]) -> ColumnSpec:
     )
 
 
-def spec_of_table(table: Table, meta: Dataset, *, model: type[CityModel] | None = None, published: bool = False) -> DatasetSpec:
+def spec_of_table(
+    table: Table, meta: Dataset, *, model: type[CityModel] | None = None, published: bool = False
+) -> DatasetSpec:
     """A dataset spec from a table whose columns carry `column(...)` metadata."""
     for col in table.columns:
         if isinstance(col.type, AutoString | String) and not col.type._variant_mapping:
@@ -169,7 +173,8 @@ def spec_of_table(table: Table, meta: Dataset, *, model: type[CityModel] | None 
 def spec_of_model(model: type[CityModel]) -> DatasetSpec:
     """A dataset spec from a department's SQLModel model."""
     table = model.__table__  # type: ignore[attr-defined]
-    assert isinstance(table, Table)
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
     return spec_of_table(table, model.__dataset__, model=model)
 
 

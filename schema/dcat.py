@@ -26,7 +26,9 @@ class DatasetInfo:
     description: str = strawberry.field(description="dct:description.")
     department: str = strawberry.field(description="Department that owns the dataset.")
     publisher: str = strawberry.field(description="dct:publisher.")
-    license: str = strawberry.field(description="dct:license, as an SPDX identifier or `restricted`.")
+    license: str = strawberry.field(
+        description="dct:license, as an SPDX identifier or `restricted`."
+    )
     license_url: str = strawberry.field(description="URL of the licence text.")
     attribution: str = strawberry.field(description="How to credit the data when reusing it.")
     access: str = strawberry.field(description="`public`, or the scope needed to read the rows.")
@@ -43,15 +45,29 @@ class DatasetInfo:
 def dataset_info(spec: DatasetSpec) -> DatasetInfo:
     m = spec.meta
     return DatasetInfo(
-        name=m.name, title=m.title, description=m.description, department=m.department,
-        publisher=m.publisher, license=m.license, license_url=m.license_url,
-        attribution=m.attribution, access=m.access, frequency=m.frequency,
-        keywords=list(m.keywords), spatial=m.spatial, temporal_start=m.temporal[0],
-        temporal_end=m.temporal[1], source=m.source, synthetic=m.synthetic,
+        name=m.name,
+        title=m.title,
+        description=m.description,
+        department=m.department,
+        publisher=m.publisher,
+        license=m.license,
+        license_url=m.license_url,
+        attribution=m.attribution,
+        access=m.access,
+        frequency=m.frequency,
+        keywords=list(m.keywords),
+        spatial=m.spatial,
+        temporal_start=m.temporal[0],
+        temporal_end=m.temporal[1],
+        source=m.source,
+        synthetic=m.synthetic,
         fields=[
             DatasetField(
                 name=c.field_name,
-                type=TYPE_NAMES.get(c.python_type, "GeoJSON" if c.role == "geometry" else c.python_type.__name__.title()),
+                type=TYPE_NAMES.get(
+                    c.python_type,
+                    "GeoJSON" if c.role == "geometry" else c.python_type.__name__.title(),
+                ),
                 description=c.description,
                 access=c.access,
             )
@@ -61,8 +77,14 @@ def dataset_info(spec: DatasetSpec) -> DatasetInfo:
 
 
 FREQUENCIES = {
-    "continuous": "CONT", "hourly": "HOURLY", "daily": "DAILY", "weekly": "WEEKLY",
-    "monthly": "MONTHLY", "quarterly": "QUARTERLY", "annual": "ANNUAL", "irregular": "IRREG",
+    "continuous": "CONT",
+    "hourly": "HOURLY",
+    "daily": "DAILY",
+    "weekly": "WEEKLY",
+    "monthly": "MONTHLY",
+    "quarterly": "QUARTERLY",
+    "annual": "ANNUAL",
+    "irregular": "IRREG",
     "never": "NEVER",
 }
 
@@ -100,12 +122,15 @@ def catalog_jsonld(catalog: Catalog, base_url: str) -> dict[str, Any]:
                 }
                 for fmt, media in (("csv", "text/csv"), ("geojson", "application/geo+json"))
                 if fmt == "csv" or spec.geographic
-            ] + [{
-                "@type": "dcat:Distribution",
-                "dct:title": f"{m.title} through GraphQL",
-                "dcat:accessURL": {"@id": f"{base}/graphql"},
-                "dct:conformsTo": {"@id": "https://spec.graphql.org/"},
-            }],
+            ]
+            + [
+                {
+                    "@type": "dcat:Distribution",
+                    "dct:title": f"{m.title} through GraphQL",
+                    "dcat:accessURL": {"@id": f"{base}/graphql"},
+                    "dct:conformsTo": {"@id": "https://spec.graphql.org/"},
+                }
+            ],
         }
         if m.temporal != (None, None):
             entry["dct:temporal"] = {

@@ -21,6 +21,7 @@ from schema.datasets import Catalog
 from schema.dcat import DatasetInfo, dataset_info
 from schema.errors import EXPOSED_CODES
 from schema.objects import DatasetTypes, PageLimits, build_dataset_types
+from schema.scalars import SCALARS
 from schema.validation import HiddenSuggestions
 
 Info = strawberry.Info[CityContext, Any]
@@ -52,7 +53,9 @@ def _catalog_field(catalog: Catalog) -> Any:
     def resolve() -> list[DatasetInfo]:
         return infos
 
-    return strawberry.field(resolver=resolve, description="The catalog: every dataset with its licence and attribution.")
+    return strawberry.field(
+        resolver=resolve, description="The catalog: every dataset with its licence and attribution."
+    )
 
 
 def _one_dataset_field(catalog: Catalog) -> Any:
@@ -61,7 +64,9 @@ def _one_dataset_field(catalog: Catalog) -> Any:
     def resolve(name: str) -> DatasetInfo | None:
         return infos.get(name)
 
-    return strawberry.field(resolver=resolve, description="One catalog entry by its root field name.")
+    return strawberry.field(
+        resolver=resolve, description="One catalog entry by its root field name."
+    )
 
 
 def build_query_type(catalog: Catalog, limits: QueryLimits) -> tuple[type, dict[str, DatasetTypes]]:
@@ -78,7 +83,9 @@ def build_query_type(catalog: Catalog, limits: QueryLimits) -> tuple[type, dict[
         if one is not None:
             ns[spec.singular] = one
         ns[f"{spec.name}Aggregate"] = DatasetAggregate(spec, t.inputs).root_field()
-    return strawberry.type(type("Query", (), ns), description="Everything the city publishes or keeps."), types
+    return strawberry.type(
+        type("Query", (), ns), description="Everything the city publishes or keeps."
+    ), types
 
 
 def build_gateway_schema(catalog: Catalog, limits: QueryLimits | None = None) -> strawberry.Schema:
@@ -87,13 +94,15 @@ def build_gateway_schema(catalog: Catalog, limits: QueryLimits | None = None) ->
     query, _types = build_query_type(catalog, limits)
     return strawberry.Schema(
         query=query,
-        config=StrawberryConfig(auto_camel_case=True, disable_field_suggestions=True),
+        config=StrawberryConfig(
+            auto_camel_case=True, disable_field_suggestions=True, scalar_map=SCALARS
+        ),
         extensions=[
             ParserCache,
             HiddenSuggestions,
-            QueryDepthLimiter(max_depth=limits.max_depth),
-            MaxAliasesLimiter(max_alias_count=limits.max_aliases),
-            MaxTokensLimiter(max_token_count=limits.max_tokens),
-            MaskErrors(should_mask_error=_should_mask),
+            lambda: QueryDepthLimiter(max_depth=limits.max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+            lambda: MaskErrors(should_mask_error=_should_mask),
         ],
     )

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 
 from schema.access import check, requires
-from schema.datasets import ColumnSpec, DatasetSpec, pascal
+from schema.datasets import ColumnSpec, DatasetSpec, ListOf, pascal
 from schema.errors import BadInput
 from storage.filters import AllOf, AnyOf, Compare, Filter, InBox, Near, Negate, all_of
 from storage.paging import SortKey
@@ -30,27 +30,45 @@ class SortDirection(enum.Enum):
     DESC = "desc"
 
 
-def _operator_input(name: str, kind: type, *, ordered: bool, text: bool) -> type:
-    ann: dict[str, Any] = {"eq": kind | None, "ne": kind | None, "in_": list[kind] | None, "not_in": list[kind] | None}  # type: ignore[valid-type]
+def _operator_input(name: str, kind: Any, *, ordered: bool, text: bool) -> type:
+    ann: dict[str, Any] = {
+        "eq": kind | None,
+        "ne": kind | None,
+        "in_": ListOf[kind] | None,
+        "not_in": ListOf[kind] | None,
+    }
     ns: dict[str, Any] = {
         "eq": strawberry.field(default=None, description="Equal to."),
         "ne": strawberry.field(default=None, description="Not equal to (nulls included)."),
         "in_": strawberry.field(name="in", default=None, description="One of these values."),
-        "not_in": strawberry.field(default=None, description="None of these values (nulls included)."),
+        "not_in": strawberry.field(
+            default=None, description="None of these values (nulls included)."
+        ),
     }
     if ordered:
-        for op, text_ in (("gt", "Greater than."), ("gte", "At least."), ("lt", "Less than."), ("lte", "At most.")):
+        for op, text_ in (
+            ("gt", "Greater than."),
+            ("gte", "At least."),
+            ("lt", "Less than."),
+            ("lte", "At most."),
+        ):
             ann[op] = kind | None
             ns[op] = strawberry.field(default=None, description=text_)
     if text:
         ann["contains"] = str | None
-        ns["contains"] = strawberry.field(default=None, description="Contains this text, ignoring case.")
+        ns["contains"] = strawberry.field(
+            default=None, description="Contains this text, ignoring case."
+        )
         ann["starts_with"] = str | None
-        ns["starts_with"] = strawberry.field(default=None, description="Starts with this text, ignoring case.")
+        ns["starts_with"] = strawberry.field(
+            default=None, description="Starts with this text, ignoring case."
+        )
     ann["is_null"] = bool | None
     ns["is_null"] = strawberry.field(default=None, description="True: only nulls; false: no nulls.")
     ns["__annotations__"] = ann
-    return strawberry.input(type(name, (), ns), description=f"Conditions on a {name.removesuffix('Filter')} value.")
+    return strawberry.input(
+        type(name, (), ns), description=f"Conditions on a {name.removesuffix('Filter')} value."
+    )
 
 
 OPERATOR_INPUTS: dict[type, type] = {
@@ -62,8 +80,19 @@ OPERATOR_INPUTS: dict[type, type] = {
     dt.datetime: _operator_input("DateTimeFilter", dt.datetime, ordered=True, text=False),
 }
 
-_OPS = {"eq": "eq", "ne": "ne", "in_": "in", "not_in": "not_in", "gt": "gt", "gte": "gte", "lt": "lt",
-        "lte": "lte", "contains": "contains", "starts_with": "starts_with", "is_null": "is_null"}
+_OPS = {
+    "eq": "eq",
+    "ne": "ne",
+    "in_": "in",
+    "not_in": "not_in",
+    "gt": "gt",
+    "gte": "gte",
+    "lt": "lt",
+    "lte": "lte",
+    "contains": "contains",
+    "starts_with": "starts_with",
+    "is_null": "is_null",
+}
 
 
 @strawberry.input(description="Points within a radius of a position.")
@@ -91,18 +120,26 @@ class DatasetInputs:
         ann: dict[str, Any] = {}
         for col in spec.columns:
             ann[col.name] = OPERATOR_INPUTS[col.python_type] | None
-            setattr(cls, col.name, strawberry.field(
-                default=None,
-                description=col.description,
-                directives=[requires(col.access)] if col.restricted else [],
-            ))
+            setattr(
+                cls,
+                col.name,
+                strawberry.field(
+                    default=None,
+                    description=col.description,
+                    directives=[requires(col.access)] if col.restricted else [],
+                ),
+            )
         for logical, kind, text in (
-            ("and_", list[cls] | None, "Every one of these filters."),  # type: ignore[valid-type]
-            ("or_", list[cls] | None, "At least one of these filters."),  # type: ignore[valid-type]
+            ("and_", ListOf[cls] | None, "Every one of these filters."),
+            ("or_", ListOf[cls] | None, "At least one of these filters."),
             ("not_", cls | None, "Not this filter."),
         ):
             ann[logical] = kind
-            setattr(cls, logical, strawberry.field(name=logical.rstrip("_"), default=None, description=text))
+            setattr(
+                cls,
+                logical,
+                strawberry.field(name=logical.rstrip("_"), default=None, description=text),
+            )
         if spec.geographic:
             ann["near"] = NearInput | None
             cls.near = strawberry.field(default=None, description="Within a radius of a point.")  # type: ignore[attr-defined]
@@ -117,17 +154,25 @@ class DatasetInputs:
                 directives=[requires(district.access)] if district.restricted else [],
             )
         cls.__annotations__ = ann
-        self.filter = strawberry.input(cls, description=f"Conditions on {spec.meta.title}; all must hold.")
+        self.filter = strawberry.input(
+            cls, description=f"Conditions on {spec.meta.title}; all must hold."
+        )
 
         self.field_enum = strawberry.enum(
-            enum.Enum(f"{name}Field", {c.name.upper(): c.name for c in spec.columns}),  # type: ignore[misc]
+            cast(Any, enum.Enum(f"{name}Field", {c.name.upper(): c.name for c in spec.columns})),
             description=f"Columns of {spec.meta.title}.",
         )
-        order_cls = type(f"{name}OrderBy", (), {
-            "__annotations__": {"field": self.field_enum, "direction": SortDirection},
-            "field": strawberry.field(description="Column to sort by."),
-            "direction": strawberry.field(default=SortDirection.ASC, description="Direction; nulls last."),
-        })
+        order_cls = type(
+            f"{name}OrderBy",
+            (),
+            {
+                "__annotations__": {"field": self.field_enum, "direction": SortDirection},
+                "field": strawberry.field(description="Column to sort by."),
+                "direction": strawberry.field(
+                    default=SortDirection.ASC, description="Direction; nulls last."
+                ),
+            },
+        )
         self.order_by = strawberry.input(order_cls, description=f"A sort key of {spec.meta.title}.")
 
     # translation ---------------------------------------------------------------------------
@@ -146,9 +191,13 @@ class DatasetInputs:
             check(info, col.access)
             parts.extend(self._compare(col, ops))
         if where.and_ is not None:
-            parts.extend(f for w in where.and_ if (f := self.to_filter(info, w, depth + 1)) is not None)
+            parts.extend(
+                f for w in where.and_ if (f := self.to_filter(info, w, depth + 1)) is not None
+            )
         if where.or_ is not None:
-            parts.append(AnyOf(tuple(self.to_filter(info, w, depth + 1) or AllOf(()) for w in where.or_)))
+            parts.append(
+                AnyOf(tuple(self.to_filter(info, w, depth + 1) or AllOf(()) for w in where.or_))
+            )
         if where.not_ is not None:
             inner = self.to_filter(info, where.not_, depth + 1)
             if inner is not None:

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
-from auth.scopes import PUBLIC
 from schema.access import check, guarded_field, requires
 from schema.connections import Connection, connection_types
 from schema.context import CityContext
-from schema.datasets import Catalog, ColumnSpec, DatasetSpec
+from schema.datasets import Catalog, ColumnSpec, DatasetSpec, ListOf
 from schema.errors import BadInput
 from schema.inputs import DatasetInputs
 from schema.scalars import GeoJSON
@@ -56,10 +55,11 @@ class DatasetTypes:
     def __init__(self, spec: DatasetSpec, limits: PageLimits) -> None:
         self.spec = spec
         self.limits = limits
-        self.node: type = type(spec.type_name, (), {"__annotations__": {}})
+        # generated classes: mypy cannot follow them, so they are typed Any
+        self.node: Any = type(spec.type_name, (), {"__annotations__": {}})
         self.inputs = DatasetInputs(spec)
-        self.edge: type | None = None
-        self.connection: type | None = None
+        self.edge: Any = None
+        self.connection: Any = None
 
     # the node type -------------------------------------------------------------------------
 
@@ -72,7 +72,8 @@ class DatasetTypes:
 
     def add_relation(self, col: ColumnSpec, target: DatasetTypes) -> None:
         """`district` on a bike station: the row the column points to, batched by a loader."""
-        assert col.references is not None and col.relation is not None
+        if col.references is None or col.relation is None:
+            raise ValueError(f"{col.name} refers to nothing")
         target_name, target_column, column = target.spec.name, col.references[1], col.name
 
         async def resolve(root: Any, info: Info) -> Any:
@@ -83,14 +84,20 @@ class DatasetTypes:
             return await info.context.loaders.row(target_name, target_column).load(key)
 
         resolve.__annotations__["return"] = target.node | None
-        setattr(self.node, col.relation, guarded_field(
-            col.access, resolver=resolve,
-            description=f"The {target.spec.meta.title.lower()} row this {self.spec.singular} refers to ({col.field_name}).",
-        ))
+        setattr(
+            self.node,
+            col.relation,
+            guarded_field(
+                col.access,
+                resolver=resolve,
+                description=f"The {target.spec.meta.title.lower()} row this {self.spec.singular} refers to ({col.field_name}).",
+            ),
+        )
 
     def add_reverse(self, name: str, source: DatasetTypes, col: ColumnSpec) -> None:
         """`bikeStations` on a district: the rows of another dataset that point to this row."""
-        assert col.references is not None
+        if col.references is None:
+            raise ValueError(f"{col.name} refers to nothing")
         parent_column = col.references[1]
         access = source.spec.meta.access if source.spec.restricted else col.access
 
@@ -98,15 +105,29 @@ class DatasetTypes:
             loader = info.context.loaders.page(source.spec.name, col.name, query)
             return loader.load(getattr(root, parent_column))
 
-        setattr(self.node, name, guarded_field(
-            access, resolver=source.list_resolver(fetch, access=access),
-            description=f"{source.spec.meta.title} of this {self.spec.singular}.",
-        ))
+        setattr(
+            self.node,
+            name,
+            guarded_field(
+                access,
+                resolver=source.list_resolver(fetch),
+                description=f"{source.spec.meta.title} of this {self.spec.singular}.",
+            ),
+        )
 
     # list fields ---------------------------------------------------------------------------
 
-    def page_query(self, info: Info, *, where: Any, order_by: Any, first: int | None,
-                   after: str | None, last: int | None, before: str | None) -> PageQuery:
+    def page_query(
+        self,
+        info: Info,
+        *,
+        where: Any,
+        order_by: Any,
+        first: int | None,
+        after: str | None,
+        last: int | None,
+        before: str | None,
+    ) -> PageQuery:
         """Validate connection arguments into a keyset page query."""
         if first is not None and last is not None:
             raise BadInput("pass `first` or `last`, not both")
@@ -115,7 +136,9 @@ class DatasetTypes:
                 raise BadInput(f"`{size_name}` must be between 0 and {self.limits.maximum}")
         if first is None and last is None:
             first = self.limits.default
-        order = total_order(self.inputs.to_order(info, order_by), [c.name for c in self.spec.primary_key])
+        order = total_order(
+            self.inputs.to_order(info, order_by), [c.name for c in self.spec.primary_key]
+        )
         types = [self.spec.column(k.column).python_type for k in order]
         try:
             after_values = tuple(decode_cursor(after, order, types)) if after else None
@@ -132,31 +155,77 @@ class DatasetTypes:
             with_total=selects(info, "totalCount"),
         )
 
-    def list_resolver(
-        self, fetch: Callable[[Any, Info, PageQuery], Any], *, access: str
-    ) -> Callable[..., Any]:
+    def list_resolver(self, fetch: Callable[[Any, Info, PageQuery], Any]) -> Callable[..., Any]:
         """A connection resolver with the dataset's arguments; `fetch` returns the Page.
 
-        The connection is nullable when `access` is restricted: a denied field is null.
+        Connections are nullable: a denied field, or a bad argument, nulls that field alone
+        rather than every sibling in the response.
         """
         name = self.spec.name
         inputs = self.inputs
 
         async def resolve(
-            root: Any, info: Info, where: Any = None, order_by: Any = None, first: int | None = None,
-            after: str | None = None, last: int | None = None, before: str | None = None,
+            root: Any,
+            info: Info,
+            where: Any = None,
+            order_by: Any = None,
+            first: int | None = None,
+            after: str | None = None,
+            last: int | None = None,
+            before: str | None = None,
         ) -> Any:
-            query = self.page_query(info, where=where, order_by=order_by, first=first,
-                                    after=after, last=last, before=before)
+            query = self.page_query(
+                info,
+                where=where,
+                order_by=order_by,
+                first=first,
+                after=after,
+                last=last,
+                before=before,
+            )
             info.context.datasets_read.add(name)
             page = await fetch(root, info, query)
             return Connection(page, query.order)
 
-        resolve.__annotations__.update({
-            "where": inputs.filter | None,
-            "order_by": list[inputs.order_by] | None,  # type: ignore[name-defined]
-            "return": self.connection if access == PUBLIC else self.connection | None,
-        })
+        resolve.__annotations__.update(
+            {
+                "where": Annotated[
+                    inputs.filter | None,
+                    strawberry.argument(description="Conditions the rows must meet."),
+                ],
+                "order_by": Annotated[
+                    ListOf[inputs.order_by] | None,
+                    strawberry.argument(
+                        description="Sort keys, in order; the primary key always breaks ties."
+                    ),
+                ],
+                "first": Annotated[
+                    int | None,
+                    strawberry.argument(
+                        description=f"Rows after `after` (default {self.limits.default}, at most {self.limits.maximum})."
+                    ),
+                ],
+                "after": Annotated[
+                    str | None,
+                    strawberry.argument(
+                        description="Cursor of the row to start after (an `endCursor`)."
+                    ),
+                ],
+                "last": Annotated[
+                    int | None,
+                    strawberry.argument(
+                        description=f"Rows before `before` (at most {self.limits.maximum})."
+                    ),
+                ],
+                "before": Annotated[
+                    str | None,
+                    strawberry.argument(
+                        description="Cursor of the row to end before (a `startCursor`)."
+                    ),
+                ],
+                "return": self.connection | None,
+            }
+        )
         return resolve
 
     def root_list(self) -> Any:
@@ -168,7 +237,7 @@ class DatasetTypes:
 
         return guarded_field(
             self.spec.meta.access,
-            resolver=self.list_resolver(fetch, access=self.spec.meta.access),
+            resolver=self.list_resolver(fetch),
             description=f"{self.spec.meta.title}: {self.spec.meta.description} Cursor-paginated.",
         )
 
@@ -184,15 +253,22 @@ class DatasetTypes:
             return await info.context.loaders.row(name, pk.name).load(key[pk.name])
 
         # the argument is named after the key column: district(code:), bikeStation(id:)
-        resolve.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
-            inspect.Parameter("root", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Any),
-            inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info),
-            inspect.Parameter(pk.name, inspect.Parameter.KEYWORD_ONLY, annotation=pk.python_type),
-        ], return_annotation=self.node | None)
+        signature = inspect.Signature(
+            [
+                inspect.Parameter("root", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Any),
+                inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info),
+                inspect.Parameter(
+                    pk.name, inspect.Parameter.KEYWORD_ONLY, annotation=pk.python_type
+                ),
+            ],
+            return_annotation=self.node | None,
+        )
+        resolve.__signature__ = signature  # type: ignore[attr-defined]
         resolve.__annotations__.update({pk.name: pk.python_type, "return": self.node | None})
         return guarded_field(
-            self.spec.meta.access, resolver=resolve,
-            description=f"One {self.spec.meta.title.lower()} row by its {pk.field_name}; null if none.",
+            self.spec.meta.access,
+            resolver=resolve,
+            description=f"One {self.spec.type_name} by its {pk.field_name}; null if there is none.",
         )
 
 
@@ -219,7 +295,9 @@ def build_dataset_types(catalog: Catalog, limits: PageLimits) -> dict[str, Datas
     for t in types.values():
         meta = t.spec.meta
         directives = [requires(meta.access)] if t.spec.restricted else []
-        strawberry.type(t.node, description=f"{meta.title}: {meta.description}", directives=directives)
+        strawberry.type(
+            t.node, description=f"{meta.title}: {meta.description}", directives=directives
+        )
     return types
 
 

@@ -38,7 +38,9 @@ class HiddenSuggestions(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
-        assert ctx.graphql_document is not None
+        if ctx.graphql_document is None:  # nothing parsed: strawberry reports that itself
+            yield
+            return
         ctx.pre_execution_errors = _validate(
             ctx.schema._schema, ctx.graphql_document, tuple(ctx.validation_rules)
         )

@@ -7,15 +7,20 @@ always with bound parameters (a filter value never becomes SQL text).
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import and_, false, func, not_, or_, true
+from sqlalchemy import String, and_, false, not_, or_, true
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.expression import FromClause
+from sqlalchemy.sql.functions import FunctionElement
 
-Op = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "contains", "starts_with", "is_null"]
+Op = Literal[
+    "eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "contains", "starts_with", "is_null"
+]
 
 METRES_PER_DEGREE_LAT = 111_132.954  # mean length of a degree of latitude on the WGS84 ellipsoid
 
@@ -94,7 +99,32 @@ def compile_filter(table: FromClause, spec: Filter | None) -> ColumnElement[bool
     raise TypeError(f"not a filter: {spec!r}")
 
 
-def _compare(column: Any, op: Op, value: Any) -> ColumnElement[bool]:
+_ORDERED = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+
+
+class unicode_lower(FunctionElement[str]):
+    """lower() that folds every letter on both engines.
+
+    Text columns use the "C" collation on PostgreSQL (so both engines sort alike), and under "C"
+    lower() folds ASCII only: the column is re-collated with ICU's root locale for folding.
+    SQLite's lower() is replaced by Python's on connect (storage.engines).
+    """
+
+    inherit_cache = True
+    type = String()
+
+
+@compiles(unicode_lower)
+def _lower_default(element: unicode_lower, compiler: Any, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(unicode_lower, "postgresql")
+def _lower_postgresql(element: unicode_lower, compiler: Any, **kw: Any) -> str:
+    return f'lower(({compiler.process(element.clauses, **kw)}) COLLATE "und-x-icu")'
+
+
+def _compare(column: ColumnElement[Any], op: Op, value: Any) -> ColumnElement[bool]:
     if op == "eq":
         return column.is_(None) if value is None else column == value
     if op == "ne":
@@ -103,18 +133,12 @@ def _compare(column: Any, op: Op, value: Any) -> ColumnElement[bool]:
         return column.in_(list(value))
     if op == "not_in":
         return or_(column.not_in(list(value)), column.is_(None))
-    if op == "gt":
-        return column > value
-    if op == "gte":
-        return column >= value
-    if op == "lt":
-        return column < value
-    if op == "lte":
-        return column <= value
+    if op in _ORDERED:
+        return cast("ColumnElement[bool]", _ORDERED[op](column, value))
     if op == "contains":
-        return func.lower(column).contains(value.lower(), autoescape=True)
+        return unicode_lower(column).contains(value.lower(), autoescape=True)
     if op == "starts_with":
-        return func.lower(column).startswith(value.lower(), autoescape=True)
+        return unicode_lower(column).startswith(value.lower(), autoescape=True)
     if op == "is_null":
         return column.is_(None) if value else column.is_not(None)
     raise ValueError(f"unknown operator {op}")

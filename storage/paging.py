@@ -12,7 +12,7 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import and_, false, nulls_first, nulls_last, or_
@@ -47,19 +47,19 @@ def order_by(table: FromClause, keys: Sequence[SortKey], *, reverse: bool = Fals
     return clauses
 
 
-def _beyond(col: Any, value: Any, descending: bool) -> ColumnElement[bool]:
+def _beyond(col: ColumnElement[Any], value: Any, descending: bool) -> ColumnElement[bool]:
     if value is None:  # nulls come last: nothing lies beyond a null
         return false()
     return or_(col < value if descending else col > value, col.is_(None))
 
 
-def _ahead(col: Any, value: Any, descending: bool) -> ColumnElement[bool]:
+def _ahead(col: ColumnElement[Any], value: Any, descending: bool) -> ColumnElement[bool]:
     if value is None:
         return col.is_not(None)
-    return col > value if descending else col < value
+    return cast("ColumnElement[bool]", col > value if descending else col < value)
 
 
-def _equal(col: Any, value: Any) -> ColumnElement[bool]:
+def _equal(col: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
     return col.is_(None) if value is None else col == value
 
 

@@ -74,14 +74,20 @@ class Repository:
             return query.last, True, query.before
         return (query.first if query.first is not None else 50), False, query.after
 
-    def _page_statement(self, query: PageQuery, *, partition: str | None, parents: Sequence[Any]) -> Select[Any]:
+    def _page_statement(
+        self, query: PageQuery, *, partition: str | None, parents: Sequence[Any]
+    ) -> Select[Any]:
         size, backwards, cursor = self._window(query)
         table = self.table
         base = select(table).where(compile_filter(table, query.filter))
         if partition is not None:
             base = base.where(table.c[partition].in_(list(parents)))
         if query.with_total:
-            window = over(func.count(), partition_by=table.c[partition]) if partition else over(func.count())
+            window = (
+                over(func.count(), partition_by=table.c[partition])
+                if partition
+                else over(func.count())
+            )
             base = select(table, window.label(TOTAL)).where(base.whereclause)  # type: ignore[arg-type]
         inner = base.subquery("page")
         stmt = select(inner)
@@ -119,7 +125,9 @@ class Repository:
             page.total = 0 if not (query.after or query.before) else await self.count(query.filter)
         return page
 
-    async def pages_by(self, column: str, parents: Sequence[Hashable], query: PageQuery) -> dict[Hashable, Page]:
+    async def pages_by(
+        self, column: str, parents: Sequence[Hashable], query: PageQuery
+    ) -> dict[Hashable, Page]:
         """The same window for each parent key, in one statement (no N+1 under a list)."""
         if not parents:
             return {}
@@ -131,7 +139,9 @@ class Repository:
         if query.with_total:
             for page in pages.values():
                 if page.total is None:
-                    page.total = 0  # a parent without rows in the window; exact unless a cursor skipped them
+                    page.total = (
+                        0  # a parent without rows in the window; exact unless a cursor skipped them
+                    )
         return pages
 
     async def count(self, spec: Filter | None) -> int:
@@ -148,7 +158,9 @@ class Repository:
         rows = await self._all(select(self.table).where(self.table.c[column].in_(wanted)))
         return {getattr(r, column): r for r in rows}
 
-    async def by_primary_keys(self, keys: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], Row[Any]]:
+    async def by_primary_keys(
+        self, keys: Iterable[tuple[Any, ...]]
+    ) -> dict[tuple[Any, ...], Row[Any]]:
         """Rows by composite primary key, one statement per batch."""
         wanted = list(dict.fromkeys(keys))
         if not wanted:
@@ -168,12 +180,16 @@ class Repository:
         for measure, name in query.measures:
             label = f"m_{measure}_{name or 'rows'}"
             if measure == "count":
-                columns.append(func.count(table.c[name] if name else literal_column("*")).label(label))
-            else:
+                columns.append(
+                    func.count(table.c[name] if name else literal_column("*")).label(label)
+                )
+            elif name is not None:
                 columns.append(getattr(func, measure)(table.c[name]).label(label))
         stmt = select(*columns).where(compile_filter(table, query.filter))
         if keys:
-            stmt = stmt.group_by(*keys).order_by(*(order_by(table, [SortKey(c) for c in query.group_by])))
+            stmt = stmt.group_by(*keys).order_by(
+                *(order_by(table, [SortKey(c) for c in query.group_by]))
+            )
         return await self._all(stmt.limit(query.limit))
 
     # writes --------------------------------------------------------------------------------
@@ -188,9 +204,15 @@ class Repository:
             for start in range(0, len(rows), chunk):
                 batch = rows[start : start + chunk]
                 stmt = insert(self.table).values(batch)
-                updates = {c.name: stmt.excluded[c.name] for c in self.table.columns if c.name not in self.primary_key}
+                updates = {
+                    c.name: stmt.excluded[c.name]
+                    for c in self.table.columns
+                    if c.name not in self.primary_key
+                }
                 if updates:
-                    stmt = stmt.on_conflict_do_update(index_elements=list(self.primary_key), set_=updates)
+                    stmt = stmt.on_conflict_do_update(
+                        index_elements=list(self.primary_key), set_=updates
+                    )
                 else:
                     stmt = stmt.on_conflict_do_nothing(index_elements=list(self.primary_key))
                 await conn.execute(stmt)

@@ -51,7 +51,10 @@ class ImportReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "loaded": dict(self.loaded),
-            "skipped": [{"dataset": d, "reason": r, "rows": n} for (d, r), n in self.skipped_by_reason().items()],
+            "skipped": [
+                {"dataset": d, "reason": r, "rows": n}
+                for (d, r), n in self.skipped_by_reason().items()
+            ],
             "notes": self.notes,
         }
 
@@ -61,7 +64,9 @@ def _noop() -> Iterator[None]:
     yield
 
 
-def tracked(items: Iterable[T], progress: Progress | None, description: str, total: int | None = None) -> Iterator[T]:
+def tracked(
+    items: Iterable[T], progress: Progress | None, description: str, total: int | None = None
+) -> Iterator[T]:
     """Iterate `items`, advancing a progress bar when one is given."""
     if progress is None:
         yield from items

@@ -21,9 +21,13 @@ class PublicToilet(CityModel, table=True):
         source="https://opendata.paris.fr/explore/dataset/sanisettesparis/",
     )
 
-    id: str = column("Stable identifier derived from the kind, address and position.", primary_key=True)
+    id: str = column(
+        "Stable identifier derived from the kind, address and position.", primary_key=True
+    )
     kind: str = column("Kind of facility: SANISETTES, TOILETTES, URINOIR...", group_by=True)
-    status: str | None = column("Ouvert (open) or Fermé (closed); null when not published.", group_by=True)
+    status: str | None = column(
+        "Ouvert (open) or Fermé (closed); null when not published.", group_by=True
+    )
     address: str = column("Street address.")
     hours: str | None = column("Opening hours as published.")
     wheelchair_accessible: bool | None = column("Accessible to people with reduced mobility.")

@@ -89,7 +89,9 @@ class TransitTrip(CityModel, table=True):
     __dataset__ = _gtfs("transitTrips", "Transit trips", "Scheduled journeys.", "transitTrip")
 
     id: str = column("GTFS trip_id.", primary_key=True)
-    route_id: str = column("Route this trip runs on.", references="transit_route.id", reverse="trips")
+    route_id: str = column(
+        "Route this trip runs on.", references="transit_route.id", reverse="trips"
+    )
     service_id: str = column("Service calendar of the trip.", group_by=True)
     headsign: str | None = column("Destination shown on the vehicle.")
     direction_id: int | None = column("Direction of travel, 0 or 1.", group_by=True)
@@ -99,7 +101,10 @@ class TransitTrip(CityModel, table=True):
 class TransitStopTime(CityModel, table=True):
     __tablename__ = "transit_stop_time"
     __dataset__ = _gtfs(
-        "transitStopTimes", "Transit stop times", "When each trip serves each stop.", "transitStopTime"
+        "transitStopTimes",
+        "Transit stop times",
+        "When each trip serves each stop.",
+        "transitStopTime",
     )
 
     trip_id: str = column(

@@ -38,5 +38,8 @@ class BenefitCase(CityModel, table=True):
     closed_on: date | None = column("Date the case was closed.", access=SOC)
     monthly_amount_eur: int = column("Monthly amount paid, in whole euros.", access=SOC)
     district_code: str = column(
-        "Arrondissement of the case office.", access=SOC, references="district.code", role="district"
+        "Arrondissement of the case office.",
+        access=SOC,
+        references="district.code",
+        role="district",
     )

@@ -26,7 +26,9 @@ class BuildingPermit(CityModel, table=True):
 
     id: str = column("Permit reference, for example PC 075 112 24 V0001.", primary_key=True)
     address: str = column("Address of the works.")
-    kind: str = column("new_building, extension, renovation, change_of_use or demolition.", group_by=True)
+    kind: str = column(
+        "new_building, extension, renovation, change_of_use or demolition.", group_by=True
+    )
     status: str = column("filed, under_review, granted, refused or withdrawn.", group_by=True)
     filed_on: date = column("Date the application was filed.")
     decided_on: date | None = column("Date of the decision; null while pending.")
