@@ -141,6 +141,26 @@ def import_manifest(manifest: Annotated[Path, typer.Argument(help="A dataset man
 
 
 @app.command()
+def migrate() -> None:
+    """Bring every department's database to the latest schema (Alembic; run before `serve` in production)."""
+    from schema.city import City
+    from schema.publishing import load_catalog
+    from storage.engines import Databases
+
+    settings = _settings()
+
+    async def run() -> None:
+        city = City(load_catalog(settings.data_dir), Databases(settings.default_database_url, settings.database_urls))
+        try:
+            await city.migrate()
+        finally:
+            await city.close()
+
+    asyncio.run(run())
+    console.print("migrations applied")
+
+
+@app.command()
 def schema(
     subgraph: Annotated[str | None, typer.Option(help="Print one department's subgraph SDL instead.")] = None,
 ) -> None:

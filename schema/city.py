@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schema.datasets import Catalog, DatasetSpec, spec_of_model
 from schema.departments import MODELS
 from schema.loaders import Loaders
 from storage.engines import Databases
+from storage.migrate import upgrade
 from storage.repository import Repository
 
 
@@ -53,6 +55,17 @@ class City:
 
             async with engine.begin() as conn:
                 await conn.run_sync(create)
+
+    async def migrate(self) -> None:
+        """Apply the built-in departments' migrations, each to its own database (production)."""
+        hosted: dict[int, tuple[AsyncEngine, set[str]]] = {}
+        for spec in self.catalog.datasets:
+            if spec.published:
+                continue  # published datasets are created by `citygraph import manifest`
+            engine = self.repositories[spec.name].engine
+            hosted.setdefault(id(engine), (engine, set()))[1].add(spec.department)
+        for engine, departments in hosted.values():
+            await upgrade(engine, sorted(departments))
 
     async def close(self) -> None:
         await self.databases.dispose()

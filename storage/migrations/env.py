@@ -1,0 +1,45 @@
+"""Alembic environment: runs on a connection handed over by `storage.migrate` (sync, via run_sync)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic import context
+from sqlalchemy import MetaData
+
+config = context.config
+
+
+def _target_metadata() -> MetaData | None:
+    # Only `alembic revision --autogenerate` needs the models; upgrades run the scripts alone.
+    department = context.get_x_argument(as_dictionary=True).get("department")
+    if department is None:
+        return None
+    from schema.datasets import spec_of_model
+    from schema.departments import MODELS
+
+    metadata = MetaData()
+    for model in MODELS:
+        spec = spec_of_model(model)
+        if spec.department == department:
+            spec.table.to_metadata(metadata)
+    return metadata
+
+
+def run() -> None:
+    connection: Any = config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError(
+            "run migrations through `citygraph migrate` (storage.migrate), not alembic's CLI"
+        )
+    context.configure(
+        connection=connection,
+        target_metadata=_target_metadata(),
+        render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()
