@@ -32,14 +32,20 @@ async def autogenerate(department: str, message: str) -> None:
             config = alembic_config(sync)
             config.cmd_opts = argparse.Namespace(x=[f"department={department}"])
             if known:
-                command.revision(config, message=message, autogenerate=True, head=f"{department}@head")
+                command.revision(
+                    config, message=message, autogenerate=True, head=f"{department}@head"
+                )
             else:
                 # only the new branch is visible: alembic refuses to autogenerate while other
                 # branches' heads are missing from the scratch database
                 config.set_main_option("version_locations", str(folder))
                 command.revision(
-                    config, message=message, autogenerate=True, head="base",
-                    branch_label=department, version_path=str(folder),
+                    config,
+                    message=message,
+                    autogenerate=True,
+                    head="base",
+                    branch_label=department,
+                    version_path=str(folder),
                 )
 
         async with engine.begin() as conn:

@@ -18,7 +18,9 @@ def alembic_config(connection: Any = None) -> Config:
     """Alembic's configuration for our scripts, with one version folder per department."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    versions = sorted(p for p in (MIGRATIONS / "versions").iterdir() if p.is_dir() and not p.name.startswith("_"))
+    versions = sorted(
+        p for p in (MIGRATIONS / "versions").iterdir() if p.is_dir() and not p.name.startswith("_")
+    )
     config.set_main_option("version_locations", " ".join(str(p) for p in versions))
     config.set_main_option("path_separator", "space")
     config.attributes["connection"] = connection
