@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import strawberry
+import structlog
+from graphql import GraphQLError
 from strawberry.extensions import (
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
 )
 from strawberry.schema.config import StrawberryConfig
 
@@ -22,7 +22,7 @@ from schema.dcat import DatasetInfo, dataset_info
 from schema.errors import EXPOSED_CODES
 from schema.objects import DatasetTypes, PageLimits, build_dataset_types
 from schema.scalars import SCALARS
-from schema.validation import HiddenSuggestions
+from schema.validation import DocumentValidation, limit_rules
 
 Info = strawberry.Info[CityContext, Any]
 
@@ -36,6 +36,33 @@ class QueryLimits:
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5_000
+
+
+log = structlog.get_logger("citygraph.graphql")
+
+
+class CitySchema(strawberry.Schema):
+    """strawberry's Schema, logging only the errors that are ours to fix.
+
+    Denials, bad arguments and invalid documents are the client's business and are answered in
+    the response; only unexpected exceptions are logged, by type and path, never by message
+    (a message may quote a value, and values may be personal data).
+    """
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        for error in errors:
+            if (error.extensions or {}).get(
+                "code"
+            ) in EXPOSED_CODES or error.original_error is None:
+                continue
+            original = error.original_error
+            log.error(
+                "unexpected error while resolving",
+                error_type=f"{type(original).__module__}.{type(original).__qualname__}",
+                path=error.path,
+                operation=getattr(execution_context, "operation_name", None),
+                exc_info=(type(original), original, original.__traceback__),
+            )
 
 
 def _should_mask(error: Any) -> bool:
@@ -88,20 +115,19 @@ def build_query_type(catalog: Catalog, limits: QueryLimits) -> tuple[type, dict[
     ), types
 
 
-def build_gateway_schema(catalog: Catalog, limits: QueryLimits | None = None) -> strawberry.Schema:
+def build_gateway_schema(catalog: Catalog, limits: QueryLimits | None = None) -> CitySchema:
     """The composed schema of every department, with the document limits and error masking."""
     limits = limits or QueryLimits()
     query, _types = build_query_type(catalog, limits)
-    return strawberry.Schema(
+    rules = limit_rules(max_depth=limits.max_depth, max_aliases=limits.max_aliases)
+    return CitySchema(
         query=query,
         config=StrawberryConfig(
             auto_camel_case=True, disable_field_suggestions=True, scalar_map=SCALARS
         ),
         extensions=[
             ParserCache,
-            HiddenSuggestions,
-            lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+            lambda: DocumentValidation(rules=rules),
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
             lambda: MaskErrors(should_mask_error=_should_mask),
         ],

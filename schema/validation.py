@@ -1,24 +1,69 @@
-"""Document validation without "did you mean" hints, cached.
+"""Document validation: standard rules plus our limits, without "did you mean" hints, cached.
 
 strawberry's `disable_field_suggestions` removes hints from unknown-field errors only; graphql-core
 still answers "Unknown type 'X'. Did you mean 'Y'?", which would name types (restricted ones
 included) to anyone probing. graphql-core's `hide_suggestions` removes them all, but strawberry
-does not pass it, so this extension validates the document itself (and caches the result, which
-replaces strawberry's ValidationCache).
+does not pass it, so this extension validates the document itself.
+
+The depth and alias limits are validation rules too. strawberry's limiter extensions build a new
+rule class for every request, which defeats any cache; here the rule classes are built once with
+the schema, so a document seen before costs a dictionary look-up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import lru_cache
+from typing import Any
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, validate
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    ValidationContext,
+    validate,
+)
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.max_aliases import create_validator as alias_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 
-@lru_cache(maxsize=512)
+def _coded(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRule]:
+    """The same rule, its errors carrying `extensions.code`.
+
+    strawberry's limit rules do all their work, reporting included, in `__init__`.
+    """
+
+    class Coded(rule):  # type: ignore[valid-type, misc]
+        def __init__(self, context: ValidationContext) -> None:
+            report = context.on_error
+
+            def tagged(error: GraphQLError) -> None:
+                error.extensions = {**(error.extensions or {}), "code": code}
+                report(error)
+
+            context.on_error = tagged  # type: ignore[method-assign]
+            try:
+                super().__init__(context)
+            finally:
+                context.on_error = report  # type: ignore[method-assign]
+
+    Coded.__name__ = f"Coded{rule.__name__}"
+    return Coded
+
+
+def limit_rules(*, max_depth: int, max_aliases: int) -> tuple[type[ASTValidationRule], ...]:
+    """Validation rules bounding a document's depth and aliases (built once per schema)."""
+    return (
+        _coded(depth_rule(max_depth, None, None), "QUERY_TOO_COMPLEX"),
+        _coded(alias_rule(max_aliases), "QUERY_TOO_COMPLEX"),
+    )
+
+
+@lru_cache(maxsize=1024)
 def _validate(
     schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...]
 ) -> list[GraphQLError]:
@@ -29,12 +74,17 @@ def _validate(
         hide_suggestions=True,
     )
     for error in errors:
-        error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
+        if "code" not in (error.extensions or {}):
+            error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
     return errors
 
 
-class HiddenSuggestions(SchemaExtension):
-    """Validates every document with suggestions hidden; results cached per parsed document."""
+class DocumentValidation(SchemaExtension):
+    """Validates every document with suggestions hidden and our limits; cached per parsed document."""
+
+    def __init__(self, *, rules: tuple[type[ASTValidationRule], ...] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rules = rules
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
@@ -42,6 +92,6 @@ class HiddenSuggestions(SchemaExtension):
             yield
             return
         ctx.pre_execution_errors = _validate(
-            ctx.schema._schema, ctx.graphql_document, tuple(ctx.validation_rules)
+            ctx.schema._schema, ctx.graphql_document, (*ctx.validation_rules, *self.rules)
         )
         yield

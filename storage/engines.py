@@ -28,16 +28,22 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> AsyncEngine:
-    """An async engine for `url`, with SQLite given the pragmas and functions the queries expect."""
+    """An async engine for `url`, with SQLite given the pragmas and functions the queries expect.
+
+    `hide_parameters`: a failed statement's message would otherwise quote its bound values, and
+    those may be personal data on their way to a log.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        return create_async_engine(
+            url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+        )
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
 
 

@@ -8,13 +8,13 @@ so GraphQL's default resolver reads them without any per-field Python code.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import Row, Table, func, literal_column, over, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Select
 
 from storage.filters import Filter, compile_filter
@@ -194,32 +194,60 @@ class Repository:
 
     # writes --------------------------------------------------------------------------------
 
-    async def upsert(self, rows: Sequence[dict[str, Any]], *, chunk: int = 2_000) -> int:
-        """Insert rows, replacing those whose primary key exists: re-running an import is idempotent."""
-        if not rows:
-            return 0
+    def _upsert_statement(self) -> Any:
         dialect = self.engine.dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(self.table)
+        updates = {
+            c.name: stmt.excluded[c.name]
+            for c in self.table.columns
+            if c.name not in self.primary_key
+        }
+        if updates:
+            return stmt.on_conflict_do_update(index_elements=list(self.primary_key), set_=updates)
+        return stmt.on_conflict_do_nothing(index_elements=list(self.primary_key))
+
+    async def upsert(
+        self,
+        rows: Sequence[dict[str, Any]],
+        *,
+        chunk: int = 5_000,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> int:
+        """Insert rows, replacing those whose primary key exists: re-running an import is idempotent.
+
+        The rows go as parameters of one cached statement (executemany), not as a statement
+        built per batch: on 40k rows that is seconds against a fraction of one.
+        """
         async with self.engine.begin() as conn:
-            for start in range(0, len(rows), chunk):
-                batch = rows[start : start + chunk]
-                stmt = insert(self.table).values(batch)
-                updates = {
-                    c.name: stmt.excluded[c.name]
-                    for c in self.table.columns
-                    if c.name not in self.primary_key
-                }
-                if updates:
-                    stmt = stmt.on_conflict_do_update(
-                        index_elements=list(self.primary_key), set_=updates
-                    )
-                else:
-                    stmt = stmt.on_conflict_do_nothing(index_elements=list(self.primary_key))
-                await conn.execute(stmt)
+            await self._write(conn, rows, chunk=chunk, on_batch=on_batch)
         return len(rows)
 
-    async def replace_all(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Make the table hold exactly `rows` (used by generators of synthetic data)."""
+    async def replace_all(
+        self,
+        rows: Sequence[dict[str, Any]],
+        *,
+        chunk: int = 5_000,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> int:
+        """Make the table hold exactly `rows`, in one transaction: readers never see it empty."""
         async with self.engine.begin() as conn:
             await conn.execute(self.table.delete())
-        return await self.upsert(rows)
+            await self._write(conn, rows, chunk=chunk, on_batch=on_batch)
+        return len(rows)
+
+    async def _write(
+        self,
+        conn: AsyncConnection,
+        rows: Sequence[dict[str, Any]],
+        *,
+        chunk: int,
+        on_batch: Callable[[int], None] | None,
+    ) -> None:
+        if not rows:
+            return
+        stmt = self._upsert_statement()
+        for start in range(0, len(rows), chunk):
+            batch = rows[start : start + chunk]
+            await conn.execute(stmt, list(batch))
+            if on_batch is not None:
+                on_batch(len(batch))
