@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api.app import create_app
-from api.settings import Settings
+from api.settings import Environment, Settings
 from bench.harness import call, fill_bike_stations, free_port, interleaved, serve, wrk
 from schema.city import City, builtin_specs
 from schema.datasets import Catalog
@@ -42,7 +42,9 @@ def bare_app(payload: bytes) -> Starlette:
 
 
 def graphql_factory() -> Starlette:
-    return create_app(Settings(data_dir=Path(os.environ["CITYGRAPH_DATA_DIR"]), environment="test"))
+    return create_app(
+        Settings(data_dir=Path(os.environ["CITYGRAPH_DATA_DIR"]), environment=Environment.TEST)
+    )
 
 
 def bare_factory() -> Starlette:
@@ -60,7 +62,7 @@ async def prepare(data_dir: Path, stations: int) -> None:
 
 
 async def in_process(data_dir: Path, seconds: float) -> bytes:
-    app = create_app(Settings(data_dir=data_dir, environment="test"))
+    app = create_app(Settings(data_dir=data_dir, environment=Environment.TEST))
     async with app.router.lifespan_context(app):
         status, payload = await call(app, "POST", "/graphql", BODY, HEADERS)
         if status != 200 or b'"errors"' in payload or payload.count(b'"node"') != 100:
