@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -15,13 +16,17 @@ from rich.table import Table
 from api.settings import Settings
 from schema.ingest import ImportReport
 
-app = typer.Typer(help="citygraph: one GraphQL API for a city's open and personal data.", no_args_is_help=True)
+app = typer.Typer(
+    help="citygraph: one GraphQL API for a city's open and personal data.", no_args_is_help=True
+)
 import_app = typer.Typer(help="Load real data into the city.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 console = Console(stderr=True)
 
 PortOption = Annotated[int | None, typer.Option("--port", help="Port to listen on (default 8000).")]
-HostOption = Annotated[str | None, typer.Option("--host", help="Address to listen on (default 127.0.0.1).")]
+HostOption = Annotated[
+    str | None, typer.Option("--host", help="Address to listen on (default 127.0.0.1).")
+]
 
 
 def _settings(**overrides: object) -> Settings:
@@ -34,9 +39,25 @@ def _settings(**overrides: object) -> Settings:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     )
+
+
+def _load(work: Callable[[], ImportReport]) -> ImportReport:
+    """Run a load; a problem with the input is one clear line and exit status 2, not a traceback."""
+    from schema.ingest.text import SourceError
+
+    try:
+        return work()
+    except (SourceError, ValueError) as exc:
+        # SourceError names the file; ValueError covers manifest and settings problems
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
 
 
 def _print_report(report: ImportReport) -> None:
@@ -63,7 +84,10 @@ async def _with_city(settings: Settings, work):  # type: ignore[no-untyped-def]
     from schema.publishing import load_catalog
     from storage.engines import Databases
 
-    city = City(load_catalog(settings.data_dir), Databases(settings.default_database_url, settings.database_urls))
+    city = City(
+        load_catalog(settings.data_dir),
+        Databases(settings.default_database_url, settings.database_urls),
+    )
     try:
         await city.create_tables()
         return await work(city)
@@ -77,25 +101,44 @@ def _serve(settings: Settings) -> None:
     from api.app import create_app
 
     console.print(f"citygraph on {settings.base_url}/graphql (GraphiQL in a browser)")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+    )
 
 
 @app.command()
 def demo(
     port: PortOption = None,
     host: HostOption = None,
-    residents: Annotated[int | None, typer.Option(help="Synthetic residents in the civil registry.")] = None,
-    open_data: Annotated[Path | None, typer.Option(help="Folder of real open datasets to import (see SOURCES.md).")] = None,
-    build_only: Annotated[bool, typer.Option("--build-only", help="Build the demo city, do not serve it.")] = False,
+    residents: Annotated[
+        int | None, typer.Option(help="Synthetic residents in the civil registry.")
+    ] = None,
+    open_data: Annotated[
+        Path | None, typer.Option(help="Folder of real open datasets to import (see SOURCES.md).")
+    ] = None,
+    build_only: Annotated[
+        bool, typer.Option("--build-only", help="Build the demo city, do not serve it.")
+    ] = False,
 ) -> None:
     """Build the demo city (seeded, deterministic) into local SQLite files and serve it."""
     from schema.seeding import build_demo
 
     settings = _settings(port=port, host=host, demo_residents=residents, open_data_dir=open_data)
     with _progress() as progress:
-        report = asyncio.run(_with_city(settings, lambda city: build_demo(
-            city, seed=settings.demo_seed, residents=settings.demo_residents,
-            open_data_dir=settings.open_data_dir, progress=progress)))
+        report = _load(
+            lambda: asyncio.run(
+                _with_city(
+                    settings,
+                    lambda city: build_demo(
+                        city,
+                        seed=settings.demo_seed,
+                        residents=settings.demo_residents,
+                        open_data_dir=settings.open_data_dir,
+                        progress=progress,
+                    ),
+                )
+            )
+        )
     _print_report(report)
     if not build_only:
         _serve(settings)
@@ -108,13 +151,19 @@ def serve(port: PortOption = None, host: HostOption = None) -> None:
 
 
 @import_app.command("paris")
-def import_paris(folder: Annotated[Path, typer.Argument(help="Folder holding the Paris files (SOURCES.md).")]) -> None:
+def import_paris(
+    folder: Annotated[Path, typer.Argument(help="Folder holding the Paris files (SOURCES.md).")],
+) -> None:
     """Import the real Paris datasets: arrondissements, quartiers, Vélib', toilets, air quality."""
     from schema.ingest.paris import import_paris as run
 
     settings = _settings()
     with _progress() as progress:
-        report = asyncio.run(_with_city(settings, lambda city: run(city, folder, progress=progress)))
+        report = _load(
+            lambda: asyncio.run(
+                _with_city(settings, lambda city: run(city, folder, progress=progress))
+            )
+        )
     _print_report(report)
 
 
@@ -125,18 +174,28 @@ def import_gtfs(feed: Annotated[Path, typer.Argument(help="A GTFS zip file.")]) 
 
     settings = _settings()
     with _progress() as progress:
-        report = asyncio.run(_with_city(settings, lambda city: run(city, feed, progress=progress)))
+        report = _load(
+            lambda: asyncio.run(
+                _with_city(settings, lambda city: run(city, feed, progress=progress))
+            )
+        )
     _print_report(report)
 
 
 @import_app.command("manifest")
-def import_manifest(manifest: Annotated[Path, typer.Argument(help="A dataset manifest (TOML).")]) -> None:
+def import_manifest(
+    manifest: Annotated[Path, typer.Argument(help="A dataset manifest (TOML).")],
+) -> None:
     """Publish a CSV dataset described by a manifest; it joins the schema on the next start."""
     from schema.publishing import publish
 
     settings = _settings()
     with _progress() as progress:
-        report = asyncio.run(publish(settings.data_dir, manifest, settings=settings, progress=progress))
+        report = _load(
+            lambda: asyncio.run(
+                publish(settings.data_dir, manifest, settings=settings, progress=progress)
+            )
+        )
     _print_report(report)
 
 
@@ -150,7 +209,10 @@ def migrate() -> None:
     settings = _settings()
 
     async def run() -> None:
-        city = City(load_catalog(settings.data_dir), Databases(settings.default_database_url, settings.database_urls))
+        city = City(
+            load_catalog(settings.data_dir),
+            Databases(settings.default_database_url, settings.database_urls),
+        )
         try:
             await city.migrate()
         finally:
@@ -162,7 +224,9 @@ def migrate() -> None:
 
 @app.command()
 def schema(
-    subgraph: Annotated[str | None, typer.Option(help="Print one department's subgraph SDL instead.")] = None,
+    subgraph: Annotated[
+        str | None, typer.Option(help="Print one department's subgraph SDL instead.")
+    ] = None,
 ) -> None:
     """Print the composed schema's SDL."""
     from schema.gateway import build_gateway_schema
@@ -182,7 +246,13 @@ def catalog() -> None:
     from schema.publishing import load_catalog
 
     settings = _settings()
-    typer.echo(json.dumps(catalog_jsonld(load_catalog(settings.data_dir), settings.base_url), indent=2, ensure_ascii=False))
+    typer.echo(
+        json.dumps(
+            catalog_jsonld(load_catalog(settings.data_dir), settings.base_url),
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
 
 
 def main() -> None:
