@@ -24,6 +24,8 @@ class Purpose:
 
     legal_basis: str
     case_reference: str
+    covers: frozenset[Scope] = field(default_factory=frozenset)
+    """Scopes this legal basis justifies (from the purpose registry)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,13 @@ from typing import Annotated, Any, cast
 
 import strawberry
 
-from schema.access import check, guarded_field
+from auth.policy import can_read
+from schema.access import check, guarded_field, list_owner, row_filter
 from schema.context import CityContext
 from schema.datasets import ColumnSpec, DatasetSpec, ListOf
 from schema.errors import BadInput
 from schema.inputs import DatasetInputs
+from storage.filters import all_of
 from storage.repository import AggregateQuery, Measure
 
 Info = strawberry.Info[CityContext, Any]
@@ -67,7 +69,9 @@ class DatasetAggregate:
         for col in self.groupable:
             key_ns["__annotations__"][col.name] = col.python_type | None
             key_ns[col.name] = guarded_field(
-                col.access, description=f"{col.description} Null when not grouped by it."
+                col.access,
+                rows=list_owner(spec),
+                description=f"{col.description} Null when not grouped by it.",
             )
         self.key_type = strawberry.type(
             type(f"{name}GroupKey", (), key_ns),
@@ -83,7 +87,9 @@ class DatasetAggregate:
             num_ns: dict[str, Any] = {"__annotations__": {}}
             for col in self.numeric:
                 num_ns["__annotations__"][col.name] = float | None
-                num_ns[col.name] = guarded_field(col.access, description=col.description)
+                num_ns[col.name] = guarded_field(
+                    col.access, rows=list_owner(spec), description=col.description
+                )
             self.numbers_type = strawberry.type(
                 type(f"{name}Numbers", (), num_ns),
                 description=f"One measure over the numeric columns of {spec.meta.title}.",
@@ -105,14 +111,19 @@ class DatasetAggregate:
         async def resolve(root: Any, info: Info, where: Any = None, group_by: Any = None) -> Any:
             keys = tuple(dict.fromkeys(g.value for g in (group_by or [])))
             for key in keys:
-                check(info, by_name[key].access)
-            readable = [c for c in numeric if _may(info, c)]
+                check(info, by_name[key].access, list_owner(spec))
+            principal = info.context.principal
+            readable = [
+                c for c in numeric if can_read(principal, c.access, owner=list_owner(spec)) is None
+            ]
             measures: list[tuple[Measure, str | None]] = [("count", None)]
             measures += [(m, c.name) for m in MEASURES for c in readable]
             query = AggregateQuery(
                 group_by=keys,
                 measures=tuple(measures),
-                filter=inputs.to_filter(info, where),
+                filter=all_of(
+                    [f for f in (row_filter(info, spec), inputs.to_filter(info, where)) if f]
+                ),
                 limit=MAX_GROUPS + 1,
             )
             info.context.datasets_read.add(spec.name)
@@ -142,15 +153,8 @@ class DatasetAggregate:
         )
         return guarded_field(
             spec.meta.access,
+            rows=list_owner(spec),
             resolver=resolve,
             description=f"Count, sum, avg, min and max of {spec.meta.title}, grouped by any columns. "
             "Without groupBy, one group over every matching row.",
         )
-
-
-def _may(info: Info, col: ColumnSpec) -> bool:
-    try:
-        check(info, col.access)
-    except Exception:
-        return False
-    return True

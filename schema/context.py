@@ -22,3 +22,5 @@ class CityContext:
     response: Any = None
     datasets_read: set[str] = field(default_factory=set)
     """Names of the datasets this request read; the audit record lists them."""
+    denials: list[str] = field(default_factory=list)
+    """Codes of the access denials this request met; the audit record lists them."""

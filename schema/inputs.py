@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import strawberry
 
-from schema.access import check, requires
+from schema.access import check, list_owner, requires
 from schema.datasets import ColumnSpec, DatasetSpec, ListOf, pascal
 from schema.errors import BadInput
 from storage.filters import AllOf, AnyOf, Compare, Filter, InBox, Near, Negate, all_of
@@ -188,7 +188,7 @@ class DatasetInputs:
             ops = getattr(where, col.name)
             if ops is None:
                 continue
-            check(info, col.access)
+            check(info, col.access, list_owner(self.spec))
             parts.extend(self._compare(col, ops))
         if where.and_ is not None:
             parts.extend(
@@ -227,7 +227,7 @@ class DatasetInputs:
         lat, lon = self.spec.role("latitude"), self.spec.role("longitude")
         near = getattr(where, "near", None)
         if near is not None and lat and lon:
-            check(info, lat.access)
+            check(info, lat.access, list_owner(self.spec))
             if not (-90 <= near.latitude <= 90 and -180 <= near.longitude <= 180):
                 raise BadInput("near: latitude must be within ±90 and longitude within ±180")
             if not 0 < near.radius_m <= MAX_RADIUS_M:
@@ -235,14 +235,14 @@ class DatasetInputs:
             found.append(Near(lat.name, lon.name, near.latitude, near.longitude, near.radius_m))
         box = getattr(where, "within_box", None)
         if box is not None and lat and lon:
-            check(info, lat.access)
+            check(info, lat.access, list_owner(self.spec))
             if box.south > box.north or box.west > box.east:
                 raise BadInput("withinBox: south must not exceed north, nor west exceed east")
             found.append(InBox(lat.name, lon.name, box.south, box.west, box.north, box.east))
         code = getattr(where, "within_district", None)
         district = self.spec.role("district")
         if code is not None and district is not None:
-            check(info, district.access)
+            check(info, district.access, list_owner(self.spec))
             found.append(Compare(district.name, "eq", code))
         return found
 
@@ -255,7 +255,7 @@ class DatasetInputs:
             if name in seen:
                 raise BadInput(f"orderBy names {pascal(name)} twice")
             seen.add(name)
-            check(info, self.spec.column(name).access)
+            check(info, self.spec.column(name).access, list_owner(self.spec))
             keys.append(SortKey(name, descending=item.direction is SortDirection.DESC))
         return tuple(keys)
 

@@ -86,6 +86,8 @@ class Dataset:
     spatial: str = "Paris, France"
     temporal: tuple[str | None, str | None] = (None, None)
     synthetic: bool = False
+    owner: str | None = None
+    """Column holding the id of the resident each row is about: citizens read their own rows."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -15,13 +15,15 @@ import strawberry
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
-from schema.access import check, guarded_field, requires
+from auth.policy import NOT_PERSONAL
+from schema.access import check, guarded_field, list_owner, requires, row_filter
 from schema.connections import Connection, connection_types
 from schema.context import CityContext
 from schema.datasets import Catalog, ColumnSpec, DatasetSpec, ListOf
 from schema.errors import BadInput
 from schema.inputs import DatasetInputs
 from schema.scalars import GeoJSON
+from storage.filters import all_of
 from storage.paging import InvalidCursor, decode_cursor, total_order
 from storage.repository import PageQuery
 
@@ -68,7 +70,13 @@ class DatasetTypes:
         for col in self.spec.columns:
             kind: Any = GeoJSON if col.role == "geometry" else col.python_type
             ann[col.name] = kind | None if (col.nullable or col.restricted) else kind
-            setattr(self.node, col.name, guarded_field(col.access, description=col.description))
+            setattr(
+                self.node,
+                col.name,
+                guarded_field(
+                    col.access, owner_column=self.spec.meta.owner, description=col.description
+                ),
+            )
 
     def add_relation(self, col: ColumnSpec, target: DatasetTypes) -> None:
         """`district` on a bike station: the row the column points to, batched by a loader."""
@@ -89,6 +97,7 @@ class DatasetTypes:
             col.relation,
             guarded_field(
                 col.access,
+                owner_column=self.spec.meta.owner,
                 resolver=resolve,
                 description=f"The {target.spec.meta.title.lower()} row this {self.spec.singular} refers to ({col.field_name}).",
             ),
@@ -100,6 +109,11 @@ class DatasetTypes:
             raise ValueError(f"{col.name} refers to nothing")
         parent_column = col.references[1]
         access = source.spec.meta.access if source.spec.restricted else col.access
+        # whose rows: a citizen's own (filtered) rows of a personal dataset, or rows about the
+        # parent's person (a resident's permits), or nobody's in particular
+        rows, owner_column = list_owner(source.spec), None
+        if rows is NOT_PERSONAL and self.spec.meta.owner:
+            owner_column = self.spec.meta.owner
 
         def fetch(root: Any, info: Info, query: PageQuery) -> Any:
             loader = info.context.loaders.page(source.spec.name, col.name, query)
@@ -110,6 +124,8 @@ class DatasetTypes:
             name,
             guarded_field(
                 access,
+                rows=rows,
+                owner_column=owner_column,
                 resolver=source.list_resolver(fetch),
                 description=f"{source.spec.meta.title} of this {self.spec.singular}.",
             ),
@@ -147,7 +163,9 @@ class DatasetTypes:
             raise BadInput(str(exc)) from exc
         return PageQuery(
             order=order,
-            filter=self.inputs.to_filter(info, where),
+            filter=all_of(
+                [f for f in (row_filter(info, self.spec), self.inputs.to_filter(info, where)) if f]
+            ),
             first=first,
             after=after_values,
             last=last,
@@ -237,6 +255,7 @@ class DatasetTypes:
 
         return guarded_field(
             self.spec.meta.access,
+            rows=list_owner(self.spec),
             resolver=self.list_resolver(fetch),
             description=f"{self.spec.meta.title}: {self.spec.meta.description} Cursor-paginated.",
         )
@@ -248,9 +267,14 @@ class DatasetTypes:
         pk = self.spec.primary_key[0]
         name = self.spec.name
 
+        spec = self.spec
+
         async def resolve(root: Any, info: Info, **key: Any) -> Any:
             info.context.datasets_read.add(name)
-            return await info.context.loaders.row(name, pk.name).load(key[pk.name])
+            row = await info.context.loaders.row(name, pk.name).load(key[pk.name])
+            if row is not None and row_filter(info, spec) is not None and spec.meta.owner:
+                check(info, spec.meta.access, getattr(row, spec.meta.owner))
+            return row
 
         # the argument is named after the key column: district(code:), bikeStation(id:)
         signature = inspect.Signature(
@@ -267,6 +291,7 @@ class DatasetTypes:
         resolve.__annotations__.update({pk.name: pk.python_type, "return": self.node | None})
         return guarded_field(
             self.spec.meta.access,
+            rows=list_owner(self.spec),
             resolver=resolve,
             description=f"One {self.spec.type_name} by its {pk.field_name}; null if there is none.",
         )

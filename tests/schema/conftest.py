@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -84,6 +84,81 @@ def measurements() -> list[dict[str, Any]]:
     ]
 
 
+HOUSEHOLDS = [
+    {
+        "id": f"H{i}",
+        "address": f"{i} rue de Rivoli",
+        "district_code": "75101",
+        "quartier_code": "7510101",
+    }
+    for i in range(1, 4)
+]
+RESIDENTS = [
+    {
+        "id": f"R{i}",
+        "given_name": given,
+        "family_name": family,
+        "birth_date": date(1950 + 7 * i, 1 + i, 10 + i),
+        "sex": "FMX"[i % 3],
+        "household_id": f"H{1 + i % 3}",
+        "address": f"{i} rue de Rivoli",
+        "district_code": DISTRICTS[i % 3]["code"],
+        "quartier_code": f"{DISTRICTS[i % 3]['code']}01",
+    }
+    for i, (given, family) in enumerate(
+        [
+            ("Jeanne", "Martin"),
+            ("Louis", "Bernard"),
+            ("Awa", "Diallo"),
+            ("Chen", "Li"),
+            ("Marie", "Petit"),
+        ]
+    )
+]
+CASES = [
+    {
+        "id": f"C{i}",
+        "resident_id": f"R{i % 5}",
+        "benefit_type": ("housing", "family")[i % 2],
+        "status": "open",
+        "opened_on": date(2023, 1 + i, 1),
+        "closed_on": None,
+        "monthly_amount_eur": 100 * (i + 1),
+        "district_code": DISTRICTS[i % 3]["code"],
+    }
+    for i in range(7)
+]
+ASSESSMENTS = [
+    {
+        "id": f"T{i}",
+        "resident_id": f"R{i % 4}",
+        "year": 2024,
+        "parcel_ref": f"75101-AB-{i:04d}",
+        "assessed_value_eur": 5000 + i * 100,
+        "tax_due_eur": 800 + i * 10,
+        "district_code": "75101",
+    }
+    for i in range(6)
+]
+PERMITS = [
+    {
+        "id": f"PC{i}",
+        "address": f"{i} rue X",
+        "kind": "extension",
+        "status": "filed",
+        "filed_on": date(2024, 1, 1 + i),
+        "decided_on": None,
+        "floor_area_m2": 20 + i,
+        "district_code": "75101",
+        "applicant_name": name,
+        "applicant_id": applicant,
+    }
+    for i, (name, applicant) in enumerate(
+        [("Jeanne Martin", "R0"), ("SCI Rivoli", None), ("Louis Bernard", "R1")]
+    )
+]
+
+
 @dataclass
 class Backend:
     name: str
@@ -133,6 +208,11 @@ async def fill(city: City) -> None:
         ]
     )
     await city.repository("airQualityMeasurements").upsert(measurements())
+    await city.repository("households").upsert(HOUSEHOLDS)
+    await city.repository("residents").upsert(RESIDENTS)
+    await city.repository("benefitCases").upsert(CASES)
+    await city.repository("taxAssessments").upsert(ASSESSMENTS)
+    await city.repository("buildingPermits").upsert(PERMITS)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -146,3 +226,40 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterato
     await fill(city)
     yield Backend(request.param, city)
     await city.close()
+
+
+@pytest.fixture
+def principal() -> Any:
+    """Build principals: `principal("registry:read", purpose="CRPA-L311")`, `principal(citizen="R0")`."""
+    from auth.principal import Purpose, Tier
+    from auth.scopes import Scope
+
+    def make(
+        *scopes: str,
+        purpose: str | None = None,
+        covers: tuple[str, ...] | None = None,
+        tier: Tier | None = None,
+        citizen: str | None = None,
+    ) -> Principal:
+        granted = frozenset(Scope(s) for s in scopes)
+        if citizen is not None:
+            return Principal(
+                tier=Tier.CITIZEN,
+                subject=f"citizen-{citizen}",
+                scopes=granted | {Scope.SELF},
+                resident_id=citizen,
+            )
+        declared = None
+        if purpose is not None:
+            declared = Purpose(
+                purpose, "CASE-2026-0042", frozenset(Scope(s) for s in (covers or scopes))
+            )
+        return Principal(
+            tier=tier or Tier.STAFF,
+            subject="agent-7",
+            client_id="frontend",
+            scopes=granted,
+            purpose=declared,
+        )
+
+    return make

@@ -10,7 +10,7 @@ from schema.modeling import CityModel, Dataset, column
 REG = Scope.REGISTRY_READ
 
 
-def _registry(name: str, title: str, description: str) -> Dataset:
+def _registry(name: str, title: str, description: str, owner: str | None = None) -> Dataset:
     return Dataset(
         name=name,
         title=title,
@@ -23,6 +23,7 @@ def _registry(name: str, title: str, description: str) -> Dataset:
         access=REG,
         frequency="continuous",
         synthetic=True,
+        owner=owner,
     )
 
 
@@ -42,7 +43,9 @@ class Household(CityModel, table=True):
 
 class Resident(CityModel, table=True):
     __tablename__ = "resident"
-    __dataset__ = _registry("residents", "Residents", "People registered as living in the city.")
+    __dataset__ = _registry(
+        "residents", "Residents", "People registered as living in the city.", owner="id"
+    )
 
     id: str = column("Resident identifier.", primary_key=True, access=REG)
     given_name: str = column("Given name.", access=REG)

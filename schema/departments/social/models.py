@@ -24,6 +24,7 @@ class BenefitCase(CityModel, table=True):
         access=SOC,
         frequency="continuous",
         synthetic=True,
+        owner="resident_id",
     )
 
     id: str = column("Case identifier.", primary_key=True, access=SOC)

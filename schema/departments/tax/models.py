@@ -22,6 +22,7 @@ class TaxAssessment(CityModel, table=True):
         access=TAX,
         frequency="annual",
         synthetic=True,
+        owner="resident_id",
     )
 
     id: str = column("Assessment identifier.", primary_key=True, access=TAX)

@@ -22,6 +22,7 @@ class BuildingPermit(CityModel, table=True):
         frequency="daily",
         keywords=("permits", "urbanism", "construction"),
         synthetic=True,
+        owner="applicant_id",
     )
 
     id: str = column("Permit reference, for example PC 075 112 24 V0001.", primary_key=True)
