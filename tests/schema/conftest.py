@@ -21,7 +21,7 @@ GATEWAY = build_gateway_schema(CATALOG, QueryLimits(page_default=10, page_max=10
 
 SQUARE = '{"type":"Polygon","coordinates":[[[2.30,48.85],[2.31,48.85],[2.31,48.86],[2.30,48.86],[2.30,48.85]]]}'
 
-DISTRICTS = [
+DISTRICTS: list[dict[str, Any]] = [
     {
         "code": f"751{n:02d}",
         "number": n,
@@ -84,7 +84,7 @@ def measurements() -> list[dict[str, Any]]:
     ]
 
 
-HOUSEHOLDS = [
+HOUSEHOLDS: list[dict[str, Any]] = [
     {
         "id": f"H{i}",
         "address": f"{i} rue de Rivoli",
@@ -93,7 +93,7 @@ HOUSEHOLDS = [
     }
     for i in range(1, 4)
 ]
-RESIDENTS = [
+RESIDENTS: list[dict[str, Any]] = [
     {
         "id": f"R{i}",
         "given_name": given,
@@ -115,7 +115,7 @@ RESIDENTS = [
         ]
     )
 ]
-CASES = [
+CASES: list[dict[str, Any]] = [
     {
         "id": f"C{i}",
         "resident_id": f"R{i % 5}",
@@ -128,7 +128,7 @@ CASES = [
     }
     for i in range(7)
 ]
-ASSESSMENTS = [
+ASSESSMENTS: list[dict[str, Any]] = [
     {
         "id": f"T{i}",
         "resident_id": f"R{i % 4}",
@@ -140,7 +140,7 @@ ASSESSMENTS = [
     }
     for i in range(6)
 ]
-PERMITS = [
+PERMITS: list[dict[str, Any]] = [
     {
         "id": f"PC{i}",
         "address": f"{i} rue X",
