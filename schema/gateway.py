@@ -22,6 +22,7 @@ from schema.dcat import DatasetInfo, dataset_info
 from schema.errors import EXPOSED_CODES
 from schema.objects import DatasetTypes, PageLimits, build_dataset_types
 from schema.scalars import SCALARS
+from schema.statistics import statistics_fields
 from schema.validation import DocumentValidation, limit_rules
 
 Info = strawberry.Info[CityContext, Any]
@@ -36,6 +37,7 @@ class QueryLimits:
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5_000
+    statistics_threshold: int = 10
 
 
 log = structlog.get_logger("citygraph.graphql")
@@ -102,6 +104,7 @@ def build_query_type(catalog: Catalog, limits: QueryLimits) -> tuple[type, dict[
     ns: dict[str, Any] = {
         "datasets": _catalog_field(catalog),
         "dataset": _one_dataset_field(catalog),
+        **statistics_fields(limits.statistics_threshold),
     }
     for spec in catalog.datasets:
         t = types[spec.name]

@@ -192,6 +192,35 @@ class Repository:
             )
         return await self._all(stmt.limit(query.limit))
 
+    async def grouped_people(
+        self,
+        *,
+        dimensions: Sequence[tuple[str, Literal["value", "year"]]],
+        person: str,
+        sums: Sequence[str] = (),
+    ) -> list[Row[Any]]:
+        """Rows per combination of dimensions: `rows`, distinct `people`, and `sum_<column>`s.
+
+        A "year" dimension groups a date column by its year (labelled `<column>_year`).
+        Statistics are computed from these; they never leave without suppression.
+        """
+        table = self.table
+        keys: list[Any] = []
+        for name, kind in dimensions:
+            column = table.c[name]
+            keys.append(
+                func.extract("year", column).label(f"{name}_year") if kind == "year" else column
+            )
+        measures = [
+            func.count().label("rows"),
+            func.count(table.c[person].distinct()).label("people"),
+            *(func.sum(table.c[c]).label(f"sum_{c}") for c in sums),
+        ]
+        stmt = select(*keys, *measures)
+        if keys:
+            stmt = stmt.group_by(*keys)
+        return await self._all(stmt)
+
     # writes --------------------------------------------------------------------------------
 
     def _upsert_statement(self) -> Any:
