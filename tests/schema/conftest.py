@@ -122,7 +122,7 @@ CASES: list[dict[str, Any]] = [
         "benefit_type": ("housing", "family")[i % 2],
         "status": "open",
         "opened_on": date(2023, 1 + i, 1),
-        "closed_on": None,
+        "closed_on": date(2024, 6, 30) if i % 3 == 0 else None,
         "monthly_amount_eur": 100 * (i + 1),
         "district_code": DISTRICTS[i % 3]["code"],
     }
