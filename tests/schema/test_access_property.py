@@ -108,7 +108,7 @@ def _leaf_owner(path: Path) -> str:
 
 
 def _reaches(path: Path, type_name: str) -> bool:
-    node = _unwrap(get_named_type(GRAPH.query_type.fields[path.steps[0]].type).fields["nodes"].type)  # type: ignore[union-attr]
+    node = _unwrap(get_named_type(GRAPH.query_type.fields[path.steps[0]].type).fields["nodes"].type)  # type: ignore[union-attr, attr-defined]
     for step in path.steps[1:]:
         field = node.fields[step.rstrip("!")]
         target = get_named_type(field.type)
@@ -164,7 +164,7 @@ def test_every_restricted_column_is_reachable_by_some_path() -> None:
 
 async def run(
     backend: Backend, text: str, principal: Principal
-) -> tuple[Any, list[str], CityContext]:
+) -> tuple[Any, list[Any], CityContext]:
     context = CityContext(loaders=backend.city.loaders(), principal=principal)
     result = await GATEWAY.execute(text, context_value=context)
     return result.data, [(e.extensions or {}).get("code") for e in result.errors or []], context
