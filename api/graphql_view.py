@@ -1,36 +1,194 @@
-"""The `/graphql` endpoint: strawberry's ASGI view, adjusted to the GraphQL-over-HTTP spec.
+"""The `/graphql` endpoint: strawberry's ASGI view, held to the GraphQL-over-HTTP spec.
 
-- Answers `application/graphql-response+json` when the client accepts it (the spec's media type),
-  and then request errors (unparsable body, invalid document) are 400 without `data`.
-- Bodies over the configured size get a 413 with a GraphQL error body.
-- Results are encoded with orjson.
+- The response media type follows the Accept header: `application/graphql-response+json` when the
+  client prefers it, else `application/json` (also for `*/*` or no Accept, as the spec asks while
+  clients migrate). With the former, request errors (unparsable or invalid documents, variables
+  that do not coerce) are 400 without `data`; with the latter they are 200, as the spec says.
+- Every refusal has a GraphQL error body with `extensions.code`, never a plain-text page or a
+  stack trace: malformed JSON, a body that is not one JSON object (batches included), a missing
+  or mistyped parameter, oversize variables (400); a mutation over GET (405); an unsupported
+  content type (415). Anything unexpected is logged and answered 500 INTERNAL_SERVER_ERROR.
+- Every error leaving the view has a code, and no "Did you mean" hint: graphql-core adds hints to
+  variable coercion errors too, and a hint names fields and types (restricted ones included).
+- GraphiQL is served to browsers (GET with Accept text/html and no query).
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 import orjson
+import structlog
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.exceptions import MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 
+from api.limits import BodyTooLarge, VariablesTooLarge, check_variables, error_body
 from auth.principal import ANONYMOUS
 from schema.city import City
 from schema.context import CityContext
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+INTERNAL = "INTERNAL_SERVER_ERROR"
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+log = structlog.get_logger("citygraph.http")
+
+
+class RequestError(Exception):
+    """A request refused before execution, with its HTTP status and error code."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str = "BAD_REQUEST",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = headers or {}
+
+
+def negotiate(accept: str | None) -> str:
+    """The response media type for an Accept header (GraphQL over HTTP, section 7)."""
+    quality: dict[str, float] = {}
+    for part in (accept or "").split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        quality[media.lower()] = max(q, quality.get(media.lower(), 0.0))
+    # wildcards stand for application/json: legacy clients send */* and expect it
+    json_q = max(quality.get(JSON, 0.0), quality.get("application/*", 0.0), quality.get("*/*", 0.0))
+    if quality.get(GRAPHQL_RESPONSE, 0.0) > 0 and quality[GRAPHQL_RESPONSE] >= json_q:
+        return GRAPHQL_RESPONSE
+    return JSON
+
+
+def error_response(error: RequestError, media_type: str = JSON) -> Response:
+    """The response of a refused request: a GraphQL error body without `data`."""
+    return Response(
+        error_body(error.message, error.code),
+        status_code=error.status,
+        media_type=media_type,
+        headers={**error.headers, "Vary": "Accept"},
+    )
+
+
+def request_params(data: object) -> GraphQLRequestData:
+    """The parameters of one GraphQL request from its decoded body (or GET query string)."""
+    if isinstance(data, list):
+        raise RequestError(
+            400, "batched requests (a JSON array) are not supported: send one operation per request"
+        )
+    if not isinstance(data, dict):
+        raise RequestError(400, "the request body must be a JSON object with a `query`")
+    query, variables = data.get("query"), data.get("variables")
+    operation_name, extensions = data.get("operationName"), data.get("extensions")
+    if query is None:
+        raise RequestError(400, "the request has no `query`")
+    if not isinstance(query, str):
+        raise RequestError(400, "`query` must be a string")
+    if not isinstance(operation_name, str | None):
+        raise RequestError(400, "`operationName` must be a string or null")
+    if not isinstance(variables, dict | None):
+        raise RequestError(400, "`variables` must be an object or null")
+    if not isinstance(extensions, dict | None):
+        raise RequestError(400, "`extensions` must be an object or null")
+    if variables:
+        try:
+            check_variables(variables)
+        except VariablesTooLarge as exc:
+            raise RequestError(400, str(exc)) from exc
+    return GraphQLRequestData(
+        query=query, variables=variables, operation_name=operation_name, extensions=extensions
+    )
+
+
+def decode_json(raw: str | bytes, what: str = "request body") -> object:
+    """JSON from a client, or RequestError; orjson also refuses absurd nesting, without recursing."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(400, f"the {what} is not valid JSON") from exc
+
+
+def error_code(error: GraphQLError, *, pre_execution: bool, request_error: bool) -> str:
+    """The code of an error as sent: its own, else one by where it happened."""
+    code = (error.extensions or {}).get("code")
+    if isinstance(code, str):
+        return code
+    if isinstance(error, GraphQLSyntaxError):
+        return "GRAPHQL_PARSE_FAILED"
+    if request_error and not pre_execution:
+        # no path and no data, yet past validation: graphql-core refused the variables
+        return "BAD_USER_INPUT"
+    return INTERNAL
+
+
+def format_errors(result: ExecutionResult) -> tuple[list[dict[str, Any]], bool]:
+    """The errors of a result as sent (coded, without hints), and whether they are request errors."""
+    errors = result.errors or []
+    pre_execution = isinstance(result, PreExecutionError)
+    # an error without a path happened before any field ran: the request itself is wrong
+    request_error = bool(errors) and result.data is None and all(e.path is None for e in errors)
+    formatted = []
+    for error in errors:
+        entry: dict[str, Any] = dict(error.formatted)
+        entry["message"] = _SUGGESTION.sub("", error.message)
+        code = error_code(error, pre_execution=pre_execution, request_error=request_error)
+        entry["extensions"] = {**(error.extensions or {}), "code": code}
+        formatted.append(entry)
+    return formatted, request_error
 
 
 class CityGraphQL(GraphQL[CityContext, None]):
-    """strawberry's ASGI GraphQL app with citygraph's context and encoding."""
+    """strawberry's ASGI GraphQL app with citygraph's context, encoding and HTTP semantics."""
 
     def __init__(self, *args: Any, city: City, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.city = city
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.run(request)
+        except RequestError as exc:
+            response = error_response(exc, negotiate(request.headers.get("accept")))
+        except HTTPException as exc:  # strawberry's own refusals, should one slip through
+            refused = RequestError(exc.status_code, exc.reason)
+            response = error_response(refused, negotiate(request.headers.get("accept")))
+        except BodyTooLarge:
+            raise  # api.limits.BodySizeLimit answers 413
+        except Exception:
+            log.error("unhandled error in /graphql", exc_info=True)
+            refused = RequestError(500, "Unexpected error.", code=INTERNAL)
+            response = error_response(refused, negotiate(request.headers.get("accept")))
+        await response(scope, receive, send)
 
     async def get_context(self, request: Request, response: Any) -> CityContext:  # type: ignore[override]
         return CityContext(
@@ -41,24 +199,104 @@ class CityGraphQL(GraphQL[CityContext, None]):
             response=response,
         )
 
-    def encode_json(self, data: object) -> bytes:  # type: ignore[override]
+    async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
+        sub_response = await super().get_sub_response(request)
+        # the negotiated type travels with the sub-response to create_response
+        sub_response.media_type = negotiate(request.headers.get("accept"))
+        return sub_response
+
+    def is_request_allowed(self, request: Any) -> bool:
+        if request.method not in ("GET", "POST"):
+            raise RequestError(
+                405, "GraphQL is served over GET and POST", headers={"Allow": "GET, POST"}
+            )
+        return True
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
+    def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
-    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:  # type: ignore[override]
-        response: GraphQLHTTPResponse = {"data": result.data}
-        if result.errors:
-            response["errors"] = [e.formatted for e in result.errors]
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        if request.method == "GET":
+            params: dict[str, Any] = dict(request.query_params)
+            for name in ("variables", "extensions"):
+                if name in params:  # JSON in the query string; empty means absent
+                    raw = params[name]
+                    params[name] = decode_json(raw, f"`{name}` parameter") if raw else None
+            return request_params(params)
+        content_type, options = parse_content_type(request.content_type or "")
+        if content_type != JSON:
+            raise RequestError(415, "send the request as application/json")
+        if options.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
+            raise RequestError(415, "send the request as UTF-8 JSON")
+        body = await request.get_body()
+        if not body.strip():
+            raise RequestError(400, "the request body is empty")
+        return request_params(decode_json(body))
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: CityContext,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        method = request_adapter.method
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=OperationType.from_http(method),
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as exc:
+            if method == "GET":
+                raise RequestError(
+                    405, "mutations must be sent with POST", headers={"Allow": "POST"}
+                ) from exc
+            raise RequestError(400, exc.as_http_error_reason(method)) from exc
+        except CannotGetOperationTypeError as exc:
+            raise RequestError(400, exc.as_http_error_reason()) from exc
+        except MissingQueryError as exc:
+            raise RequestError(400, "the request has no `query`") from exc
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        errors, request_error = format_errors(result)
+        response: GraphQLHTTPResponse = {}
+        # the spec's media type answers a request error without `data`; plain JSON keeps `data: null`
+        if not (request_error and negotiate(request.headers.get("accept")) == GRAPHQL_RESPONSE):
+            response["data"] = result.data
+        if errors:
+            response["errors"] = list[object](errors)
         if result.extensions:
             response["extensions"] = result.extensions
         return response
 
-
-def wants_graphql_response(request: Request) -> bool:
-    """True when the Accept header prefers the spec's media type (or names it at all)."""
-    return GRAPHQL_RESPONSE in request.headers.get("accept", "")
-
-
-def json_error(message: str, *, code: str, status: int, media_type: str = "application/json") -> Response:
-    """A GraphQL-shaped error response for failures before execution."""
-    body = orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
-    return Response(body, status_code=status, media_type=media_type)
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        status = sub_response.status_code or 200
+        if isinstance(response_data, dict) and "data" not in response_data:
+            codes = {e["extensions"]["code"] for e in response_data.get("errors") or ()}  # type: ignore[index]
+            status = 500 if INTERNAL in codes else 400
+        response = Response(
+            self.encode_json(response_data),
+            status_code=status,
+            media_type=sub_response.media_type or JSON,
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        response.headers["Vary"] = "Accept"
+        if sub_response.background:
+            response.background = sub_response.background
+        return response

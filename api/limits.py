@@ -1,14 +1,43 @@
-"""ASGI middleware that refuses request bodies over a size limit before they are read whole."""
+"""Bounds on what one request may send, checked at the HTTP edge (DESIGN section 10).
+
+- `BodySizeLimit`: ASGI middleware that refuses bodies over a size before they are read whole,
+  whether the client declares a Content-Length or streams chunks.
+- `check_variables`: the shape of a request's variables (nesting, number of values), so that a
+  body under the byte limit still cannot make coercion recurse or loop for long.
+- `max_directives_limiter`: a validation rule on the number of directives in a document; strawberry
+  limits depth, aliases and tokens but not directives.
+"""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from collections.abc import Callable
+from typing import Any
 
 import orjson
+from graphql import ASTValidationRule, DirectiveNode, GraphQLError, ValidationContext
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import AddValidationRules, SchemaExtension
+
+MAX_VARIABLE_DEPTH = 32
+"""Nesting of variables: a filter nests 8 levels (schema.inputs), each two JSON levels deep."""
+MAX_VARIABLE_VALUES = 10_000
+"""Values in all variables together: ten `in` lists of the largest size schema.inputs accepts."""
+DEFAULT_MAX_DIRECTIVES = 50
 
 
 class BodyTooLarge(Exception):
-    pass
+    """Raised inside `receive` when a streamed body passes the limit; the middleware answers 413."""
+
+
+class VariablesTooLarge(ValueError):
+    """Variables that nest too deep or hold too many values; the view answers 400."""
+
+
+def error_body(message: str, code: str, **extensions: Any) -> bytes:
+    """A GraphQL error response body (no `data`) for failures outside execution."""
+    return orjson.dumps(
+        {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+    )
 
 
 class BodySizeLimit:
@@ -22,7 +51,7 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(send)
             return
@@ -47,14 +76,67 @@ class BodySizeLimit:
         try:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
+            # An app that answered before reading its whole body keeps its answer; the rest
+            # of the body is simply never read.
             if not started:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps({"errors": [{
-            "message": f"request body larger than {self.max_bytes} bytes",
-            "extensions": {"code": "PAYLOAD_TOO_LARGE"},
-        }]})
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        body = error_body(f"request body larger than {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE")
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            # the unread rest of the body would be taken for the next request on this connection
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def check_variables(variables: dict[str, Any]) -> None:
+    """Raise VariablesTooLarge when variables nest deeper or hold more values than queries need."""
+    # iterative, so that the check itself cannot hit Python's recursion limit
+    stack: list[tuple[Any, int]] = [(variables, 1)]
+    count = 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_VARIABLE_VALUES:
+            raise VariablesTooLarge(f"variables hold more than {MAX_VARIABLE_VALUES} values")
+        if depth > MAX_VARIABLE_DEPTH:
+            raise VariablesTooLarge(f"variables nest more than {MAX_VARIABLE_DEPTH} levels deep")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def max_directives_rule(max_directives: int) -> type[ASTValidationRule]:
+    """A validation rule refusing documents with more than `max_directives` directives."""
+
+    class MaxDirectivesRule(ASTValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.count = 0
+
+        def enter_directive(self, node: DirectiveNode, *_args: Any) -> None:
+            self.count += 1
+            if self.count == max_directives + 1:  # one error, however many more follow
+                self.report_error(
+                    GraphQLError(
+                        f"the document uses more than {max_directives} directives",
+                        node,
+                        extensions={"code": "QUERY_TOO_COMPLEX"},
+                    )
+                )
+
+    return MaxDirectivesRule
+
+
+def max_directives_limiter(
+    max_directives: int = DEFAULT_MAX_DIRECTIVES,
+) -> Callable[[], SchemaExtension]:
+    """A schema extension factory adding `max_directives_rule` to validation."""
+    # one rule class for every request: schema.validation caches results by rule identity
+    rule = max_directives_rule(max_directives)
+    return lambda: AddValidationRules([rule])
