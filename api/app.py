@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import orjson
+import structlog
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from api.exports import Exports
 from api.graphql_view import CityGraphQL
-from api.limits import BodySizeLimit
-from api.settings import Settings
+from api.limits import BodySizeLimit, max_directives_limiter
+from api.settings import Environment, Settings
 from schema.city import City
 from schema.dcat import catalog_jsonld
 from schema.gateway import QueryLimits, build_gateway_schema
 from schema.publishing import load_catalog
 from storage.engines import Databases
+
+log = structlog.get_logger("citygraph.app")
+READY_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -46,12 +54,26 @@ def create_app(settings: Settings) -> Starlette:
             max_tokens=settings.max_tokens,
         ),
     )
+    # TODO(gateway): belongs in build_gateway_schema with a QueryLimits.max_directives setting
+    gateway_schema.extensions = (*gateway_schema.extensions, max_directives_limiter())
     sdl = gateway_schema.as_str() + "\n"
     graphql_app = CityGraphQL(gateway_schema, city=city, graphql_ide="graphiql", multipart_uploads_enabled=False)
     catalog_body = orjson.dumps(catalog_jsonld(catalog, settings.base_url))
 
+    async def ensure_tables() -> None:
+        # development and tests start on an empty data dir; in production migrations own the schema
+        if settings.environment is Environment.PRODUCTION:
+            return
+        try:
+            await city.create_tables()
+        except (OSError, SQLAlchemyError) as exc:
+            # an unreachable database must not stop the others from serving: /readyz reports it.
+            # The type only: a driver's message may quote the URL, password included.
+            log.warning("could not create missing tables", error_type=type(exc).__name__)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await ensure_tables()
         app.state.citygraph = AppState(settings=settings, city=city)
         try:
             yield
@@ -62,16 +84,20 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
-        failing = []
-        for engine in databases.engines() or ():
-            try:
-                async with engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
-            except Exception:  # any failure means not ready; the reason is not the client's business
-                failing.append(engine.url.get_backend_name())
-        if not list(databases.engines()):
-            async with databases.engine_for("territory").connect() as conn:
+        async def ping(engine: AsyncEngine) -> None:
+            async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
+
+        # every database at once, and one that does not answer (firewalled, frozen) costs the
+        # probe READY_TIMEOUT_S: its cancelled ping tidies up in the background, not before we answer
+        pings = {asyncio.ensure_future(ping(engine)): engine for engine in databases.engines()}
+        _, hung = await asyncio.wait(pings, timeout=READY_TIMEOUT_S) if pings else (set(), set())
+        for task in hung:
+            task.cancel()
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        # any failure means not ready; the reason is not the client's business
+        failed = [t for t in pings if t in hung or t.exception() is not None]
+        failing = sorted({pings[t].url.get_backend_name() for t in failed})
         if failing:
             return JSONResponse({"status": "unavailable", "failing": failing}, status_code=503)
         return JSONResponse({"status": "ready"})
@@ -83,7 +109,9 @@ def create_app(settings: Settings) -> Starlette:
         return Response(catalog_body, media_type="application/ld+json")
 
     routes = [
-        Route("/graphql", graphql_app, methods=["GET", "POST"]),
+        # every method reaches the view, which answers 405 with a GraphQL error body
+        Route("/graphql", graphql_app),
+        *Exports(gateway_schema, catalog, graphql_app, settings).routes(),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/schema.graphql", schema_sdl),
