@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from api.exports import Exports
 from api.graphql_view import CityGraphQL
-from api.limits import BodySizeLimit, max_directives_limiter
+from api.limits import BodySizeLimit
 from api.settings import Environment, Settings
 from schema.city import City
 from schema.dcat import catalog_jsonld
@@ -52,12 +52,14 @@ def create_app(settings: Settings) -> Starlette:
             max_depth=settings.max_depth,
             max_aliases=settings.max_aliases,
             max_tokens=settings.max_tokens,
+            max_directives=settings.max_directives,
+            statistics_threshold=settings.statistics_threshold,
         ),
     )
-    # TODO(gateway): belongs in build_gateway_schema with a QueryLimits.max_directives setting
-    gateway_schema.extensions = (*gateway_schema.extensions, max_directives_limiter())
     sdl = gateway_schema.as_str() + "\n"
-    graphql_app = CityGraphQL(gateway_schema, city=city, graphql_ide="graphiql", multipart_uploads_enabled=False)
+    graphql_app = CityGraphQL(
+        gateway_schema, city=city, graphql_ide="graphiql", multipart_uploads_enabled=False
+    )
     catalog_body = orjson.dumps(catalog_jsonld(catalog, settings.base_url))
 
     async def ensure_tables() -> None:

@@ -4,25 +4,22 @@
   whether the client declares a Content-Length or streams chunks.
 - `check_variables`: the shape of a request's variables (nesting, number of values), so that a
   body under the byte limit still cannot make coercion recurse or loop for long.
-- `max_directives_limiter`: a validation rule on the number of directives in a document; strawberry
-  limits depth, aliases and tokens but not directives.
+
+Document limits (depth, aliases, directives, tokens) are validation rules of the schema
+(`schema.validation`), cached with the rest of validation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
-from graphql import ASTValidationRule, DirectiveNode, GraphQLError, ValidationContext
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import AddValidationRules, SchemaExtension
 
 MAX_VARIABLE_DEPTH = 32
 """Nesting of variables: a filter nests 8 levels (schema.inputs), each two JSON levels deep."""
 MAX_VARIABLE_VALUES = 10_000
 """Values in all variables together: ten `in` lists of the largest size schema.inputs accepts."""
-DEFAULT_MAX_DIRECTIVES = 50
 
 
 class BodyTooLarge(Exception):
@@ -109,34 +106,3 @@ def check_variables(variables: dict[str, Any]) -> None:
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, list):
             stack.extend((v, depth + 1) for v in value)
-
-
-def max_directives_rule(max_directives: int) -> type[ASTValidationRule]:
-    """A validation rule refusing documents with more than `max_directives` directives."""
-
-    class MaxDirectivesRule(ASTValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            self.count = 0
-
-        def enter_directive(self, node: DirectiveNode, *_args: Any) -> None:
-            self.count += 1
-            if self.count == max_directives + 1:  # one error, however many more follow
-                self.report_error(
-                    GraphQLError(
-                        f"the document uses more than {max_directives} directives",
-                        node,
-                        extensions={"code": "QUERY_TOO_COMPLEX"},
-                    )
-                )
-
-    return MaxDirectivesRule
-
-
-def max_directives_limiter(
-    max_directives: int = DEFAULT_MAX_DIRECTIVES,
-) -> Callable[[], SchemaExtension]:
-    """A schema extension factory adding `max_directives_rule` to validation."""
-    # one rule class for every request: schema.validation caches results by rule identity
-    rule = max_directives_rule(max_directives)
-    return lambda: AddValidationRules([rule])

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     max_depth: int = Field(default=12, ge=2)
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=5_000, ge=100)
+    max_directives: int = Field(default=50, ge=1)
+    statistics_threshold: int = Field(
+        default=10, ge=2, description="Fewest people a published statistic may be computed from."
+    )
     export_max_rows: int = Field(
         default=100_000, ge=1, description="Rows one CSV/GeoJSON export may hold."
     )

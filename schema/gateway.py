@@ -37,6 +37,7 @@ class QueryLimits:
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5_000
+    max_directives: int = 50
     statistics_threshold: int = 10
 
 
@@ -53,9 +54,11 @@ class CitySchema(strawberry.Schema):
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         for error in errors:
-            if (error.extensions or {}).get(
-                "code"
-            ) in EXPOSED_CODES or error.original_error is None:
+            if (
+                (error.extensions or {}).get("code") in EXPOSED_CODES
+                or error.original_error is None
+                or isinstance(error.original_error, GraphQLError)
+            ):
                 continue
             original = error.original_error
             log.error(
@@ -71,6 +74,8 @@ def _should_mask(error: Any) -> bool:
     code = (error.extensions or {}).get("code")
     if code in EXPOSED_CODES:
         return False
+    if isinstance(error.original_error, GraphQLError):
+        return False  # graphql-core's own (variable coercion): it describes the request
     # errors raised by graphql-core itself while validating or coercing variables have no
     # original error and describe the document, not the server: show them
     return error.original_error is not None
@@ -122,7 +127,11 @@ def build_gateway_schema(catalog: Catalog, limits: QueryLimits | None = None) ->
     """The composed schema of every department, with the document limits and error masking."""
     limits = limits or QueryLimits()
     query, _types = build_query_type(catalog, limits)
-    rules = limit_rules(max_depth=limits.max_depth, max_aliases=limits.max_aliases)
+    rules = limit_rules(
+        max_depth=limits.max_depth,
+        max_aliases=limits.max_aliases,
+        max_directives=limits.max_directives,
+    )
     return CitySchema(
         query=query,
         config=StrawberryConfig(

@@ -18,6 +18,7 @@ from typing import Any
 
 from graphql import (
     ASTValidationRule,
+    DirectiveNode,
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
@@ -55,11 +56,36 @@ def _coded(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRule]:
     return Coded
 
 
-def limit_rules(*, max_depth: int, max_aliases: int) -> tuple[type[ASTValidationRule], ...]:
-    """Validation rules bounding a document's depth and aliases (built once per schema)."""
+def directives_rule(max_directives: int) -> type[ASTValidationRule]:
+    """A validation rule refusing documents with more than `max_directives` directives."""
+
+    class MaxDirectivesRule(ASTValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.count = 0
+
+        def enter_directive(self, node: DirectiveNode, *_args: Any) -> None:
+            self.count += 1
+            if self.count == max_directives + 1:  # one error, however many more follow
+                self.report_error(
+                    GraphQLError(
+                        f"the document uses more than {max_directives} directives",
+                        node,
+                        extensions={"code": "QUERY_TOO_COMPLEX"},
+                    )
+                )
+
+    return MaxDirectivesRule
+
+
+def limit_rules(
+    *, max_depth: int, max_aliases: int, max_directives: int
+) -> tuple[type[ASTValidationRule], ...]:
+    """Validation rules bounding a document's depth, aliases and directives (built once)."""
     return (
         _coded(depth_rule(max_depth, None, None), "QUERY_TOO_COMPLEX"),
         _coded(alias_rule(max_aliases), "QUERY_TOO_COMPLEX"),
+        directives_rule(max_directives),
     )
 
 
