@@ -86,9 +86,9 @@ async def authenticate(
     purposes: PurposeRegistry,
 ) -> Principal:
     """The principal of a request, from its Authorization and Citygraph-Purpose headers alone."""
-    header_purpose = _header_purpose(headers, purposes)
     authorizations = headers.getlist("authorization")
     if not authorizations:
+        header_purpose = _header_purpose(headers, purposes)
         return ANONYMOUS if header_purpose is None else Principal(purpose=header_purpose)
     if len(authorizations) > 1:
         raise InvalidToken("invalid_request", "more than one Authorization header")
@@ -98,7 +98,8 @@ async def authenticate(
     except TokenRejected as exc:
         raise InvalidToken("invalid_token", exc.description) from None
     principal = await _principal(access, clients)
-    purpose = _purpose(access, header_purpose, purposes)
+    # The token first: a client with a bad token and a bad purpose must learn about the token.
+    purpose = _purpose(access, _header_purpose(headers, purposes), purposes)
     if purpose is None:
         return principal
     return Principal(

@@ -279,6 +279,12 @@ async def test_a_control_character_in_the_case_reference_is_refused(world: AuthW
     assert response.status_code == 400
 
 
+async def test_a_bad_token_is_reported_before_a_bad_purpose(world: AuthWorld) -> None:
+    token = world.token(iss="https://evil.test")
+    response = await world.echo(token, **{"Citygraph-Purpose": "legal-basis=NOPE; case=1"})
+    assert response.status_code == 401
+
+
 async def test_two_purpose_headers_are_400(world: AuthWorld) -> None:
     token = world.user_token("alice", "registry:read")
     response = await world.http.get(
