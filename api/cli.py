@@ -22,6 +22,7 @@ app = typer.Typer(
 import_app = typer.Typer(help="Load real data into the city.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 console = Console(stderr=True)
+SHOWN_SKIPS = 20
 
 PortOption = Annotated[int | None, typer.Option("--port", help="Port to listen on (default 8000).")]
 HostOption = Annotated[
@@ -75,6 +76,10 @@ def _print_report(report: ImportReport) -> None:
         for (dataset, reason), count in sorted(report.skipped_by_reason().items()):
             skipped.add_row(dataset, reason, str(count))
         console.print(skipped)
+        for row in report.skipped[:SHOWN_SKIPS]:
+            console.print(f"  skipped {row.dataset} {row.row}: {row.reason}")
+        if len(report.skipped) > SHOWN_SKIPS:
+            console.print(f"  ... and {len(report.skipped) - SHOWN_SKIPS} more")
     for note in report.notes:
         console.print(f"note: {note}")
 
@@ -188,14 +193,26 @@ def import_manifest(
 ) -> None:
     """Publish a CSV dataset described by a manifest; it joins the schema on the next start."""
     from schema.publishing import publish
+    from storage.engines import Databases
 
     settings = _settings()
-    with _progress() as progress:
-        report = _load(
-            lambda: asyncio.run(
-                publish(settings.data_dir, manifest, settings=settings, progress=progress)
+
+    async def run(progress: Progress) -> ImportReport:
+        # not through _with_city: loading the catalog stops on a broken stored manifest, and
+        # publishing it again is how a department repairs one
+        databases = Databases(settings.default_database_url, settings.database_urls)
+        try:
+            return await publish(
+                manifest=manifest,
+                data_dir=settings.data_dir,
+                databases=databases,
+                progress=progress,
             )
-        )
+        finally:
+            await databases.dispose()
+
+    with _progress() as progress:
+        report = _load(lambda: asyncio.run(run(progress)))
     _print_report(report)
 
 

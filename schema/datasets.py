@@ -39,7 +39,14 @@ def pascal(name: str) -> str:
 
 def singular_of(plural: str) -> str:
     """English singular of a camelCase plural, good enough for dataset names."""
-    for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("s", "")):
+    for suffix, replacement in (
+        ("ies", "y"),
+        ("sses", "ss"),
+        ("ches", "ch"),
+        ("shes", "sh"),
+        ("xes", "x"),
+        ("s", ""),
+    ):
         if plural.endswith(suffix):
             return plural[: -len(suffix)] + replacement
     return plural
@@ -188,6 +195,8 @@ class Catalog:
             raise ValueError(f"two datasets share the name(s) {sorted(duplicates)}")
         self.datasets = specs
         self._by_table = {s.table.name: s for s in specs}
+        for spec in specs:
+            spec.referenced_by = []  # a spec may have been part of another catalog before
         for spec in specs:
             for col in spec.columns:
                 if col.references and col.references[0] in self._by_table:

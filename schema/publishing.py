@@ -697,11 +697,8 @@ async def publish(
     rows = _Rows(parsed, plan.headers, report, locator)
     engine = databases.engine_for(parsed.department)
     # One transaction: a publication that fails half-way leaves the previous one as it was.
+    # (storage.engines makes SQLite transactions include DDL, as PostgreSQL's do)
     async with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            # pysqlite only opens its transaction at the first INSERT, so DROP and CREATE would
-            # be committed at once; an explicit BEGIN takes them into the transaction too.
-            await conn.exec_driver_sql("BEGIN")
         existing = await conn.run_sync(_existing_columns, table.name)
         change, replaced = None, 0
         if existing is not None:

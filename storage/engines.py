@@ -19,12 +19,20 @@ def _sqlite_lower(value: Any) -> Any:
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The driver would commit DDL (DROP, CREATE) on its own, outside our transactions; with its
+    # transaction handling off, `_on_sqlite_begin` opens every transaction itself, so a failed
+    # import rolls back its table changes too (SQLAlchemy's documented recipe).
+    dbapi_connection.isolation_level = None
     dbapi_connection.create_function("lower", 1, _sqlite_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for an import
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _on_sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -39,6 +47,7 @@ def make_engine(url: str) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_async_engine(
@@ -77,6 +86,9 @@ class Databases:
         self._engines.clear()
 
 
+TRANSACTION_CONTROL = frozenset({"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"})
+
+
 class StatementCounter:
     """Counts SQL statements sent through some engines; tests use it to prove there is no N+1."""
 
@@ -85,7 +97,8 @@ class StatementCounter:
         self._engines = list(engines)
 
     def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.statements.append(statement)
+        if statement.split(None, 1)[0].upper() not in TRANSACTION_CONTROL:
+            self.statements.append(statement)
 
     def __enter__(self) -> StatementCounter:
         for engine in self._engines:

@@ -185,7 +185,8 @@ class Repository:
                 )
             elif name is not None:
                 columns.append(getattr(func, measure)(table.c[name]).label(label))
-        stmt = select(*columns).where(compile_filter(table, query.filter))
+        # select_from: with no group-by and only count(*), nothing else names the table
+        stmt = select(*columns).select_from(table).where(compile_filter(table, query.filter))
         if keys:
             stmt = stmt.group_by(*keys).order_by(
                 *(order_by(table, [SortKey(c) for c in query.group_by]))

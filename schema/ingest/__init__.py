@@ -72,7 +72,10 @@ def tracked(
         yield from items
         return
     task = progress.add_task(description, total=total)
+    done = 0
     for item in items:
         yield item
+        done += 1
         progress.advance(task)
-    progress.update(task, completed=progress.tasks[task].total or progress.tasks[task].completed)
+    # the bar ends full even when the total was an estimate
+    progress.update(task, total=done, completed=done)

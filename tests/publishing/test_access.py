@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from auth.principal import Principal, Tier
 from auth.scopes import Scope
 from tests.publishing.conftest import BENCHES_CSV, Workspace, manifest_data
@@ -48,11 +46,6 @@ async def test_filtering_or_grouping_by_a_restricted_column_is_refused(
     assert [e["code"] for e in grouped["errors"]] == ["UNAUTHENTICATED"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage.repository.aggregate: with no group-by and no readable numeric column, nothing "
-    "names the table, so the statement is `SELECT count(*)` without FROM and counts 1",
-)
 async def test_a_measure_over_a_restricted_column_is_null_and_the_count_still_comes(
     workspace: Workspace,
 ) -> None:
