@@ -5,7 +5,8 @@
 - A client-credentials token (no subject, `sub` equal to `client_id`, or `gty` client-credentials)
   is the app tier, whatever scopes it carries: an app never acts as staff, auditor or citizen. It
   may carry `open-data`, and personal scopes only when our client registry says an administrator
-  granted them to that client; `self` never. A token of a revoked client is refused.
+  granted them to that client; `self` never. The registry covers the built-in server's clients,
+  so an external issuer's app tokens carry open-data only. A token of a revoked client is refused.
 - A user token (a subject other than the client): `audit:read` makes an auditor, else `self` a
   citizen, else a department scope (`registry:read`, ...) staff; the principal keeps only the scopes
   of its tier. A user token with none of these reads public data at the app tier.
@@ -167,7 +168,9 @@ def _is_client_credentials(access: AccessToken) -> bool:
 
 
 async def _principal(access: AccessToken, clients: ClientRegistry) -> Principal:
-    client = await clients.get(access.client_id)
+    # Our registry speaks for the built-in server's clients only: an external issuer's client that
+    # happens to share an id with one of ours must not inherit its grants (or its revocation).
+    client = await clients.get(access.client_id) if access.builtin else None
     if client is not None and not client.active:
         raise InvalidToken("invalid_token", "the client of this token has been revoked")
     scopes = _known_scopes(access)

@@ -191,6 +191,20 @@ async def test_idp_app_tokens_are_apps_with_open_data_only(deployment: Deploymen
     assert (await _echo(deployment, personal)).status_code == 401
 
 
+async def test_an_idp_client_sharing_an_id_with_ours_inherits_nothing(
+    deployment: Deployment,
+) -> None:
+    ours = await deployment.registry.create(
+        name="ours", scopes=["open-data", "registry:read"], admin_granted=True
+    )
+    cid = ours.record.client_id
+    token = deployment.idp.token(sub=cid, client_id=cid, scope="registry:read")
+    assert (await _echo(deployment, token)).status_code == 401
+    await deployment.registry.revoke(cid)
+    open_data = deployment.idp.token(sub=cid, client_id=cid, scope="open-data")
+    assert (await _echo(deployment, open_data)).status_code == 200  # our revocation is not theirs
+
+
 async def test_keycloak_style_tokens_name_the_client_in_azp(deployment: Deployment) -> None:
     token = deployment.idp.token(client_id=None, azp="staff-portal", scope="social:read")
     body = (await _echo(deployment, token)).json()
