@@ -96,7 +96,11 @@ class PurposeRegistry:
             # The code is echoed only when it is made of safe characters: it lands in logs.
             shown = f" {code}" if CODE_PATTERN.fullmatch(code) else ""
             raise PurposeError(f"unknown legal basis{shown}; see the purpose registry")
-        return Purpose(legal_basis=code, case_reference=_case_reference(case_reference))
+        return Purpose(
+            legal_basis=code,
+            case_reference=_case_reference(case_reference),
+            covers=self._bases[code].scopes,  # what can_read checks each scope against
+        )
 
     def from_claim(self, claim: object) -> Purpose:
         """The purpose of a token's `purpose` claim ({"legal_basis", "case_reference"})."""

@@ -230,6 +230,7 @@ def principal_json(principal: Principal) -> dict[str, Any]:
         else {
             "legal_basis": principal.purpose.legal_basis,
             "case_reference": principal.purpose.case_reference,
+            "covers": sorted(principal.purpose.covers),
         },
         "resident_id": principal.resident_id,
     }

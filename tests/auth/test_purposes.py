@@ -35,6 +35,8 @@ scopes = ["urbanism:read"]
     assert not registry.illustrative
     assert len(registry) == 1
     assert registry.justifies(Purpose("LOCAL-1", "c"), Scope.URBANISM_READ)
+    declared = registry.from_header("legal-basis=LOCAL-1; case=V-9")
+    assert declared.covers == {Scope.URBANISM_READ}
     with pytest.raises(PurposeError, match="unknown legal basis"):
         registry.from_header("legal-basis=CGCT-L2122-32; case=1")  # not in this registry
 

@@ -8,11 +8,16 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import Headers
 
 from auth.clients import ClientRegistry
 from auth.http import insufficient_scope_response
 from auth.keys import KeyStore
+from auth.policy import DenialCode, can_read
+from auth.principal import Principal, Purpose, Tier
 from auth.purposes import PurposeRegistry
+from auth.resolve import authenticate
+from auth.scopes import Scope
 from auth.server import CityAuthorizationServer, sign_access_token
 from auth.tokens import TokenVerifier, TrustedIssuers
 from tests.auth.conftest import AUDIENCE, IDP, ISSUER, AuthWorld, FakeIdP, build_app, claims
@@ -239,6 +244,8 @@ async def test_a_purpose_header_is_carried(world: AuthWorld) -> None:
     assert body["purpose"] == {
         "legal_basis": "CGCT-L2122-32",
         "case_reference": "DOSSIER-2026-001",
+        # the registry's scopes for that legal basis, which can_read checks
+        "covers": ["registry:read"],
     }
 
 
@@ -255,6 +262,7 @@ async def test_a_quoted_case_reference_may_hold_separators(world: AuthWorld) -> 
     assert response.json()["purpose"] == {
         "legal_basis": "CASF-L133-3",
         "case_reference": 'Dossier 12; pièce "B"',
+        "covers": ["registry:read", "social:read"],
     }
 
 
@@ -313,8 +321,9 @@ async def test_two_purpose_headers_are_400(world: AuthWorld) -> None:
 
 
 async def test_a_purpose_in_the_token_binds(world: AuthWorld) -> None:
-    bound = {"legal_basis": "CASF-L133-3", "case_reference": "AIDE-77"}
-    token = world.user_token("alice", "social:read", purpose=bound)
+    claim = {"legal_basis": "CASF-L133-3", "case_reference": "AIDE-77"}
+    token = world.user_token("alice", "social:read", purpose=claim)
+    bound = {**claim, "covers": ["registry:read", "social:read"]}
     assert (await world.echo(token)).json()["purpose"] == bound
     # repeating it in the header is fine
     same = "legal-basis=CASF-L133-3; case=AIDE-77"
@@ -351,9 +360,6 @@ async def test_an_anonymous_purpose_is_still_checked(world: AuthWorld) -> None:
 
 
 async def test_the_registry_says_which_scopes_a_purpose_justifies(world: AuthWorld) -> None:
-    from auth.principal import Purpose
-    from auth.scopes import Scope
-
     purpose = Purpose(legal_basis="CASF-L133-3", case_reference="A")
     assert world.purposes.justifies(purpose, Scope.SOCIAL_READ)
     assert not world.purposes.justifies(purpose, Scope.TAX_READ)
@@ -388,3 +394,51 @@ def test_insufficient_scope_is_403_with_a_challenge() -> None:
     assert challenge.startswith("Bearer ")
     assert 'error="insufficient_scope"' in challenge
     assert 'scope="registry:read"' in challenge
+
+
+# --- what can_read makes of the principals we build --------------------------------------------
+
+
+async def _principal(world: AuthWorld, token: str, purpose: str | None = None) -> Principal:
+    headers = Headers(
+        {"authorization": f"Bearer {token}"} | ({"citygraph-purpose": purpose} if purpose else {})
+    )
+    return await authenticate(
+        headers, verifier=world_verifier(world), clients=world.registry, purposes=world.purposes
+    )
+
+
+def world_verifier(world: AuthWorld) -> TokenVerifier:
+    return TokenVerifier.from_keystore(
+        world.keystore, issuer=ISSUER, audience=AUDIENCE, accept_user_tokens=True
+    )
+
+
+async def test_staff_read_with_a_covering_purpose_and_not_without(world: AuthWorld) -> None:
+    token = world.user_token("agent", "registry:read")
+    with_purpose = await _principal(world, token, PURPOSE)
+    assert can_read(with_purpose, Scope.REGISTRY_READ.value) is None
+    denied = can_read(await _principal(world, token), Scope.REGISTRY_READ.value)
+    assert denied is not None
+    assert denied.code is DenialCode.PURPOSE_REQUIRED
+    # a legal basis for tax does not open social-services cases
+    tax = await _principal(
+        world, world.user_token("agent", "social:read"), "legal-basis=CGI-1380; case=T"
+    )
+    denied = can_read(tax, Scope.SOCIAL_READ.value)
+    assert denied is not None
+    assert denied.code is DenialCode.FORBIDDEN
+
+
+async def test_an_admin_granted_app_still_reads_no_personal_data(world: AuthWorld) -> None:
+    client = await world.register("open-data registry:read", admin=True)
+    token = await world.client_token(client, scope="open-data registry:read")
+    app = await _principal(world, token, PURPOSE)
+    assert app.tier is Tier.APP
+    assert can_read(app, Scope.REGISTRY_READ.value) is not None
+
+
+async def test_a_citizen_reads_own_rows_only(world: AuthWorld) -> None:
+    citizen = await _principal(world, world.user_token("fc-1", "self", resident_id="R1"))
+    assert can_read(citizen, Scope.REGISTRY_READ.value, owner="R1") is None
+    assert can_read(citizen, Scope.REGISTRY_READ.value, owner="R2") is not None
