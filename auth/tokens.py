@@ -404,12 +404,17 @@ class TokenVerifier:
 
     @classmethod
     def from_issuer_url(
-        cls, issuer: str, *, audience: str, http: httpx.AsyncClient, **options: Any
+        cls,
+        issuer: str,
+        *,
+        audience: str,
+        http: httpx.AsyncClient,
+        timeout_s: float = 3.0,
+        **options: Any,
     ) -> TokenVerifier:
         """A verifier for an external issuer, configured by its URL alone (discovery + JWKS)."""
-        return cls(
-            issuer=issuer, audience=audience, keys=RemoteKeySource(issuer, http=http), **options
-        )
+        keys = RemoteKeySource(issuer, http=http, timeout_s=timeout_s)
+        return cls(issuer=issuer, audience=audience, keys=keys, **options)
 
     @classmethod
     def from_keystore(

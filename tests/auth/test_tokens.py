@@ -190,9 +190,7 @@ async def test_without_any_keys_the_issuer_is_unavailable_not_the_token_invalid(
 
 async def test_a_slow_idp_fails_fast(idp: FakeIdP, http: httpx.AsyncClient) -> None:
     idp.delay_s = 5
-    verifier = TokenVerifier(
-        issuer=IDP, audience=AUDIENCE, keys=RemoteKeySource(IDP, http=http, timeout_s=0.1)
-    )
+    verifier = TokenVerifier.from_issuer_url(IDP, audience=AUDIENCE, http=http, timeout_s=0.1)
     started = time.monotonic()
     with pytest.raises(IssuerUnavailable):
         await verifier.verify(idp.token())
