@@ -60,7 +60,6 @@ def create_app(settings: Settings) -> Starlette:
     graphql_app = CityGraphQL(
         gateway_schema, city=city, graphql_ide="graphiql", multipart_uploads_enabled=False
     )
-    catalog_body = orjson.dumps(catalog_jsonld(catalog, settings.base_url))
 
     async def ensure_tables() -> None:
         # development and tests start on an empty data dir; in production migrations own the schema
@@ -108,7 +107,10 @@ def create_app(settings: Settings) -> Starlette:
         return PlainTextResponse(sdl, media_type="application/graphql")
 
     async def catalog_ld(_request: Request) -> Response:
-        return Response(catalog_body, media_type="application/ld+json")
+        # loads are read each time: an import while the server runs shows up at once
+        loads = await city.loaders().loads()
+        body = orjson.dumps(catalog_jsonld(catalog, settings.base_url, loads))
+        return Response(body, media_type="application/ld+json")
 
     routes = [
         # every method reaches the view, which answers 405 with a GraphQL error body

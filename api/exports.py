@@ -71,6 +71,7 @@ from api.settings import Settings
 from auth.policy import can_read
 from schema.context import CityContext
 from schema.datasets import Catalog, DatasetSpec
+from schema.dcat import Credit, credit
 from schema.loaders import Loaders
 
 log = structlog.get_logger("citygraph.exports")
@@ -482,17 +483,18 @@ class GeoJSONWriter:
         return feature
 
 
-def metadata(spec: DatasetSpec, settings: Settings) -> dict[str, Any]:
+def metadata(spec: DatasetSpec, settings: Settings, credit: Credit) -> dict[str, Any]:
     """Licence and attribution of a dataset, as the GeoJSON's top-level properties."""
     m = spec.meta
     return {
         "dataset": m.name,
         "title": m.title,
-        "publisher": m.publisher,
-        "license": m.license,
-        "licenseUrl": m.license_url,
-        "attribution": m.attribution,
-        "source": m.source,
+        "publisher": credit.publisher,
+        "license": credit.license,
+        "licenseUrl": credit.license_url,
+        "attribution": credit.attribution,
+        "source": credit.source,
+        "synthetic": credit.synthetic,
         "catalog": f"{settings.base_url}/catalog.jsonld",
         "exportedAt": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -582,6 +584,8 @@ class Exports:
         rows, page_info = await walk.first()
         geojson = GeoJSONWriter(plan) if fmt == "geojson" else None
         spec = plan.spec
+        # credit whoever made the rows being served: generated demo rows credit nobody else
+        rights = credit(spec, (await context.loaders.loads()).get(spec.name))
 
         async def pages() -> AsyncIterator[list[Any]]:
             yield rows
@@ -594,7 +598,10 @@ class Exports:
                 yield csv_lines([[cell(c.value(r)) for c in plan.columns] for r in page])
 
         async def geojson_body(writer: GeoJSONWriter) -> AsyncIterator[bytes]:
-            head = {"type": "FeatureCollection", "properties": metadata(spec, self.settings)}
+            head = {
+                "type": "FeatureCollection",
+                "properties": metadata(spec, self.settings, rights),
+            }
             yield orjson.dumps(head)[:-1] + b',"features":['
             separator = b""
             async for page in pages():
@@ -608,9 +615,9 @@ class Exports:
             media_type=CSV_MEDIA if geojson is None else GEOJSON_MEDIA,
             headers={
                 "Content-Disposition": f'attachment; filename="{spec.name}.{fmt}"',
-                "Link": f'<{spec.meta.license_url}>; rel="license"',
-                "X-License": spec.meta.license,
+                "Link": f'<{rights.license_url}>; rel="license"',
+                "X-License": rights.license,
                 # header values are ASCII; attributions are not (« », accents): percent-encoded UTF-8
-                "X-Attribution": quote(spec.meta.attribution, safe=" ,;:/()'.-"),
+                "X-Attribution": quote(rights.attribution, safe=" ,;:/()'.-"),
             },
         )

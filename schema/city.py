@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,6 +12,7 @@ from schema.datasets import Catalog, DatasetSpec, spec_of_model
 from schema.departments import MODELS
 from schema.loaders import Loaders
 from storage.engines import Databases
+from storage.loads import Origin, record_loads
 from storage.migrate import upgrade
 from storage.repository import Repository
 
@@ -55,6 +57,19 @@ class City:
 
             async with engine.begin() as conn:
                 await conn.run_sync(create)
+
+    async def record_loads(
+        self, datasets: Mapping[str, int | None], *, origin: Origin, source: str | None = None
+    ) -> None:
+        """Record where these datasets' rows came from (each in its department's database)."""
+        by_engine: dict[int, tuple[AsyncEngine, dict[str, int | None]]] = {}
+        for name, count in datasets.items():
+            if name not in self.repositories:
+                continue
+            engine = self.repositories[name].engine
+            by_engine.setdefault(id(engine), (engine, {}))[1][name] = count
+        for engine, loaded in by_engine.values():
+            await record_loads(engine, datasets=loaded, origin=origin, source=source)
 
     async def migrate(self) -> None:
         """Apply the built-in departments' migrations, each to its own database (production)."""

@@ -82,10 +82,9 @@ def _should_mask(error: Any) -> bool:
 
 
 def _catalog_field(catalog: Catalog) -> Any:
-    infos = [dataset_info(s) for s in catalog.datasets]
-
-    def resolve() -> list[DatasetInfo]:
-        return infos
+    async def resolve(info: Info) -> list[DatasetInfo]:
+        loads = await info.context.loaders.loads()
+        return [dataset_info(s, loads.get(s.name)) for s in catalog.datasets]
 
     return strawberry.field(
         resolver=resolve, description="The catalog: every dataset with its licence and attribution."
@@ -93,10 +92,13 @@ def _catalog_field(catalog: Catalog) -> Any:
 
 
 def _one_dataset_field(catalog: Catalog) -> Any:
-    infos = {s.name: dataset_info(s) for s in catalog.datasets}
+    specs = {s.name: s for s in catalog.datasets}
 
-    def resolve(name: str) -> DatasetInfo | None:
-        return infos.get(name)
+    async def resolve(info: Info, name: str) -> DatasetInfo | None:
+        spec = specs.get(name)
+        if spec is None:
+            return None
+        return dataset_info(spec, (await info.context.loaders.loads()).get(name))
 
     return strawberry.field(
         resolver=resolve, description="One catalog entry by its root field name."

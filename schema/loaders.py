@@ -7,6 +7,7 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from storage.loads import Load, read_loads
 from storage.repository import Page, PageQuery, Repository
 
 
@@ -16,6 +17,7 @@ class Loaders:
     def __init__(self, repositories: Mapping[str, Repository]) -> None:
         self.repositories = repositories
         self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
+        self._loads: dict[str, Load] | None = None
 
     def row(self, dataset: str, column: str) -> DataLoader[Hashable, Any]:
         """Loads rows of `dataset` by a unique `column`, batching every key asked in one tick."""
@@ -30,6 +32,16 @@ class Loaders:
 
             loader = self._loaders[key] = DataLoader(load_fn=load)
         return loader
+
+    async def loads(self) -> dict[str, Load]:
+        """Where every dataset's rows came from, read once per request from each database."""
+        if self._loads is None:
+            engines = {id(r.engine): r.engine for r in self.repositories.values()}
+            found: dict[str, Load] = {}
+            for engine in engines.values():
+                found.update(await read_loads(engine))
+            self._loads = found
+        return self._loads
 
     def page(self, dataset: str, column: str, query: PageQuery) -> DataLoader[Hashable, Page]:
         """Loads the same window of `dataset` rows for many parents, by the parent key `column`."""

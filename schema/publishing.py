@@ -63,6 +63,7 @@ from schema.manifest import (
 )
 from schema.modeling import TEXT
 from storage.engines import Databases
+from storage.loads import record_loads
 
 PUBLISHED_DIR = "published"
 BATCH = 1_000
@@ -740,6 +741,12 @@ async def publish(
     )
     report.loaded[parsed.name] += rows.loaded
     _explain(report, plan, rows, locator, stored)
+    await record_loads(
+        engine,
+        datasets={parsed.name: rows.loaded},
+        origin="published",
+        source=str(manifest),
+    )
     return report
 
 

@@ -202,4 +202,10 @@ async def build_demo(
 
     if real:
         report.notes.append("real open data: " + ", ".join(sorted(real)))
+    generated = {
+        s.name: report.loaded.get(s.name)
+        for s in city.catalog.datasets
+        if not s.published and s.name not in real
+    }
+    await city.record_loads(generated, origin="generated", source=f"citygraph demo, seed {seed}")
     return report

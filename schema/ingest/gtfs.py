@@ -155,6 +155,7 @@ async def import_gtfs(city: City, feed: Path, *, progress: Progress | None = Non
         f"{ROUTES}, {STOPS}, {TRIPS} and {STOP_TIMES} now hold exactly this feed "
         "(rows of a previous feed are deleted)."
     )
+    await city.record_loads(dict(report.loaded), origin="imported", source=str(feed))
     return report
 
 

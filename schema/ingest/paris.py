@@ -110,6 +110,7 @@ async def import_paris(
         f"the files' rows (rows gone from a file are deleted); {MEASUREMENTS} are added to and "
         "updated, never deleted."
     )
+    await city.record_loads(dict(report.loaded), origin="imported", source=str(folder))
     return report
 
 
