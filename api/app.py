@@ -20,6 +20,7 @@ from starlette.routing import Route
 from api.exports import Exports
 from api.graphql_view import CityGraphQL
 from api.limits import BodySizeLimit
+from api.security import Security
 from api.settings import Environment, Settings
 from schema.city import City
 from schema.dcat import catalog_jsonld
@@ -57,8 +58,13 @@ def create_app(settings: Settings) -> Starlette:
         ),
     )
     sdl = gateway_schema.as_str() + "\n"
+    security = Security(settings, databases)
     graphql_app = CityGraphQL(
-        gateway_schema, city=city, graphql_ide="graphiql", multipart_uploads_enabled=False
+        gateway_schema,
+        city=city,
+        principal_of=security.principal,
+        graphql_ide="graphiql",
+        multipart_uploads_enabled=False,
     )
 
     async def ensure_tables() -> None:
@@ -75,10 +81,12 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await ensure_tables()
+        await security.open()
         app.state.citygraph = AppState(settings=settings, city=city)
         try:
             yield
         finally:
+            await security.close()
             await city.close()
 
     async def healthz(_request: Request) -> Response:
@@ -120,6 +128,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz),
         Route("/schema.graphql", schema_sdl),
         Route("/catalog.jsonld", catalog_ld),
+        *security.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.settings import Settings
+from api.settings import Environment, Settings
+from auth.cli import AuthCliConfig, clients_cli, keys_cli, token_cli
 from schema.ingest import ImportReport
 
 app = typer.Typer(
@@ -219,6 +220,7 @@ def import_manifest(
 @app.command()
 def migrate() -> None:
     """Bring every department's database to the latest schema (Alembic; run before `serve` in production)."""
+    from api.security import AUTH_DEPARTMENT
     from schema.city import City
     from schema.publishing import load_catalog
     from storage.engines import Databases
@@ -226,12 +228,10 @@ def migrate() -> None:
     settings = _settings()
 
     async def run() -> None:
-        city = City(
-            load_catalog(settings.data_dir),
-            Databases(settings.default_database_url, settings.database_urls),
-        )
+        databases = Databases(settings.default_database_url, settings.database_urls)
+        city = City(load_catalog(settings.data_dir), databases)
         try:
-            await city.migrate()
+            await city.migrate(extra={AUTH_DEPARTMENT: databases.engine_for(AUTH_DEPARTMENT)})
         finally:
             await city.close()
 
@@ -270,6 +270,26 @@ def catalog() -> None:
             ensure_ascii=False,
         )
     )
+
+
+def _auth_config() -> AuthCliConfig:
+    from api.security import AUTH_DEPARTMENT
+
+    settings = _settings()
+    return AuthCliConfig(
+        database_url=settings.database_urls.get(AUTH_DEPARTMENT, settings.default_database_url),
+        keys_dir=settings.signing_keys_dir,
+        issuer=settings.base_url,
+        audience=settings.token_audience,
+        production=settings.environment is Environment.PRODUCTION,
+        signing_alg=settings.signing_alg,
+        purposes_file=settings.purposes_file,
+    )
+
+
+app.add_typer(clients_cli(_auth_config), name="clients", help="Register, list and revoke apps.")
+app.add_typer(token_cli(_auth_config), name="token", help="Mint a development token.")
+app.add_typer(keys_cli(_auth_config), name="keys", help="Show or rotate the signing keys.")
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -36,7 +37,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from api.limits import BodyTooLarge, VariablesTooLarge, check_variables, error_body
-from auth.principal import ANONYMOUS
+from auth.principal import ANONYMOUS, Principal
 from schema.city import City
 from schema.context import CityContext
 
@@ -166,8 +167,15 @@ def format_errors(result: ExecutionResult) -> tuple[list[dict[str, Any]], bool]:
 class CityGraphQL(GraphQL[CityContext, None]):
     """strawberry's ASGI GraphQL app with citygraph's context, encoding and HTTP semantics."""
 
-    def __init__(self, *args: Any, city: City, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        city: City,
+        principal_of: Callable[[Request], Awaitable[Principal]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.principal_of = principal_of
         self.city = city
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -191,9 +199,11 @@ class CityGraphQL(GraphQL[CityContext, None]):
         await response(scope, receive, send)
 
     async def get_context(self, request: Request, response: Any) -> CityContext:  # type: ignore[override]
+        # a bad token raises RequestError (401 with WWW-Authenticate): never a silent anonymous
+        principal = ANONYMOUS if self.principal_of is None else await self.principal_of(request)
         return CityContext(
             loaders=self.city.loaders(),
-            principal=ANONYMOUS,
+            principal=principal,
             request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
             request=request,
             response=response,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,28 @@ class Settings(BaseSettings):
     )
     log_level: str = "info"
 
+    # OAuth (DESIGN section 3) -------------------------------------------------------------
+    issuer_url: str | None = Field(
+        default=None,
+        description="The city's identity provider (its exact `iss`); staff and citizen tokens come from it.",
+    )
+    oauth_server_enabled: bool = Field(
+        default=True, description="Run the built-in authorization server (app tokens)."
+    )
+    audience: str | None = Field(default=None, description="Our `aud`; default: the public URL.")
+    token_lifetime_s: int = Field(default=900, ge=30, le=3600)
+    token_leeway_s: int = Field(default=30, ge=0, le=60)
+    signing_alg: Literal["RS256", "ES256"] = "RS256"
+    keys_dir: Path | None = Field(default=None, description="Signing keys; default data_dir/keys.")
+    purposes_file: Path | None = Field(
+        default=None, description="Legal bases (TOML); default: the demo's illustrative registry."
+    )
+    registrations_per_hour: int = Field(default=100, ge=0, description="0 turns self-service off.")
+    client_cache_ttl_s: float = Field(default=10.0, ge=0, le=300)
+    jwks_ttl_s: float = Field(default=600.0, ge=60)
+    jwks_min_refetch_interval_s: float = Field(default=30.0, ge=1)
+    idp_timeout_s: float = Field(default=3.0, gt=0, le=10)
+
     @model_validator(mode="after")
     def _coherent(self) -> Self:
         if self.page_default > self.page_max:
@@ -90,3 +113,18 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def token_audience(self) -> str:
+        return self.audience or self.base_url
+
+    @property
+    def signing_keys_dir(self) -> Path:
+        return self.keys_dir or self.data_dir / "keys"
+
+
+def _secure_or_loopback(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and parts.hostname in {"127.0.0.1", "localhost", "::1"}

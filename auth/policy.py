@@ -5,8 +5,9 @@
 - `public` data: everyone.
 - restricted data (marked with a scope):
   - anonymous: UNAUTHENTICATED;
-  - staff holding the scope: only with a declared purpose whose legal basis covers that scope
-    (else PURPOSE_REQUIRED, or FORBIDDEN when the purpose covers other scopes);
+  - staff, or an app an administrator registered for the scope: only with a declared purpose
+    whose legal basis covers that scope (else PURPOSE_REQUIRED, or FORBIDDEN when the purpose
+    covers other scopes);
   - citizens (scope `self`, linked to a resident): only rows about themselves (`owner`);
   - anyone else: FORBIDDEN.
 
@@ -76,8 +77,9 @@ def can_read(
         if owner is OWN_ROWS or (isinstance(owner, str) and owner == principal.resident_id):
             return None
         return Denied(DenialCode.FORBIDDEN, "a citizen may read only their own records")
-    if not principal.has(scope) or principal.tier is Tier.APP:
-        # apps never read personal data, whatever their token claims (DESIGN section 3)
+    if not principal.has(scope):
+        # An app holds a personal scope only when an administrator registered it for one (a
+        # department's back office): auth.resolve refuses such a claim from any other client.
         return Denied(DenialCode.FORBIDDEN, f"this field requires the scope {access}")
     if scope in PERSONAL_SCOPES:
         purpose = principal.purpose

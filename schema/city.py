@@ -71,9 +71,14 @@ class City:
         for engine, loaded in by_engine.values():
             await record_loads(engine, datasets=loaded, origin=origin, source=source)
 
-    async def migrate(self) -> None:
-        """Apply the built-in departments' migrations, each to its own database (production)."""
+    async def migrate(self, *, extra: Mapping[str, AsyncEngine] | None = None) -> None:
+        """Apply the built-in departments' migrations, each to its own database (production).
+
+        `extra` names branches that are not datasets (the OAuth clients) and their engines.
+        """
         hosted: dict[int, tuple[AsyncEngine, set[str]]] = {}
+        for branch, engine in (extra or {}).items():
+            hosted.setdefault(id(engine), (engine, set()))[1].add(branch)
         for spec in self.catalog.datasets:
             if spec.published:
                 continue  # published datasets are created by `citygraph import manifest`

@@ -15,6 +15,10 @@ def _target_metadata() -> MetaData | None:
     department = context.get_x_argument(as_dictionary=True).get("department")
     if department is None:
         return None
+    if department == "auth":
+        from auth.clients import metadata as auth_metadata
+
+        return auth_metadata
     from schema.datasets import spec_of_model
     from schema.departments import MODELS
 

@@ -430,12 +430,18 @@ async def test_staff_read_with_a_covering_purpose_and_not_without(world: AuthWor
     assert denied.code is DenialCode.FORBIDDEN
 
 
-async def test_an_admin_granted_app_still_reads_no_personal_data(world: AuthWorld) -> None:
+async def test_an_admin_granted_app_reads_its_scope_with_a_purpose_only(world: AuthWorld) -> None:
+    # a department's back office, registered for the scope by an administrator
     client = await world.register("open-data registry:read", admin=True)
     token = await world.client_token(client, scope="open-data registry:read")
     app = await _principal(world, token, PURPOSE)
     assert app.tier is Tier.APP
-    assert can_read(app, Scope.REGISTRY_READ.value) is not None
+    assert can_read(app, Scope.REGISTRY_READ.value) is None
+    bare = await _principal(world, token)
+    denied = can_read(bare, Scope.REGISTRY_READ.value)
+    assert denied is not None
+    assert denied.code is DenialCode.PURPOSE_REQUIRED
+    assert can_read(app, Scope.TAX_READ.value) is not None
 
 
 async def test_a_citizen_reads_own_rows_only(world: AuthWorld) -> None:

@@ -55,13 +55,26 @@ async def test_one_departments_scope_does_not_open_another(
     assert codes(result) == ["FORBIDDEN"]
 
 
-async def test_an_app_never_reads_personal_data_whatever_its_token_says(
+async def test_an_app_without_a_personal_scope_reads_no_personal_data(
     backend: Backend, principal: Any
 ) -> None:
-    app = principal("registry:read", "open-data", purpose="CRPA-L311", tier=Tier.APP)
+    app = principal("open-data", purpose="CRPA-L311", covers=("registry:read",), tier=Tier.APP)
     result = await backend.run(RESIDENTS_Q, principal=app)
     assert result["data"] == {"residents": None}
     assert codes(result) == ["FORBIDDEN"]
+
+
+async def test_a_back_office_app_granted_a_scope_still_needs_a_purpose(
+    backend: Backend, principal: Any
+) -> None:
+    # auth.resolve gives an app a personal scope only when an administrator registered it so
+    app = principal("social:read", tier=Tier.APP)
+    assert codes(await backend.run("{ benefitCases { totalCount } }", principal=app)) == [
+        "PURPOSE_REQUIRED"
+    ]
+    app = principal("social:read", purpose="CASF-L133-3", tier=Tier.APP)
+    result = await backend.run("{ benefitCases { totalCount } }", principal=app)
+    assert result["data"]["benefitCases"]["totalCount"] == len(CASES)
 
 
 async def test_an_app_reads_open_data(backend: Backend, principal: Any) -> None:

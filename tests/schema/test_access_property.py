@@ -140,7 +140,7 @@ def denied_principals(access: str) -> list[Principal]:
     covering = Purpose("CRPA-L311", "CASE-1", frozenset(Scope))
     return [
         Principal(),
-        Principal(tier=Tier.APP, client_id="app", scopes=frozenset(Scope), purpose=covering),
+        Principal(tier=Tier.APP, client_id="app", scopes=others, purpose=covering),
         Principal(tier=Tier.STAFF, subject="s", scopes=others, purpose=covering),
         Principal(tier=Tier.STAFF, subject="s", scopes=frozenset({scope})),
         Principal(

@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, inspect
 
+from auth.clients import metadata as auth_metadata
 from schema.city import City, builtin_specs
 from schema.datasets import Catalog
 from storage.engines import Databases
@@ -26,15 +27,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 
 
 def test_every_department_has_a_branch() -> None:
-    assert branches() == CATALOG.departments()
+    assert branches() == sorted([*CATALOG.departments(), "auth"])
 
 
 async def test_upgraded_database_matches_the_models(database_url: str) -> None:
-    city = City(CATALOG, Databases(database_url))
-    await city.migrate()
+    databases = Databases(database_url)
+    city = City(CATALOG, databases)
+    await city.migrate(extra={"auth": databases.engine_for("auth")})
     metadata = MetaData()
     for spec in CATALOG.datasets:
         spec.table.to_metadata(metadata)
+    auth_metadata.tables["oauth_client"].to_metadata(metadata)
 
     def diff(sync: Any) -> list[Any]:
         context = MigrationContext.configure(sync, opts={"compare_type": True})
