@@ -105,10 +105,16 @@ def _serve(settings: Settings) -> None:
     import uvicorn
 
     from api.app import create_app
+    from api.logs import configure_logging
 
+    configure_logging(settings.log_level)
     console.print(f"citygraph on {settings.base_url}/graphql (GraphiQL in a browser)")
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # ours (api.logs), not uvicorn's
     )
 
 

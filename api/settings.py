@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     open_data_dir: Path | None = Field(
         default=None, description="Folder of real open datasets the demo imports when present."
     )
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     # OAuth (DESIGN section 3) -------------------------------------------------------------
     issuer_url: str | None = Field(
