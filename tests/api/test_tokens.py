@@ -151,3 +151,111 @@ def test_a_self_registered_app_cannot_obtain_a_personal_scope(app_client: TestCl
     )
     assert token.status_code == 400
     assert token.json()["error"] == "invalid_scope"
+
+
+# attack tokens through the app itself (tests/auth has the full suite against the same pieces) -----
+
+
+def _forged(tmp_path: Path, attack: str) -> str:
+    import hashlib
+    import hmac
+
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.auth.conftest import b64, forge
+
+    key = KeyStore(tmp_path / "keys").signing_keys().current
+    now = int(time.time())
+    good = {
+        "iss": BASE,
+        "aud": BASE,
+        "sub": "agent-7",
+        "client_id": "citygraph-dev",
+        "scope": "registry:read",
+        "iat": now,
+        "exp": now + 300,
+        "jti": "x",
+    }
+    header = {"alg": "RS256", "typ": "at+jwt", "kid": key.kid}
+    if attack == "alg-none":
+        return forge({**header, "alg": "none"}, good, signature=b"")
+    if attack == "hs256-with-public-key":
+        pem = key.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        signing_input = f"{b64({**header, 'alg': 'HS256'})}.{b64(good)}"
+        return (
+            f"{signing_input}.{b64(hmac.new(pem, signing_input.encode(), hashlib.sha256).digest())}"
+        )
+    changes: dict[str, Any] = {
+        "missing-typ": ({"typ": None}, {}),
+        "wrong-audience": ({}, {"aud": "https://elsewhere.example"}),
+        "issuer-prefix": ({}, {"iss": BASE + ".evil.example"}),
+        "expired": ({}, {"iat": now - 7200, "exp": now - 3600}),
+        "embedded-jwk": ({"jwk": key.as_dict(private=False)}, {}),
+        "kid-traversal": ({"kid": "../../../../etc/passwd"}, {}),
+        "crit": ({"crit": ["exp"]}, {}),
+    }[attack]
+    head = {k: v for k, v in {**header, **changes[0]}.items() if v is not None}
+    return forge(head, {**good, **changes[1]}, key=key, alg="RS256")
+
+
+ATTACKS = [
+    "alg-none",
+    "hs256-with-public-key",
+    "missing-typ",
+    "wrong-audience",
+    "issuer-prefix",
+    "expired",
+    "embedded-jwk",
+    "kid-traversal",
+    "crit",
+]
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_the_app_refuses_attack_tokens_with_a_401(
+    app_client: TestClient, tmp_path: Path, attack: str
+) -> None:
+    token = _forged(tmp_path, attack)
+    response = ask(
+        app_client, RESIDENTS_Q, token, **{"Citygraph-Purpose": "legal-basis=CGCT-L2122-32; case=1"}
+    )
+    assert response.status_code == 401, (attack, response.text)
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    assert "data" not in response.json()
+    assert token not in response.text
+
+
+def test_the_control_token_passes_the_same_path(app_client: TestClient, tmp_path: Path) -> None:
+    token = person_token(app_client, tmp_path, ["registry:read"])
+    response = ask(
+        app_client, RESIDENTS_Q, token, **{"Citygraph-Purpose": "legal-basis=CGCT-L2122-32; case=1"}
+    )
+    assert response.status_code == 200
+    assert response.json()["data"]["residents"]["totalCount"] == len(RESIDENTS)
+
+
+# exports obey the same tiers ------------------------------------------------------------------
+
+
+def test_exports_of_personal_data_follow_the_tiers(app_client: TestClient, tmp_path: Path) -> None:
+    other = {**RESIDENTS[0], "id": "R-other", "family_name": "Quelquundautre"}
+    on_app_loop(app_client, city_of(app_client).repository("residents").upsert, [other])
+    anonymous = app_client.get("/export/residents.csv")
+    assert anonymous.status_code == 401
+    assert "Quelquundautre" not in anonymous.text
+    own = RESIDENTS[0]["id"]
+    citizen = person_token(app_client, tmp_path, ["self"], resident_id=own)
+    mine = app_client.get("/export/residents.csv", headers={"Authorization": f"Bearer {citizen}"})
+    assert mine.status_code == 200
+    lines = mine.text.strip().splitlines()
+    assert len(lines) == 2  # the header and the citizen's own row
+    assert own in lines[1]
+    staff = person_token(app_client, tmp_path, ["registry:read"])
+    no_purpose = app_client.get(
+        "/export/residents.csv", headers={"Authorization": f"Bearer {staff}"}
+    )
+    assert no_purpose.status_code == 403
+    assert "Quelquundautre" not in no_purpose.text
+    assert "Quelquundautre" not in mine.text
