@@ -187,7 +187,7 @@ def _forged(tmp_path: Path, attack: str) -> str:
         return (
             f"{signing_input}.{b64(hmac.new(pem, signing_input.encode(), hashlib.sha256).digest())}"
         )
-    changes: dict[str, Any] = {
+    table: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         "missing-typ": ({"typ": None}, {}),
         "wrong-audience": ({}, {"aud": "https://elsewhere.example"}),
         "issuer-prefix": ({}, {"iss": BASE + ".evil.example"}),
@@ -195,7 +195,8 @@ def _forged(tmp_path: Path, attack: str) -> str:
         "embedded-jwk": ({"jwk": key.as_dict(private=False)}, {}),
         "kid-traversal": ({"kid": "../../../../etc/passwd"}, {}),
         "crit": ({"crit": ["exp"]}, {}),
-    }[attack]
+    }
+    changes = table[attack]
     head = {k: v for k, v in {**header, **changes[0]}.items() if v is not None}
     return forge(head, {**good, **changes[1]}, key=key, alg="RS256")
 
@@ -245,7 +246,7 @@ def test_exports_of_personal_data_follow_the_tiers(app_client: TestClient, tmp_p
     anonymous = app_client.get("/export/residents.csv")
     assert anonymous.status_code == 401
     assert "Quelquundautre" not in anonymous.text
-    own = RESIDENTS[0]["id"]
+    own = str(RESIDENTS[0]["id"])
     citizen = person_token(app_client, tmp_path, ["self"], resident_id=own)
     mine = app_client.get("/export/residents.csv", headers={"Authorization": f"Bearer {citizen}"})
     assert mine.status_code == 200
