@@ -9,6 +9,7 @@ they are the exception to generated fields, because what they may publish is not
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 from collections import defaultdict
@@ -20,6 +21,7 @@ from typing import Any
 import strawberry
 
 from schema.context import CityContext
+from schema.datasets import ListOf
 from schema.errors import BadInput
 from schema.suppression import suppress
 from storage.repository import Repository
@@ -201,95 +203,87 @@ def _dimensions(group_by: list[Any]) -> list[Dimension]:
     return [_dimension(n, reference_year=year) for n in names]
 
 
+@dataclass(frozen=True, slots=True)
+class StatisticsTable:
+    """One public statistics field: which dataset, whose people, which sums, which cell type."""
+
+    dataset: str
+    person: str
+    dimension: type[enum.Enum]
+    cell: type
+    rows_field: str
+    sums: tuple[str, ...]
+    description: str
+
+    def field(self, threshold: int, note: str) -> Any:
+        """The root field, with `groupBy` typed by this table's dimensions."""
+
+        async def resolve(info: Info, group_by: list[Any]) -> list[Any]:
+            info.context.datasets_read.add(self.dataset)
+            table = await suppressed_table(
+                info.context.loaders.repositories[self.dataset],
+                dimensions=_dimensions(group_by),
+                person=self.person,
+                sums=self.sums,
+                threshold=threshold,
+            )
+            names = [f.name for f in dataclasses.fields(self.cell)]
+            return [
+                self.cell(
+                    **{n: key.get(n) for n in names if n not in MEASURE_FIELDS},
+                    people=m.people,
+                    suppressed=m.suppressed,
+                    **{self.rows_field: m.rows} if self.rows_field != "people" else {},
+                    **{c: m.sums[c] for c in self.sums},
+                )
+                for key, m in table
+            ]
+
+        resolve.__annotations__.update(
+            {"group_by": ListOf[self.dimension], "return": ListOf[self.cell]}
+        )
+        return strawberry.field(resolver=resolve, description=self.description + note)
+
+
+MEASURE_FIELDS = frozenset(
+    {"people", "suppressed", "cases", "assessments", "monthly_amount_eur", "tax_due_eur"}
+)
+
+TABLES = {
+    "resident_statistics": StatisticsTable(
+        "residents",
+        "id",
+        ResidentDimension,
+        ResidentStatisticsCell,
+        "people",
+        (),
+        "Residents counted by the chosen dimensions.",
+    ),
+    "benefit_case_statistics": StatisticsTable(
+        "benefitCases",
+        "resident_id",
+        BenefitCaseDimension,
+        BenefitCaseStatisticsCell,
+        "cases",
+        ("monthly_amount_eur",),
+        "Benefit cases, people and amounts by the chosen dimensions.",
+    ),
+    "tax_assessment_statistics": StatisticsTable(
+        "taxAssessments",
+        "resident_id",
+        TaxAssessmentDimension,
+        TaxAssessmentStatisticsCell,
+        "assessments",
+        ("tax_due_eur",),
+        "Property-tax assessments, people and tax due by the chosen dimensions.",
+    ),
+}
+
+
 def statistics_fields(threshold: int) -> dict[str, Any]:
     """The public statistics fields of the root Query, for a suppression threshold."""
-
-    async def resident_statistics(
-        info: Info, group_by: list[ResidentDimension]
-    ) -> list[ResidentStatisticsCell]:
-        info.context.datasets_read.add("residents")
-        table = await suppressed_table(
-            info.context.loaders.repositories["residents"],
-            dimensions=_dimensions(group_by),
-            person="id",
-            sums=(),
-            threshold=threshold,
-        )
-        return [
-            ResidentStatisticsCell(
-                district_code=key.get("district_code"),  # type: ignore[arg-type]
-                quartier_code=key.get("quartier_code"),  # type: ignore[arg-type]
-                age_band=key.get("age_band"),  # type: ignore[arg-type]
-                sex=key.get("sex"),  # type: ignore[arg-type]
-                people=m.people,
-                suppressed=m.suppressed,
-            )
-            for key, m in table
-        ]
-
-    async def benefit_case_statistics(
-        info: Info, group_by: list[BenefitCaseDimension]
-    ) -> list[BenefitCaseStatisticsCell]:
-        info.context.datasets_read.add("benefitCases")
-        table = await suppressed_table(
-            info.context.loaders.repositories["benefitCases"],
-            dimensions=_dimensions(group_by),
-            person="resident_id",
-            sums=("monthly_amount_eur",),
-            threshold=threshold,
-        )
-        return [
-            BenefitCaseStatisticsCell(
-                district_code=key.get("district_code"),  # type: ignore[arg-type]
-                benefit_type=key.get("benefit_type"),  # type: ignore[arg-type]
-                status=key.get("status"),  # type: ignore[arg-type]
-                people=m.people,
-                cases=m.rows,
-                monthly_amount_eur=m.sums["monthly_amount_eur"],
-                suppressed=m.suppressed,
-            )
-            for key, m in table
-        ]
-
-    async def tax_assessment_statistics(
-        info: Info, group_by: list[TaxAssessmentDimension]
-    ) -> list[TaxAssessmentStatisticsCell]:
-        info.context.datasets_read.add("taxAssessments")
-        table = await suppressed_table(
-            info.context.loaders.repositories["taxAssessments"],
-            dimensions=_dimensions(group_by),
-            person="resident_id",
-            sums=("tax_due_eur",),
-            threshold=threshold,
-        )
-        return [
-            TaxAssessmentStatisticsCell(
-                district_code=key.get("district_code"),  # type: ignore[arg-type]
-                year=key.get("year"),  # type: ignore[arg-type]
-                people=m.people,
-                assessments=m.rows,
-                tax_due_eur=m.sums["tax_due_eur"],
-                suppressed=m.suppressed,
-            )
-            for key, m in table
-        ]
-
     note = (
         f" Public: cells from fewer than {threshold} people are withheld, with complementary"
         " suppression so no withheld cell can be recovered from the others and a total."
     )
-    return {
-        "resident_statistics": strawberry.field(
-            resolver=resident_statistics,
-            description="Residents counted by the chosen dimensions." + note,
-        ),
-        "benefit_case_statistics": strawberry.field(
-            resolver=benefit_case_statistics,
-            description="Benefit cases, people and amounts by the chosen dimensions." + note,
-        ),
-        "tax_assessment_statistics": strawberry.field(
-            resolver=tax_assessment_statistics,
-            description="Property-tax assessments, people and tax due by the chosen dimensions."
-            + note,
-        ),
-    }
+    return {name: table.field(threshold, note) for name, table in TABLES.items()}

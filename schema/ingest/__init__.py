@@ -7,12 +7,15 @@ skipped with the reason, so a person can check what the files held that the city
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.progress import Progress
+
+if TYPE_CHECKING:
+    from schema.city import City
 
 T = TypeVar("T")
 
@@ -79,3 +82,31 @@ def tracked(
         progress.advance(task)
     # the bar ends full even when the total was an estimate
     progress.update(task, total=done, completed=done)
+
+
+async def store(
+    *,
+    city: City,
+    dataset: str,
+    rows: Sequence[dict[str, Any]],
+    replace: bool,
+    report: ImportReport,
+    progress: Progress | None,
+) -> None:
+    """Write a dataset's rows in one transaction (replacing all its rows when `replace`).
+
+    Readers see the old rows or the new ones, never a half-written table; a failure leaves the
+    old rows. The progress bar advances batch by batch.
+    """
+    repository = city.repository(dataset)
+    task = progress.add_task(dataset, total=len(rows)) if progress is not None else None
+
+    def advance(count: int) -> None:
+        if progress is not None and task is not None:
+            progress.advance(task, count)
+
+    if replace:
+        await repository.replace_all(rows, on_batch=advance)
+    else:
+        await repository.upsert(rows, on_batch=advance)
+    report.loaded[dataset] += len(rows)

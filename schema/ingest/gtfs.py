@@ -9,7 +9,6 @@ skipped and reported, as are rows whose numbers do not parse.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -24,7 +23,7 @@ from schema.departments.mobility.models import (
     TransitStopTime,
     TransitTrip,
 )
-from schema.ingest import ImportReport
+from schema.ingest import ImportReport, store
 from schema.ingest.geo import DistrictLocator
 from schema.ingest.text import MissingSourceError, Record, RowError, SourceError, collect, parse_csv
 
@@ -39,8 +38,6 @@ TABLES = {
     "trips.txt": mobility.TRIP_COLUMNS,
     "stop_times.txt": mobility.STOP_TIME_COLUMNS,
 }
-BATCH = 5_000
-"""Rows per write: each batch is a transaction and a step of the progress bar."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +147,9 @@ async def import_gtfs(city: City, feed: Path, *, progress: Progress | None = Non
         (TRIPS, trips),
         (STOP_TIMES, stop_times),
     ):
-        await _store(city=city, dataset=dataset, rows=rows, report=report, progress=progress)
+        await store(
+            city=city, dataset=dataset, rows=rows, replace=True, report=report, progress=progress
+        )
     report.notes.append(
         f"{ROUTES}, {STOPS}, {TRIPS} and {STOP_TIMES} now hold exactly this feed "
         "(rows of a previous feed are deleted)."
@@ -163,23 +162,3 @@ def _known(row: dict[str, Any], column: str, known: set[str], reason: str) -> di
     if row[column] not in known:
         raise RowError(reason)
     return row
-
-
-async def _store(
-    *,
-    city: City,
-    dataset: str,
-    rows: Sequence[dict[str, Any]],
-    report: ImportReport,
-    progress: Progress | None,
-) -> None:
-    # The same steps as schema.ingest.paris.store, kept apart so that GTFS does not depend on Paris.
-    repository = city.repository(dataset)
-    task = progress.add_task(dataset, total=len(rows)) if progress is not None else None
-    await repository.replace_all([])
-    for start in range(0, len(rows), BATCH):
-        batch = rows[start : start + BATCH]
-        await repository.upsert(batch)
-        if progress is not None and task is not None:
-            progress.advance(task, len(batch))
-    report.loaded[dataset] += len(rows)

@@ -29,7 +29,7 @@ from schema.departments.mobility import sources as mobility
 from schema.departments.mobility.models import BikeStation
 from schema.departments.territory import sources as territory
 from schema.departments.territory.models import District, Quartier
-from schema.ingest import ImportReport
+from schema.ingest import ImportReport, store
 from schema.ingest.geo import DistrictLocator, Feature, read_features
 from schema.ingest.text import MissingSourceError, Record, collect, read_csv
 
@@ -50,8 +50,6 @@ FILES = (
     ARRONDISSEMENTS_FILE, QUARTIERS_FILE, VELIB_FILE, TOILETS_FILE, AIR_STATIONS_FILE, MEASUREMENTS_FILE,
 )  # fmt: skip
 
-BATCH = 5_000
-"""Rows per write: each batch is a transaction and a step of the progress bar."""
 EXAMPLES = 10
 """Row places a note lists before it says "and N more"."""
 
@@ -112,28 +110,6 @@ async def import_paris(
     )
     await city.record_loads(dict(report.loaded), origin="imported", source=str(folder))
     return report
-
-
-async def store(
-    *,
-    city: City,
-    dataset: str,
-    rows: Sequence[dict[str, Any]],
-    replace: bool,
-    report: ImportReport,
-    progress: Progress | None,
-) -> None:
-    """Write rows in batches (replacing the table's rows first when `replace`), advancing a bar."""
-    repository = city.repository(dataset)
-    task = progress.add_task(dataset, total=len(rows)) if progress is not None else None
-    if replace:
-        await repository.replace_all([])
-    for start in range(0, len(rows), BATCH):
-        batch = rows[start : start + BATCH]
-        await repository.upsert(batch)
-        if progress is not None and task is not None:
-            progress.advance(task, len(batch))
-    report.loaded[dataset] += len(rows)
 
 
 def places(wheres: Sequence[str]) -> str:
