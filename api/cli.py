@@ -251,15 +251,62 @@ def schema(
         str | None, typer.Option(help="Print one department's subgraph SDL instead.")
     ] = None,
 ) -> None:
-    """Print the composed schema's SDL."""
+    """Print the composed schema's SDL, or one department's Federation v2 subgraph SDL."""
     from schema.gateway import build_gateway_schema
     from schema.publishing import load_catalog
 
     settings = _settings()
+    catalog = load_catalog(settings.data_dir)
     if subgraph is not None:
-        console.print("[red]subgraphs are not available yet[/red]")
+        from schema.federation import build_subgraph_schema
+
+        _check_department(catalog.departments(), subgraph)
+        typer.echo(build_subgraph_schema(catalog, subgraph).as_str())
+        return
+    typer.echo(build_gateway_schema(catalog).as_str())
+
+
+def _check_department(departments: list[str], name: str) -> None:
+    if name not in departments:
+        console.print(
+            f"[red]no subgraph {name!r};[/red] the subgraphs are {', '.join(departments)}"
+        )
         raise typer.Exit(2)
-    typer.echo(build_gateway_schema(load_catalog(settings.data_dir)).as_str())
+
+
+subgraph_app = typer.Typer(
+    help="Serve one department as a Federation v2 subgraph.", no_args_is_help=True
+)
+app.add_typer(subgraph_app, name="subgraph")
+
+
+@subgraph_app.command("serve")
+def subgraph_serve(
+    name: Annotated[str, typer.Argument(help="The department, for example mobility.")],
+    port: PortOption = None,
+    host: HostOption = None,
+) -> None:
+    """Serve one department's subgraph at /graphql, for a federation router in front.
+
+    CITYGRAPH_ROUTER_SECRET, when set, restricts introspection and `_service` to requests that
+    carry it in the `Citygraph-Router` header (the router's).
+    """
+    import os
+
+    import uvicorn
+
+    from api.subgraph import create_subgraph_app
+    from schema.publishing import load_catalog
+
+    settings = _settings(port=port, host=host)
+    _check_department(load_catalog(settings.data_dir).departments(), name)
+    subgraph_server = create_subgraph_app(
+        settings, name, router_secret=os.environ.get("CITYGRAPH_ROUTER_SECRET") or None
+    )
+    console.print(f"subgraph {name} on http://{settings.host}:{settings.port}/graphql")
+    uvicorn.run(
+        subgraph_server, host=settings.host, port=settings.port, log_level=settings.log_level
+    )
 
 
 @app.command()

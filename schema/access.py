@@ -10,15 +10,18 @@ a list guard says `OWN_ROWS` when its rows are filtered to the caller's own (`ro
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import strawberry
 from strawberry.extensions import FieldExtension
+from strawberry.federation import schema_directives as federation
 from strawberry.schema_directive import Location
 
-from auth.policy import NOT_PERSONAL, OWN_ROWS, Owner, can_read, row_owner_filter
-from auth.scopes import PUBLIC
+from auth.policy import NOT_PERSONAL, OWN_ROWS, PERSONAL_SCOPES, Owner, can_read, row_owner_filter
+from auth.scopes import PUBLIC, Scope
 from schema.context import CityContext
 from schema.datasets import DatasetSpec
 from schema.errors import AccessDenied
@@ -37,6 +40,46 @@ class RequiresScopes:
 def requires(access: str) -> RequiresScopes:
     """The directive for an access mark."""
     return RequiresScopes(scopes=[[access]])
+
+
+# Which marks the builder emits. The one-process schema keeps its own `@requiresScopes` (its SDL
+# is the committed contract); a federation subgraph needs Federation's `@authenticated` and
+# `@requiresScopes`, which a router reads and enforces. A context variable rather than a flag
+# threaded through every builder: columns, relations, connections and aggregates all mark their
+# fields through `guarded_field`, and a subgraph build sets the mode once (schema.federation).
+_FEDERATION_MARKS: ContextVar[bool] = ContextVar("citygraph_federation_marks", default=False)
+
+
+@contextmanager
+def federation_marks() -> Iterator[None]:
+    """While building a subgraph: restricted fields and types get Federation's directives."""
+    token = _FEDERATION_MARKS.set(True)
+    try:
+        yield
+    finally:
+        _FEDERATION_MARKS.reset(token)
+
+
+def federated_scopes(access: str) -> list[list[str]]:
+    """`@requiresScopes` of an access mark, as a router checks it (OR of ANDs).
+
+    Citizens read their own personal records with the `self` scope (auth.policy.can_read), so a
+    personal scope is satisfied by either; which rows a citizen gets is the subgraph's decision.
+    """
+    scope = Scope(access)
+    return [[access], [Scope.SELF.value]] if scope in PERSONAL_SCOPES else [[access]]
+
+
+def marks(access: str) -> list[object]:
+    """The schema directives of a restricted access mark, in the current build mode."""
+    if access == PUBLIC:
+        return []
+    if _FEDERATION_MARKS.get():
+        return [
+            federation.Authenticated(),
+            federation.RequiresScopes(scopes=federated_scopes(access)),
+        ]
+    return [requires(access)]
 
 
 def check(
@@ -106,5 +149,5 @@ def guarded_field(
         kwargs.setdefault("extensions", []).append(
             AccessGuard(access, owner_column=owner_column, rows=rows)
         )
-        kwargs.setdefault("directives", []).append(requires(access))
+        kwargs.setdefault("directives", []).extend(marks(access))
     return strawberry.field(**kwargs)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import strawberry
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
-from auth.policy import NOT_PERSONAL
-from schema.access import check, guarded_field, list_owner, requires, row_filter
+from auth.policy import NOT_PERSONAL, can_read
+from schema.access import check, guarded_field, list_owner, marks, row_filter
 from schema.connections import Connection, connection_types
 from schema.context import CityContext
 from schema.datasets import Catalog, ColumnSpec, DatasetSpec, ListOf
@@ -51,12 +53,37 @@ class PageLimits:
         self.maximum = maximum
 
 
+@dataclass(frozen=True, slots=True)
+class SchemaPlan:
+    """What one schema serves: every dataset (the one-process gateway), or one department's.
+
+    A department's plan (a federation subgraph) emits full types for its own datasets, each with
+    `@key` on its primary key and a reference resolver; for an entity of another department that
+    its datasets refer to, a stub with the key field only, carrying the reverse connections this
+    department contributes (`District.bikeStations` lives in mobility's subgraph).
+    """
+
+    department: str | None = None
+
+    @property
+    def federated(self) -> bool:
+        return self.department is not None
+
+    def owns(self, spec: DatasetSpec) -> bool:
+        return self.department is None or spec.department == self.department
+
+
+GATEWAY_PLAN = SchemaPlan()
+
+
 class DatasetTypes:
     """Everything generated for one dataset."""
 
-    def __init__(self, spec: DatasetSpec, limits: PageLimits) -> None:
+    def __init__(self, spec: DatasetSpec, limits: PageLimits, *, stub: bool = False) -> None:
         self.spec = spec
         self.limits = limits
+        self.stub = stub
+        """True for another department's entity in a subgraph: its key and our fields on it."""
         # generated classes: mypy cannot follow them, so they are typed Any
         self.node: Any = type(spec.type_name, (), {"__annotations__": {}})
         self.inputs = DatasetInputs(spec)
@@ -67,7 +94,9 @@ class DatasetTypes:
 
     def add_columns(self) -> None:
         ann = self.node.__annotations__
-        for col in self.spec.columns:
+        # a stub declares the key only: the owner's subgraph resolves every other column
+        columns = self.key_columns() if self.stub else self.spec.columns
+        for col in columns:
             kind: Any = GeoJSON if col.role == "geometry" else col.python_type
             ann[col.name] = kind | None if (col.nullable or col.restricted) else kind
             setattr(
@@ -79,7 +108,11 @@ class DatasetTypes:
             )
 
     def add_relation(self, col: ColumnSpec, target: DatasetTypes) -> None:
-        """`district` on a bike station: the row the column points to, batched by a loader."""
+        """`district` on a bike station: the row the column points to, batched by a loader.
+
+        When the target is another department's entity (a stub), the reference alone is the
+        answer: the router asks the owner's subgraph for the rest.
+        """
         if col.references is None or col.relation is None:
             raise ValueError(f"{col.name} refers to nothing")
         target_name, target_column, column = target.spec.name, col.references[1], col.name
@@ -88,6 +121,8 @@ class DatasetTypes:
             key = getattr(root, column)
             if key is None:
                 return None
+            if target.stub:
+                return target.reference(key)
             info.context.datasets_read.add(target_name)
             return await info.context.loaders.row(target_name, target_column).load(key)
 
@@ -129,6 +164,64 @@ class DatasetTypes:
                 resolver=source.list_resolver(fetch),
                 description=f"{source.spec.meta.title} of this {self.spec.singular}.",
             ),
+        )
+
+    # federation ----------------------------------------------------------------------------
+
+    def key_columns(self) -> tuple[ColumnSpec, ...]:
+        """The entity key: the single-column primary key; () when there is none to key on."""
+        return self.spec.primary_key if len(self.spec.primary_key) == 1 else ()
+
+    def reference(self, key: Any) -> Any:
+        """A row holding only its key: what a stub resolves to, and what an unreadable entity
+        resolves to (every other column is null, so a denied caller learns nothing, not even
+        whether the row exists)."""
+        values: dict[str, Any] = dict.fromkeys((c.name for c in self.spec.columns), None)
+        values[self.spec.primary_key[0].name] = key
+        # cast: `_entities` returns a union, and a plain object does not say which member it is
+        return strawberry.cast(self.node, SimpleNamespace(**values))
+
+    def add_reference_resolver(self) -> None:
+        """`resolve_reference` for `_entities`: stubs echo their key; owners load the row.
+
+        A restricted entity is loaded only for a caller who may read it (for a citizen, their
+        own record); anyone else gets the bare reference, so `_entities` is no existence oracle.
+        Field guards then answer each field as they would in the one-process schema.
+        """
+        types = self
+        spec, pk = self.spec, self.spec.primary_key[0]
+
+        async def resolve_reference(info: Info, **representation: Any) -> Any:
+            key = representation.get(pk.field_name)
+            if types.stub or key is None:
+                return types.reference(key)
+            if spec.restricted:
+                owner = key if spec.meta.owner == pk.name else NOT_PERSONAL
+                if can_read(info.context.principal, spec.meta.access, owner=owner) is not None:
+                    return types.reference(key)
+            info.context.datasets_read.add(spec.name)
+            row = await info.context.loaders.row(spec.name, pk.name).load(key)
+            # a copy: SQL rows are immutable, and the union needs a cast object (see reference)
+            return (
+                None
+                if row is None
+                else strawberry.cast(types.node, SimpleNamespace(**row._mapping))
+            )
+
+        self.node.resolve_reference = staticmethod(resolve_reference)
+
+    def decorate(self, plan: SchemaPlan) -> None:
+        """Make the node a strawberry type: an entity with `@key` in a subgraph when it has one."""
+        meta = self.spec.meta
+        description = f"{meta.title}: {meta.description}"
+        directives = marks(meta.access)
+        keys = [c.field_name for c in self.key_columns()]
+        if not (plan.federated and keys):
+            strawberry.type(self.node, description=description, directives=directives)
+            return
+        self.add_reference_resolver()
+        strawberry.federation.type(
+            self.node, description=description, directives=directives, keys=keys
         )
 
     # list fields ---------------------------------------------------------------------------
@@ -297,37 +390,59 @@ class DatasetTypes:
         )
 
 
-def build_dataset_types(catalog: Catalog, limits: PageLimits) -> dict[str, DatasetTypes]:
-    """Types of every dataset, relations included, ready for the root Query."""
-    types = {spec.name: DatasetTypes(spec, limits) for spec in catalog.datasets}
+def build_dataset_types(
+    catalog: Catalog, limits: PageLimits, plan: SchemaPlan = GATEWAY_PLAN
+) -> dict[str, DatasetTypes]:
+    """Types of the plan's datasets, relations included, ready for the root Query.
+
+    For a department's plan the result also holds the stubs of the other departments' entities
+    it refers to; their root fields belong to their own department.
+    """
+    types = {
+        spec.name: DatasetTypes(spec, limits, stub=not plan.owns(spec)) for spec in catalog.datasets
+    }
     by_table = {t.spec.table.name: t for t in types.values()}
-    for t in types.values():
-        t.add_columns()
+    owned = [t for t in types.values() if not t.stub]
     # connection types are needed by reverse fields, and they need finished node types
     pending_reverse: list[tuple[DatasetTypes, str, DatasetTypes, ColumnSpec]] = []
-    for t in types.values():
+    used = {t.spec.name: t for t in owned}
+    for t in owned:
         for col in t.spec.columns:
             if col.references and col.references[0] in by_table:
                 target = by_table[col.references[0]]
+                if target.stub and (col.references[1],) != tuple(
+                    c.name for c in target.key_columns()
+                ):
+                    raise ValueError(
+                        f"{t.spec.name}.{col.name} refers to {target.spec.name} of another "
+                        "department by a column that is not its key: a subgraph cannot do that"
+                    )
                 t.add_relation(col, target)
                 pending_reverse.append((target, col.reverse or t.spec.name, t, col))
+                used.setdefault(target.spec.name, target)
+    for t in used.values():
+        t.add_columns()
     # Edge/Connection types reference the node class object, which strawberry resolves lazily,
     # so they can be made before the nodes are decorated.
-    for t in types.values():
+    for t in owned:
         t.edge, t.connection = connection_types(t.node, t.spec.type_name, t.spec.meta.title.lower())
     for target, name, source, col in pending_reverse:
         target.add_reverse(name, source, col)
-    for t in types.values():
-        meta = t.spec.meta
-        directives = [requires(meta.access)] if t.spec.restricted else []
-        strawberry.type(
-            t.node, description=f"{meta.title}: {meta.description}", directives=directives
-        )
-    return types
+    for t in used.values():
+        t.decorate(plan)
+    return used
 
 
 def is_decorated(cls: type) -> bool:
     return isinstance(getattr(cls, "__strawberry_definition__", None), StrawberryObjectDefinition)
 
 
-__all__ = ["DatasetTypes", "PageLimits", "build_dataset_types", "check", "selects"]
+__all__ = [
+    "GATEWAY_PLAN",
+    "DatasetTypes",
+    "PageLimits",
+    "SchemaPlan",
+    "build_dataset_types",
+    "check",
+    "selects",
+]
