@@ -11,9 +11,8 @@ carry it in the `Citygraph-Router` header (the router's; gateway.config.mjs send
 subgraph reached directly does not describe itself.
 
 Audit hook: the subgraph's requests go through the same `CityGraphQL` view and `CityContext`
-(principal, request id, `datasets_read`, `denials`) as the one-process app's; whatever records the
-one-process app's access records (audit/, wired into the view or the schema's extensions) records
-the subgraph's too, tagged with `SUBGRAPH_HEADER`'s department. Nothing here bypasses it.
+(principal, request id, `datasets_read`, `denials`) as the one-process app's; the access-record
+sink that create_app gives its view goes to this view too (see AUDIT HOOK below).
 """
 
 from __future__ import annotations
@@ -122,6 +121,10 @@ def create_subgraph_app(
     )
     sdl = subgraph_schema.as_str() + "\n"
     security = Security(settings, databases)
+    # AUDIT HOOK (audit/ is being built): give this view the same access-record sink as
+    # create_app's, and open/close it in the lifespan below, so that a request sent straight to a
+    # subgraph (`_entities` included) is recorded like one sent to the one-process app. The view's
+    # context already collects what a record needs (principal, datasets_read, denials).
     graphql_app = CityGraphQL(
         subgraph_schema,
         city=city,
