@@ -122,3 +122,22 @@ def test_the_battery_sees_restricted_data_somewhere(
     nodes = staff["data"]["benefitCases"]["nodes"]
     assert nodes
     assert all(n["resident"]["familyName"] for n in nodes)
+
+
+def forged(city: Distributed) -> dict[str, str]:
+    """Bearer tokens citygraph refuses: not a JWT, a JWT whose signature does not verify."""
+    token = city.token("registry:read")
+    return {"not a JWT": "a.b.c", "a bad signature": token[:-6] + "AAAAAA"}
+
+
+@pytest.mark.parametrize("case", ["not a JWT", "a bad signature"])
+def test_the_router_refuses_a_bad_token_as_citygraph_does(
+    distributed: Distributed, case: str
+) -> None:
+    headers = {"Authorization": f"Bearer {forged(distributed)[case]}"}
+    query = "{ districts { totalCount } }"
+    routed = httpx.post(f"{distributed.router}/graphql", json={"query": query}, headers=headers)
+    one_process = answer(f"{distributed.base}/graphql", query, headers)
+    assert answer(f"{distributed.router}/graphql", query, headers) == one_process
+    assert one_process["status"] == 401
+    assert routed.headers["www-authenticate"].startswith("Bearer ")

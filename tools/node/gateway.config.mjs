@@ -30,9 +30,11 @@ const audience = process.env.CITYGRAPH_AUDIENCE ?? issuer;
 const routerSecret = process.env.CITYGRAPH_ROUTER_SECRET;
 const FORWARDED = ['authorization', 'citygraph-purpose', 'x-request-id'];
 
+const CHALLENGE = 'Bearer error="invalid_token"';
+
 function unauthorized(message) {
   return new GraphQLError(message, {
-    extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } } },
+    extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'WWW-Authenticate': CHALLENGE } } },
   });
 }
 
@@ -102,6 +104,16 @@ function restoreNulls(now, before) {
   return out;
 }
 
+// The JWT plugin refuses a token whose signature, issuer, audience or expiry is wrong with a bare
+// "Unauthenticated" 401: give it citygraph's code and challenge.
+const isBareUnauthenticated = (error) => error.extensions?.http?.status === 401 && !error.extensions?.code;
+function withAuthCode(error) {
+  if (!isBareUnauthenticated(error)) return error;
+  return new GraphQLError('the token is not valid', {
+    extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'WWW-Authenticate': CHALLENGE } } },
+  });
+}
+
 const deniedFieldsKeepTheirShape = {
   onExecute({ args, executeFn, setExecuteFn }) {
     const context = args.contextValue;
@@ -115,6 +127,10 @@ const deniedFieldsKeepTheirShape = {
     });
   },
   onResultProcess({ request, result, setResult }) {
+    if (result && !Array.isArray(result) && result.errors?.some(isBareUnauthenticated)) {
+      setResult({ ...result, errors: result.errors.map(withAuthCode) });
+      return;
+    }
     const before = executed.get(request);
     if (before === undefined || !result || Array.isArray(result) || !('data' in result)) return;
     const errors = (result.errors ?? []).filter(
