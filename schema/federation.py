@@ -103,9 +103,22 @@ def _strip_input_marks(types: dict[str, DatasetTypes]) -> None:
             field.directives = [d for d in field.directives if not isinstance(d, RequiresScopes)]
 
 
-def departments(catalog: Catalog) -> list[str]:
-    """The subgraph names: one per department with datasets."""
-    return catalog.departments()
+def root_fields(catalog: Catalog, department: str, limits: QueryLimits) -> dict[str, Any]:
+    """The root fields of the one-process Query that are no dataset's, served by `department`.
+
+    Every such field needs a home here, or the supergraph lacks it (tests/federation checks that
+    the supergraph has every field of the one-process schema).
+    """
+    fields: dict[str, Any] = {}
+    if department == CATALOG_DEPARTMENT:
+        fields["datasets"] = _catalog_field(catalog)
+        fields["dataset"] = _one_dataset_field(catalog)
+    # each statistics field counts one dataset: it lives in that dataset's department
+    owned = {s.name for s in catalog.datasets if s.department == department}
+    for name, field in statistics_fields(limits.statistics_threshold).items():
+        if TABLES[name].dataset in owned:
+            fields[name] = field
+    return fields
 
 
 def build_subgraph_schema(
@@ -125,15 +138,7 @@ def build_subgraph_schema(
     with federation_marks():
         types = build_dataset_types(catalog, PageLimits(limits.page_default, limits.page_max), plan)
         _strip_input_marks(types)
-        ns: dict[str, Any] = {}
-        if department == CATALOG_DEPARTMENT:
-            ns["datasets"] = _catalog_field(catalog)
-            ns["dataset"] = _one_dataset_field(catalog)
-        # each statistics field counts one dataset: it lives in that dataset's department
-        owned = {s.name for s in catalog.datasets if s.department == department}
-        for name, field in statistics_fields(limits.statistics_threshold).items():
-            if TABLES[name].dataset in owned:
-                ns[name] = field
+        ns = root_fields(catalog, department, limits)
         for spec in catalog.datasets:
             if spec.department != department:
                 continue
@@ -165,7 +170,7 @@ def write_builtin_subgraphs(folder: Path = SUBGRAPHS_DIR) -> list[Path]:
     catalog = Catalog(builtin_specs())
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for department in departments(catalog):
+    for department in catalog.departments():
         path = folder / f"{department}.graphql"
         path.write_text(subgraph_sdl(catalog, department))
         written.append(path)

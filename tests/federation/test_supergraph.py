@@ -55,7 +55,9 @@ def test_the_supergraph_has_every_field_of_the_one_process_schema() -> None:
     gateway = build_gateway_schema(CATALOG).as_str()
     supergraph = SUPERGRAPH.read_text()
     for type_name in ("Query", "District", "Resident", "Quartier", "BikeStation", "BenefitCase"):
-        assert fields_of(gateway, type_name) <= fields_of(supergraph, type_name), type_name
+        missing = fields_of(gateway, type_name) - fields_of(supergraph, type_name)
+        # a root field that is no dataset's gets its subgraph in schema.federation.root_fields
+        assert not missing, f"{type_name} fields no subgraph serves: {sorted(missing)}"
 
 
 def test_each_department_contributes_its_own_fields_to_the_shared_entities() -> None:
