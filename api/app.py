@@ -22,6 +22,7 @@ from api.graphql_view import CityGraphQL
 from api.limits import BodySizeLimit
 from api.security import Security
 from api.settings import Environment, Settings
+from audit.service import AUDIT_DEPARTMENT, AuditLog
 from schema.city import City
 from schema.dcat import catalog_jsonld
 from schema.gateway import QueryLimits, build_gateway_schema
@@ -38,6 +39,7 @@ class AppState:
 
     settings: Settings
     city: City
+    audit: AuditLog | None = None
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -59,10 +61,27 @@ def create_app(settings: Settings) -> Starlette:
     )
     sdl = gateway_schema.as_str() + "\n"
     security = Security(settings, databases)
+    # Audit (DESIGN section 4): every request of /graphql gets an access record
+    audit = (
+        AuditLog(
+            databases.engine_for(AUDIT_DEPARTMENT),
+            directory=settings.audit_dir,
+            departments={s.name: s.department for s in catalog.datasets},
+            chain_key=settings.audit_chain_key,
+            batch_size=settings.audit_batch_size,
+            flush_interval_s=settings.audit_flush_interval_s,
+            commit_timeout_s=settings.audit_commit_timeout_s,
+            pseudonym_period_s=settings.audit_pseudonym_period_s,
+            create=settings.environment is not Environment.PRODUCTION,
+        )
+        if settings.audit_enabled
+        else None
+    )
     graphql_app = CityGraphQL(
         gateway_schema,
         city=city,
         principal_of=security.principal,
+        audit=audit.requests if audit is not None else None,
         graphql_ide="graphiql",
         multipart_uploads_enabled=False,
     )
@@ -82,10 +101,14 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await ensure_tables()
         await security.open()
-        app.state.citygraph = AppState(settings=settings, city=city)
+        if audit is not None:
+            await audit.open()
+        app.state.citygraph = AppState(settings=settings, city=city, audit=audit)
         try:
             yield
         finally:
+            if audit is not None:
+                await audit.close()  # flushes the spool while the engines are still open
             await security.close()
             await city.close()
 

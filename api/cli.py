@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.settings import Environment, Settings
+from audit.cli import AuditCliConfig, audit_cli
 from auth.cli import AuthCliConfig, clients_cli, keys_cli, token_cli
 from schema.ingest import ImportReport
 
@@ -343,6 +344,25 @@ def _auth_config() -> AuthCliConfig:
 app.add_typer(clients_cli(_auth_config), name="clients", help="Register, list and revoke apps.")
 app.add_typer(token_cli(_auth_config), name="token", help="Mint a development token.")
 app.add_typer(keys_cli(_auth_config), name="keys", help="Show or rotate the signing keys.")
+
+
+def _audit_config() -> AuditCliConfig:
+    from audit.service import AUDIT_DEPARTMENT
+
+    settings = _settings()
+    return AuditCliConfig(
+        database_url=settings.database_urls.get(AUDIT_DEPARTMENT, settings.default_database_url),
+        audit_dir=settings.audit_dir,
+        chain_key=settings.audit_chain_key,
+        keys_dir=settings.signing_keys_dir,
+        issuer=settings.base_url,
+        signing_alg=settings.signing_alg,
+    )
+
+
+app.add_typer(
+    audit_cli(_audit_config), name="audit", help="Verify, checkpoint and export the access log."
+)
 
 
 def main() -> None:

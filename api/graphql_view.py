@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -37,6 +38,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from api.limits import BodyTooLarge, VariablesTooLarge, check_variables, error_body
+from audit.hook import RequestAudit, Started, error_codes
 from auth.principal import ANONYMOUS, Principal
 from schema.city import City
 from schema.context import CityContext
@@ -172,20 +174,26 @@ class CityGraphQL(GraphQL[CityContext, None]):
         *args: Any,
         city: City,
         principal_of: Callable[[Request], Awaitable[Principal]] | None = None,
+        audit: RequestAudit | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.principal_of = principal_of
         self.city = city
+        self.audit = audit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
+        started = Started(time.perf_counter())
+        request.state.audit_started = started
+        codes: list[str] = []  # of a request refused before execution (audit record)
         try:
             response = await self.run(request)
         except RequestError as exc:
+            codes = [exc.code]
             response = error_response(exc, negotiate(request.headers.get("accept")))
         except HTTPException as exc:  # strawberry's own refusals, should one slip through
             refused = RequestError(exc.status_code, exc.reason)
@@ -196,7 +204,68 @@ class CityGraphQL(GraphQL[CityContext, None]):
             log.error("unhandled error in /graphql", exc_info=True)
             refused = RequestError(500, "Unexpected error.", code=INTERNAL)
             response = error_response(refused, negotiate(request.headers.get("accept")))
+        if self.audit is not None:
+            self.audit_response(request, response, started, codes)
         await response(scope, receive, send)
+
+    # Audit (DESIGN section 4) ---------------------------------------------------------------
+
+    def audit_response(
+        self, request: Request, response: Response, started: Started, codes: list[str]
+    ) -> None:
+        """Spool the request's access record, unless it was committed before execution ended.
+
+        Runs before the response is sent: a crash after this loses no record of a sent response.
+        """
+        if self.audit is None:
+            return
+        context: CityContext | None = getattr(request.state, "city_context", None)
+        if context is not None and context.audit_committed:
+            return
+        if not codes and response.status_code >= 500:
+            codes = [INTERNAL]
+        self.audit.spool(
+            self.audit.record(
+                context=context,
+                status=response.status_code,
+                started=started,
+                client_ip=request.client.host if request.client else None,
+                codes=codes,
+                request_id=request.headers.get("x-request-id"),
+                principal=getattr(request.state, "principal", None),
+            )
+        )
+
+    async def audit_execution(
+        self,
+        request: Request,
+        context: CityContext,
+        result: ExecutionResult,
+        rerun: Callable[[], Awaitable[ExecutionResult]],
+    ) -> ExecutionResult:
+        """After execution, before any byte is sent: a restricted read's record is committed now.
+
+        If it cannot be, the operation runs again with every restricted read refused
+        (AUDIT_UNAVAILABLE, schema.access), so public fields are still served, and the record of
+        that second run is spooled like any other.
+        """
+        if self.audit is None:
+            return result
+        request.state.city_context = context
+        context.error_codes = error_codes(result.errors)
+        if not context.restricted:
+            return result
+        started: Started = request.state.audit_started
+        if await self.audit.secure(context, 200, started):
+            context.audit_committed = True
+            return result
+        context.restricted, context.audit_unavailable = False, True
+        context.subjects.clear()
+        context.fields_read.clear()
+        context.denials.clear()
+        result = await rerun()
+        context.error_codes = error_codes(result.errors)
+        return result
 
     async def get_context(self, request: Request, response: Any) -> CityContext:  # type: ignore[override]
         # a bad token raises RequestError (401 with WWW-Authenticate): never a silent anonymous
@@ -256,8 +325,12 @@ class CityGraphQL(GraphQL[CityContext, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         method = request_adapter.method
+        if self.audit is not None:
+            context.operation_name = request_data.operation_name
+            context.document = request_data.query
+            context.audit_engine = self.audit.engine
         try:
-            return await self.schema.execute(
+            result = await self.schema.execute(
                 request_data.query,
                 root_value=root_value,
                 variable_values=request_data.variables,
@@ -276,6 +349,21 @@ class CityGraphQL(GraphQL[CityContext, None]):
             raise RequestError(400, exc.as_http_error_reason()) from exc
         except MissingQueryError as exc:
             raise RequestError(400, "the request has no `query`") from exc
+        if self.audit is None:
+            return result
+
+        async def rerun() -> ExecutionResult:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=OperationType.from_http(method),
+                operation_extensions=request_data.extensions,
+            )
+
+        return await self.audit_execution(request, context, result, rerun)
 
     async def process_result(
         self, request: Request, result: ExecutionResult

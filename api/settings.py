@@ -92,6 +92,29 @@ class Settings(BaseSettings):
     jwks_min_refetch_interval_s: float = Field(default=30.0, ge=1)
     idp_timeout_s: float = Field(default=3.0, gt=0, le=10)
 
+    # Audit (DESIGN section 4) -------------------------------------------------------------
+    audit_enabled: bool = Field(
+        default=True, description="Record every request in the access log (off: benchmarks only)."
+    )
+    audit_chain_key: str | None = Field(
+        default=None,
+        description="HMAC key of the chains (hex, 32+ bytes); default data_dir/audit/chain.key.",
+    )
+    audit_batch_size: int = Field(default=500, ge=1, le=10_000)
+    audit_flush_interval_s: float = Field(default=0.2, gt=0, le=60)
+    audit_commit_timeout_s: float = Field(
+        default=2.0, gt=0, le=30, description="Longest wait for a restricted read's record."
+    )
+    audit_pseudonym_period_s: int = Field(
+        default=86_400, ge=60, description="How long an anonymous caller keeps one pseudonym."
+    )
+
+    @model_validator(mode="after")
+    def _audited_in_production(self) -> Self:
+        if self.environment is Environment.PRODUCTION and not self.audit_enabled:
+            raise ValueError("production serves personal data: the access log cannot be turned off")
+        return self
+
     @model_validator(mode="after")
     def _coherent(self) -> Self:
         if self.page_default > self.page_max:
@@ -121,6 +144,11 @@ class Settings(BaseSettings):
     @property
     def signing_keys_dir(self) -> Path:
         return self.keys_dir or self.data_dir / "keys"
+
+    @property
+    def audit_dir(self) -> Path:
+        """The chain key, the pseudonym keys and the spool (never the log's database)."""
+        return self.data_dir / "audit"
 
 
 def _secure_or_loopback(url: str) -> bool:

@@ -24,7 +24,7 @@ from auth.policy import NOT_PERSONAL, OWN_ROWS, PERSONAL_SCOPES, Owner, can_read
 from auth.scopes import PUBLIC, Scope
 from schema.context import CityContext
 from schema.datasets import DatasetSpec
-from schema.errors import AccessDenied
+from schema.errors import AUDIT_UNAVAILABLE, AccessDenied, CityError
 from storage.filters import Compare, Filter
 
 
@@ -92,6 +92,28 @@ def check(
     if denied is not None:
         info.context.denials.append(str(denied.code))
         raise AccessDenied(denied)
+    _audit(info, owner)
+
+
+def _audit(info: strawberry.Info[CityContext, Any], owner: str | Owner | None) -> None:
+    """Note an allowed restricted read for the access record, or refuse it when there can be none.
+
+    The view commits the record of a request with `restricted` set before its response leaves;
+    when that commit fails it runs the request again with `audit_unavailable`, and then every
+    restricted read is refused here, so public fields are still served (DESIGN section 4).
+    """
+    context = info.context
+    if context.audit_unavailable:
+        context.denials.append(AUDIT_UNAVAILABLE)
+        raise CityError(
+            "the access log cannot be written right now, so restricted fields are not served",
+            code=AUDIT_UNAVAILABLE,
+        )
+    context.restricted = True
+    context.fields_read.add(f"{info.path.typename}.{info.field_name}")
+    subject = context.principal.resident_id if owner is OWN_ROWS else owner
+    if isinstance(subject, str):
+        context.subjects.add(subject)
 
 
 def list_owner(spec: DatasetSpec) -> Owner:

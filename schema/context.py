@@ -24,3 +24,20 @@ class CityContext:
     """Names of the datasets this request read; the audit record lists them."""
     denials: list[str] = field(default_factory=list)
     """Codes of the access denials this request met; the audit record lists them."""
+
+    # Audit (DESIGN section 4): filled by AccessGuard and the view, read by audit.hook ------------
+    restricted: bool = False
+    """True once a restricted read was allowed: the record must be durable before the response."""
+    subjects: set[str] = field(default_factory=set)
+    """Resident ids whose restricted records this request read."""
+    fields_read: set[str] = field(default_factory=set)
+    """Restricted fields read, as `Type.field`."""
+    audit_unavailable: bool = False
+    """Set when the log cannot be written: every restricted read is refused (AUDIT_UNAVAILABLE)."""
+    audit_committed: bool = False
+    """The request's record is already in the log (committed before its restricted response)."""
+    error_codes: list[str] = field(default_factory=list)
+    operation_name: str | None = None
+    document: str | None = None
+    audit_engine: Any = None
+    """The access log's database, for the auditors' and citizens' fields (schema.audit_fields)."""

@@ -7,7 +7,9 @@
 
 Request-level errors (malformed JSON, invalid documents, limits) are produced by the HTTP view and
 the validation extensions with codes BAD_REQUEST, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED,
-QUERY_TOO_COMPLEX, PAYLOAD_TOO_LARGE. Anything else is unexpected: masked as INTERNAL_SERVER_ERROR
+QUERY_TOO_COMPLEX, PAYLOAD_TOO_LARGE. AUDIT_UNAVAILABLE: a restricted field refused because its
+access record could not be written (the log store is down); public fields are still served.
+Anything else is unexpected: masked as INTERNAL_SERVER_ERROR
 for the client and logged (without personal data) for us.
 """
 
@@ -44,6 +46,8 @@ class NotFound(CityError):
     code = "NOT_FOUND"
 
 
+AUDIT_UNAVAILABLE = "AUDIT_UNAVAILABLE"
+
 EXPOSED_CODES = frozenset(
     {
         "BAD_USER_INPUT",
@@ -58,6 +62,7 @@ EXPOSED_CODES = frozenset(
         "PAYLOAD_TOO_LARGE",
         "PERSISTED_QUERY_NOT_FOUND",
         "RATE_LIMITED",
+        AUDIT_UNAVAILABLE,
     }
 )
 """Codes whose message the client may see; any other error is masked."""

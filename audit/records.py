@@ -1,0 +1,111 @@
+"""The access record: what one request to the API did, as the audit log keeps it.
+
+A record holds no token, secret or restricted value: who asked (subject, client, tier, or for an
+anonymous caller a rotating pseudonym of the address), what was asked (operation name and a hash of
+the document, never the document's literals), what was read (datasets, restricted fields, the
+resident ids whose records were read), why (the declared purpose), and how it ended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    """How a request ended."""
+
+    SERVED = "served"
+    """Answered without any error."""
+    DENIED = "denied"
+    """Some field or the whole request was refused (access, token, audit unavailable)."""
+    FAILED = "failed"
+    """A bad request or an unexpected error."""
+
+
+DENIAL_CODES = frozenset(
+    {"UNAUTHENTICATED", "FORBIDDEN", "PURPOSE_REQUIRED", "AUDIT_UNAVAILABLE", "RATE_LIMITED"}
+)
+"""Error codes that make an outcome `denied` rather than `failed`."""
+
+
+def outcome_of(status: int, codes: list[str] | tuple[str, ...]) -> Outcome:
+    """The outcome of a response from its HTTP status and error codes."""
+    if not codes and status < 400:
+        return Outcome.SERVED
+    if any(code in DENIAL_CODES for code in codes) or status in (401, 403, 429):
+        return Outcome.DENIED
+    return Outcome.FAILED
+
+
+_OPERATION = re.compile(r"^\s*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)")
+
+
+def operation_of(document: str | None, operation_name: str | None) -> str | None:
+    """The operation's name: the one the request chose, else the document's first one."""
+    if operation_name or not document:
+        return operation_name
+    match = _OPERATION.match(document)
+    return match.group(1) if match else None
+
+
+def document_hash(document: str | None) -> str | None:
+    """SHA-256 of a GraphQL document: identifies a query without keeping its literals."""
+    if document is None:
+        return None
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class AccessRecord:
+    """One request, as the log keeps it; `body()` is what the chain's HMAC covers."""
+
+    request_id: str
+    at: datetime
+    tier: str
+    outcome: str
+    status: int
+    latency_ms: float
+    subject: str | None = None
+    client_id: str | None = None
+    pseudonym: str | None = None
+    """For anonymous callers only: a keyed, rotating pseudonym of their address."""
+    operation: str | None = None
+    document_hash: str | None = None
+    datasets: list[str] = field(default_factory=list)
+    departments: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)
+    """Restricted fields read (`Type.field`); public ones are implied by the document."""
+    subjects: list[str] = field(default_factory=list)
+    """Resident ids whose restricted records were read."""
+    restricted: bool = False
+    legal_basis: str | None = None
+    case_reference: str | None = None
+    error_codes: list[str] = field(default_factory=list)
+    record_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def body(self) -> dict[str, Any]:
+        """The record as plain JSON values, lists sorted: the canonical form's content."""
+        data = asdict(self)
+        data["at"] = self.at.astimezone(UTC).isoformat(timespec="microseconds")
+        data["latency_ms"] = round(self.latency_ms, 3)
+        for name in ("datasets", "departments", "fields", "subjects", "error_codes"):
+            data[name] = sorted(set(data[name]))
+        return data
+
+    @classmethod
+    def from_body(cls, data: dict[str, Any]) -> AccessRecord:
+        """The record a body (from the log or the spool) stands for."""
+        values = dict(data)
+        values["at"] = datetime.fromisoformat(values["at"])
+        return cls(**values)
+
+
+def now() -> datetime:
+    """The current time, with its timezone (audit times are never naive)."""
+    return datetime.now(UTC)

@@ -1,0 +1,288 @@
+"""The log's tables and the appender that chains records into them.
+
+    audit_log     one row per record: (chain_id, seq) key, the canonical body, prev and hmac, and
+                  a few columns copied from the body for queries (verify checks they still agree)
+    audit_access  (chain_id, seq, kind, value) for kind in subject, dataset, department: what a
+                  record is about, indexed for "whose records" and "which dataset" queries
+
+Both are append-only: triggers refuse UPDATE, DELETE (and TRUNCATE on PostgreSQL), and
+`grant_append_only(role)` leaves the application's role INSERT and SELECT only.
+
+Concurrency: one chain per writer process (`chain_id` = host, pid and a random suffix), whose
+head lives in memory behind an asyncio lock. Two workers, or two instances on one database, never
+write to the same chain, so there is no lock to take across processes and no gap to race into;
+the database only has to keep each transaction whole. When a commit's outcome is unknown (the
+connection died during COMMIT), the head is read back from the table before the next append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from audit.chain import GENESIS, canonical, link
+from audit.records import AccessRecord
+
+metadata = MetaData()
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("chain_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("record_id", String(32), nullable=False, unique=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("tier", String(16), nullable=False),
+    Column("subject", String(255), nullable=True, index=True),
+    Column("client_id", String(255), nullable=True, index=True),
+    Column("outcome", String(16), nullable=False),
+    Column("restricted", Boolean, nullable=False),
+    Column("legal_basis", String(100), nullable=True),
+    Column("status", Integer, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("body", Text, nullable=False, comment="canonical JSON the HMAC covers"),
+    Column("prev", String(64), nullable=False),
+    Column("hmac", String(64), nullable=False),
+    PrimaryKeyConstraint("chain_id", "seq"),
+)
+
+audit_access = Table(
+    "audit_access",
+    metadata,
+    Column("chain_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False, comment="subject, dataset or department"),
+    Column("value", String(255), nullable=False),
+    PrimaryKeyConstraint("chain_id", "seq", "kind", "value"),
+    Index("ix_audit_access_kind_value", "kind", "value"),
+)
+
+KINDS = {"subject": "subjects", "dataset": "datasets", "department": "departments"}
+"""audit_access kinds and the body lists they copy."""
+
+SQLITE_TRIGGERS = [
+    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+    f"BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+    for table in ("audit_log", "audit_access")
+    for op in ("UPDATE", "DELETE")
+]
+POSTGRES_TRIGGERS = [
+    """CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'the audit log is append-only (% refused)', TG_OP
+    USING ERRCODE = 'insufficient_privilege';
+END $$""",
+    *(
+        f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION audit_append_only()"
+        for table in ("audit_log", "audit_access")
+    ),
+    *(
+        f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()"
+        for table in ("audit_log", "audit_access")
+    ),
+    "REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, audit_access FROM PUBLIC",
+]
+
+
+def trigger_statements(dialect: str) -> list[str]:
+    """The statements that make the log append-only on this dialect."""
+    return POSTGRES_TRIGGERS if dialect == "postgresql" else SQLITE_TRIGGERS
+
+
+async def create_tables(engine: AsyncEngine) -> None:
+    """Create the log's tables and triggers if missing (outside production; migrations there)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        for statement in trigger_statements(conn.dialect.name):
+            await conn.exec_driver_sql(statement)
+
+
+async def grant_append_only(engine: AsyncEngine, role: str) -> None:
+    """Leave `role` (the application's PostgreSQL role) INSERT and SELECT on the log, nothing else."""
+    async with engine.begin() as conn:
+        quoted = conn.dialect.identifier_preparer.quote(role)
+        for table in ("audit_log", "audit_access"):
+            await conn.exec_driver_sql(f"REVOKE ALL ON {table} FROM {quoted}")
+            await conn.exec_driver_sql(f"GRANT SELECT, INSERT ON {table} TO {quoted}")
+
+
+def new_chain_id() -> str:
+    """A chain of its own for this process: host, pid and a random suffix (pids are reused)."""
+    host = socket.gethostname()[:24]
+    return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def row_of(
+    record: AccessRecord, *, chain_id: str, seq: int, prev: str, key: bytes
+) -> dict[str, Any]:
+    """The audit_log row of a record at this place in a chain."""
+    body = canonical(record.body())
+    return {
+        "chain_id": chain_id,
+        "seq": seq,
+        "record_id": record.record_id,
+        "at": record.at,
+        "tier": record.tier,
+        "subject": record.subject,
+        "client_id": record.client_id,
+        "outcome": record.outcome,
+        "restricted": record.restricted,
+        "legal_basis": record.legal_basis,
+        "status": record.status,
+        "latency_ms": record.latency_ms,
+        "body": body,
+        "prev": prev,
+        "hmac": link(key, chain_id=chain_id, seq=seq, prev=prev, body=body),
+    }
+
+
+def access_rows(record: AccessRecord, *, chain_id: str, seq: int) -> list[dict[str, Any]]:
+    """The audit_access rows of a record."""
+    body = record.body()
+    return [
+        {"chain_id": chain_id, "seq": seq, "kind": kind, "value": value}
+        for kind, name in KINDS.items()
+        for value in body[name]
+    ]
+
+
+class AuditStoreError(RuntimeError):
+    """The log could not be written (the database is down, full, or refuses)."""
+
+
+@dataclass
+class Head:
+    seq: int = 0
+    hmac: str = GENESIS
+
+
+class ChainAppender:
+    """Appends records to this process's chain, one transaction per call."""
+
+    def __init__(self, engine: AsyncEngine, key: bytes, chain_id: str | None = None) -> None:
+        self.engine = engine
+        self.key = key
+        self.chain_id = chain_id or new_chain_id()
+        self.head = Head()
+        self._lock = asyncio.Lock()
+        self._head_known = chain_id is None  # a new chain starts empty
+
+    async def _reload_head(self, conn: AsyncConnection) -> None:
+        row = (
+            await conn.execute(
+                select(audit_log.c.seq, audit_log.c.hmac)
+                .where(audit_log.c.chain_id == self.chain_id)
+                .order_by(audit_log.c.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        self.head = Head(row.seq, row.hmac) if row else Head()
+
+    async def known(self, record_ids: Sequence[str]) -> set[str]:
+        """Which of these records are in the log already (a replay after a crash mid-flush)."""
+        if not record_ids:
+            return set()
+        try:
+            async with self.engine.connect() as conn:
+                rows = await conn.execute(
+                    select(audit_log.c.record_id).where(audit_log.c.record_id.in_(list(record_ids)))
+                )
+                return {r.record_id for r in rows}
+        except Exception as exc:  # SQLAlchemy's and the drivers' errors alike
+            raise AuditStoreError(type(exc).__name__) from exc
+
+    async def append(self, records: Sequence[AccessRecord]) -> None:
+        """Chain and commit `records` in order, all or none; AuditStoreError when that fails."""
+        if not records:
+            return
+        async with self._lock:
+            try:
+                async with self.engine.begin() as conn:
+                    if not self._head_known:
+                        await self._reload_head(conn)
+                    self._head_known = False  # until this commit is known to have happened
+                    seq, prev = self.head.seq, self.head.hmac
+                    rows, side = [], []
+                    for record in records:
+                        seq += 1
+                        row = row_of(
+                            record, chain_id=self.chain_id, seq=seq, prev=prev, key=self.key
+                        )
+                        rows.append(row)
+                        side.extend(access_rows(record, chain_id=self.chain_id, seq=seq))
+                        prev = row["hmac"]
+                    await conn.execute(audit_log.insert(), rows)
+                    if side:
+                        await conn.execute(audit_access.insert(), side)
+            except Exception as exc:  # SQLAlchemy's and the drivers' errors alike
+                raise AuditStoreError(type(exc).__name__) from exc
+            self.head = Head(seq, prev)
+            self._head_known = True
+
+
+async def chain_ids(conn: AsyncConnection) -> list[str]:
+    """Every chain in the log."""
+    rows = await conn.execute(
+        select(audit_log.c.chain_id).distinct().order_by(audit_log.c.chain_id)
+    )
+    return [r.chain_id for r in rows]
+
+
+async def chain_rows(
+    conn: AsyncConnection, chain_id: str, *, page: int = 5_000
+) -> AsyncIterator[tuple[Any, set[tuple[str, str]]]]:
+    """The rows of one chain in sequence order, each with its audit_access (kind, value) pairs."""
+    after = -1
+    while True:
+        rows = (
+            await conn.execute(
+                select(audit_log)
+                .where(audit_log.c.chain_id == chain_id, audit_log.c.seq > after)
+                .order_by(audit_log.c.seq)
+                .limit(page)
+            )
+        ).all()
+        if not rows:
+            return
+        side: dict[int, set[tuple[str, str]]] = {}
+        for s in await conn.execute(
+            select(audit_access.c.seq, audit_access.c.kind, audit_access.c.value).where(
+                audit_access.c.chain_id == chain_id,
+                audit_access.c.seq > after,
+                audit_access.c.seq <= rows[-1].seq,
+            )
+        ):
+            side.setdefault(s.seq, set()).add((s.kind, s.value))
+        for row in rows:
+            yield row, side.get(row.seq, set())
+        after = rows[-1].seq
+
+
+async def count(conn: AsyncConnection) -> int:
+    """Records in the log."""
+    return int((await conn.execute(select(func.count()).select_from(audit_log))).scalar_one())

@@ -1,0 +1,93 @@
+"""Every request to /graphql, served, denied or failed, leaves exactly one access record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.api.conftest import RESIDENTS
+from tests.audit.helpers import (
+    PURPOSE,
+    ask,
+    audited_client,
+    codes,
+    read_log,
+    settings_for,
+    token,
+    verify_log,
+)
+
+STATIONS = "query Stations { bikeStations(first: 3) { nodes { id name } } }"
+RESIDENTS_Q = "query People { residents { nodes { id familyName birthDate } } }"
+
+
+def test_every_request_leaves_one_record_without_secrets(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    staff = token(tmp_path, ["registry:read"])
+    citizen = token(tmp_path, ["self"], subject="marie", resident_id=RESIDENTS[0]["id"])
+    with audited_client(settings) as client:
+        assert ask(client, STATIONS).status_code == 200  # anonymous, public
+        assert codes(ask(client, RESIDENTS_Q)) == ["UNAUTHENTICATED"]  # anonymous, denied
+        assert codes(ask(client, RESIDENTS_Q, staff)) == ["PURPOSE_REQUIRED"]
+        served = ask(client, RESIDENTS_Q, staff, **PURPOSE)
+        assert served.json()["data"]["residents"]["nodes"][0]["familyName"] == "Curie"
+        assert ask(client, RESIDENTS_Q, citizen).status_code == 200
+        assert ask(client, STATIONS, "not.a.token").status_code == 401
+        assert (
+            client.post(
+                "/graphql", content=b"{nope", headers={"content-type": "application/json"}
+            ).status_code
+            == 400
+        )
+        assert ask(client, "{ nope }").status_code == 200  # invalid document, plain JSON
+    records = read_log(settings)
+    assert len(records) == 8
+    by_request = sorted(records, key=lambda r: r["at"])
+    public, anon_denied, no_purpose, staff_read, citizen_read, bad_token, bad_json, invalid = (
+        by_request
+    )
+    assert public["outcome"] == "served"
+    assert public["tier"] == "anonymous"
+    assert public["operation"] == "Stations"
+    assert public["datasets"] == ["bikeStations"]
+    assert public["departments"] == ["mobility"]
+    assert public["pseudonym"].startswith("p:")
+    assert "203.0.113.9" not in str(records)
+    assert public["subject"] is None
+    assert anon_denied["outcome"] == "denied"
+    assert anon_denied["error_codes"] == ["UNAUTHENTICATED"]
+    assert no_purpose["outcome"] == "denied"
+    assert no_purpose["subject"] == "agent-7"
+    assert staff_read["restricted"] is True
+    assert staff_read["subjects"] == [RESIDENTS[0]["id"]]
+    assert staff_read["legal_basis"] == "CGCT-L2122-32"
+    assert staff_read["case_reference"] == "EC-2026-118"
+    assert "Resident.familyName" in staff_read["fields"]
+    assert staff_read["departments"] == ["registry"]
+    assert staff_read["pseudonym"] is None
+    assert citizen_read["tier"] == "citizen"
+    assert citizen_read["subjects"] == [RESIDENTS[0]["id"]]
+    assert bad_token["outcome"] == "denied"
+    assert bad_token["error_codes"] == ["UNAUTHENTICATED"]
+    assert bad_json["outcome"] == "failed"
+    assert bad_json["status"] == 400
+    assert invalid["outcome"] == "failed"
+    assert invalid["error_codes"] == ["GRAPHQL_VALIDATION_FAILED"]
+    text = str(records)
+    # no token, no restricted value
+    for secret in (staff, citizen, "Curie", "Marie", "1967", "rue Cuvier"):
+        assert secret not in text
+    report = verify_log(settings)
+    assert report.ok, report.problems()
+
+
+def test_a_restricted_record_is_in_the_log_before_the_response(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, audit_flush_interval_s=60)  # no batch flush meanwhile
+    staff = token(tmp_path, ["registry:read"])
+    with audited_client(settings) as client:
+        assert ask(client, RESIDENTS_Q, staff, **PURPOSE).status_code == 200
+        # read while the app runs and its batches wait: the restricted one is there already
+        records = read_log(settings)
+        assert [r["restricted"] for r in records] == [True]
+        ask(client, STATIONS)
+        assert len(read_log(settings)) == 1  # public: spooled, not yet flushed
+    assert len(read_log(settings)) == 2  # the shutdown flushed it

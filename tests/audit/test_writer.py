@@ -1,0 +1,69 @@
+"""The spool: records survive a store that is down, a torn last line, and a replay after a crash."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from audit.store import ChainAppender
+from audit.verify import verify
+from audit.writer import AuditUnavailable, AuditWriter
+from storage.engines import make_engine
+from tests.audit.conftest import KEY, record
+from tests.services import free_port
+
+
+async def logged(engine: AsyncEngine) -> list[str]:
+    report = await verify(engine, KEY)
+    assert report.ok, report.problems()
+    async with engine.connect() as conn:
+        rows = await conn.exec_driver_sql("SELECT record_id FROM audit_log ORDER BY chain_id, seq")
+        return [r[0] for r in rows]
+
+
+async def test_a_dead_writers_spool_is_replayed_once_in_order(
+    log_engine: AsyncEngine, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    dead = AuditWriter(ChainAppender(log_engine, KEY), spool, flush_interval_s=60)
+    await dead.open()
+    records = [record(n) for n in range(1, 6)]
+    for r in records:
+        dead.submit(r)
+    await dead.flush()  # all five reach the log...
+    # ...and then the process dies before the segment is gone: the same lines are left behind
+    segment = spool / dead.appender.chain_id / "0000000099.jsonl"
+    segment.write_bytes(
+        b"".join(
+            (__import__("audit.chain").chain.canonical(r.body()) + "\n").encode() for r in records
+        )
+        + b'{"torn'
+    )
+    # as a killed process would: its flusher stops, its files (and flock) are let go
+    assert dead._task is not None
+    assert dead._fd is not None
+    assert dead._lock_fd is not None
+    dead._task.cancel()
+    os.close(dead._fd)
+    os.close(dead._lock_fd)
+    heir = AuditWriter(ChainAppender(log_engine, KEY), spool, flush_interval_s=60)
+    await heir.open()  # the dead writer's lock is free: its folder is replayed
+    await heir.close()
+    assert await logged(log_engine) == [r.record_id for r in records]  # none twice, in order
+    assert not (spool / dead.appender.chain_id).exists()
+
+
+async def test_a_store_that_is_down_refuses_commits_and_keeps_the_spool(tmp_path: Path) -> None:
+    missing = make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing")
+    writer = AuditWriter(ChainAppender(missing, KEY), tmp_path / "spool", commit_timeout_s=1)
+    await writer.open()
+    with pytest.raises(AuditUnavailable):
+        await writer.commit(record(3))
+    writer.submit(record(1))
+    assert await writer.flush() is False
+    await writer.close()
+    assert list((tmp_path / "spool").rglob("*.jsonl"))  # still there for the next start
+    await missing.dispose()
