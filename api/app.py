@@ -22,6 +22,7 @@ from api.graphql_view import CityGraphQL
 from api.limits import BodySizeLimit
 from api.security import Security
 from api.settings import Environment, Settings
+from api.traffic import Traffic
 from audit.service import AUDIT_DEPARTMENT, AuditLog
 from schema.city import City
 from schema.dcat import catalog_jsonld
@@ -86,6 +87,10 @@ def create_app(settings: Settings) -> Starlette:
         multipart_uploads_enabled=False,
     )
 
+    # rate limits, persisted queries, response cache: shared through Redis when redis_url is set
+    traffic = Traffic(settings, city=city, schema=gateway_schema._schema)
+    graphql_app.traffic = traffic
+
     async def ensure_tables() -> None:
         # development and tests start on an empty data dir; in production migrations own the schema
         if settings.environment is Environment.PRODUCTION:
@@ -109,6 +114,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             if audit is not None:
                 await audit.close()  # flushes the spool while the engines are still open
+            await traffic.close()
             await security.close()
             await city.close()
 

@@ -19,7 +19,8 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
@@ -43,12 +44,18 @@ from auth.principal import ANONYMOUS, Principal
 from schema.city import City
 from schema.context import CityContext
 
+if TYPE_CHECKING:
+    from api.traffic import Traffic
+
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 INTERNAL = "INTERNAL_SERVER_ERROR"
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 log = structlog.get_logger("citygraph.http")
+
+PREPARED: ContextVar[GraphQLRequestData | None] = ContextVar("citygraph_prepared", default=None)
+"""A request's parameters as api.traffic resolved them (persisted query filled in), if it did."""
 
 
 class RequestError(Exception):
@@ -109,9 +116,9 @@ def request_params(data: object) -> GraphQLRequestData:
         raise RequestError(400, "the request body must be a JSON object with a `query`")
     query, variables = data.get("query"), data.get("variables")
     operation_name, extensions = data.get("operationName"), data.get("extensions")
-    if query is None:
-        raise RequestError(400, "the request has no `query`")
-    if not isinstance(query, str):
+    if query is None and not (isinstance(extensions, dict) and "persistedQuery" in extensions):
+        raise RequestError(400, "the request has no `query`")  # a persisted one: api.traffic
+    if not isinstance(query, str | None):
         raise RequestError(400, "`query` must be a string")
     if not isinstance(operation_name, str | None):
         raise RequestError(400, "`operationName` must be a string or null")
@@ -169,6 +176,9 @@ def format_errors(result: ExecutionResult) -> tuple[list[dict[str, Any]], bool]:
 class CityGraphQL(GraphQL[CityContext, None]):
     """strawberry's ASGI GraphQL app with citygraph's context, encoding and HTTP semantics."""
 
+    traffic: Traffic | None = None
+    """Limits, persisted queries and the response cache (api.traffic), set by create_app."""
+
     def __init__(
         self,
         *args: Any,
@@ -191,7 +201,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
         request.state.audit_started = started
         codes: list[str] = []  # of a request refused before execution (audit record)
         try:
-            response = await self.run(request)
+            response = await self.serve(request)
         except RequestError as exc:
             codes = [exc.code]
             response = error_response(exc, negotiate(request.headers.get("accept")))
@@ -267,16 +277,37 @@ class CityGraphQL(GraphQL[CityContext, None]):
         context.error_codes = error_codes(result.errors)
         return result
 
-    async def get_context(self, request: Request, response: Any) -> CityContext:  # type: ignore[override]
+    async def serve(self, request: Request) -> Response:
+        """The response: through api.traffic (limits, persisted queries, cache) when it is set."""
+        if self.traffic is None:
+            return await self.run(request)
+        return await self.traffic.serve(
+            request,
+            principal_of=self.principal,
+            parse_params=lambda r: self.parse_http_body(self.request_adapter_class(r)),
+            run=self.run,
+        )
+
+    async def principal(self, request: Request) -> Principal:
+        """The request's principal, decided once (api.traffic may have asked first)."""
+        known: Principal | None = getattr(request.state, "principal", None)
+        if known is not None:
+            return known
         # a bad token raises RequestError (401 with WWW-Authenticate): never a silent anonymous
         principal = ANONYMOUS if self.principal_of is None else await self.principal_of(request)
-        return CityContext(
+        request.state.principal = principal
+        return principal
+
+    async def get_context(self, request: Request, response: Any) -> CityContext:  # type: ignore[override]
+        context = CityContext(
             loaders=self.city.loaders(),
-            principal=principal,
+            principal=await self.principal(request),
             request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
             request=request,
             response=response,
         )
+        request.state.traffic_context = context  # api.traffic: what the execution read
+        return context
 
     async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
         sub_response = await super().get_sub_response(request)
@@ -298,6 +329,9 @@ class CityGraphQL(GraphQL[CityContext, None]):
         return orjson.dumps(data)
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        prepared = PREPARED.get()
+        if prepared is not None:
+            return prepared
         if request.method == "GET":
             params: dict[str, Any] = dict(request.query_params)
             for name in ("variables", "extensions"):

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from auth.principal import Tier
+
 
 class Environment(StrEnum):
     DEVELOPMENT = "development"
@@ -91,6 +93,78 @@ class Settings(BaseSettings):
     jwks_ttl_s: float = Field(default=600.0, ge=60)
     jwks_min_refetch_interval_s: float = Field(default=30.0, ge=1)
     idp_timeout_s: float = Field(default=3.0, gt=0, le=10)
+
+    # Redis: cache, limits, persisted queries (docs/traffic.md) ---------------------------------
+    # `redis_url` (above) shares them between processes; unset, each process keeps its own.
+    redis_timeout_ms: float = Field(
+        default=50.0, gt=0, le=1_000, description="Bound on every Redis call; never retried."
+    )
+    redis_breaker_failures: int = Field(
+        default=3, ge=1, description="Consecutive Redis failures that open the circuit breaker."
+    )
+    redis_breaker_reset_s: float = Field(
+        default=1.0, gt=0, le=60, description="How long an open breaker waits before one probe."
+    )
+    cache_enabled: bool = Field(default=True, description="Whole-response cache of public data.")
+    cache_ttl_s: float = Field(default=300.0, ge=0, description="Lifetime of a cached response.")
+    cache_local_ttl_s: float = Field(
+        default=5.0, ge=0, description="Lifetime of a Redis entry's copy in the local LRU."
+    )
+    cache_local_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    cache_max_age_s: int = Field(
+        default=30, ge=0, description="Cache-Control max-age of cacheable GET responses."
+    )
+    dataset_versions_ttl_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long a process trusts the dataset versions it read (imports by others).",
+    )
+    rate_period_s: float = Field(default=60.0, gt=0)
+    rate_limits: dict[Tier, int] = Field(
+        default_factory=lambda: {
+            Tier.ANONYMOUS: 120,
+            Tier.APP: 1_200,
+            Tier.STAFF: 1_200,
+            Tier.AUDITOR: 600,
+            Tier.CITIZEN: 120,
+        },
+        description="Requests per rate_period_s, per principal, by tier (0: unlimited).",
+    )
+    cost_limits: dict[Tier, int] = Field(
+        default_factory=lambda: {
+            Tier.ANONYMOUS: 10_000,
+            Tier.APP: 50_000,
+            Tier.STAFF: 50_000,
+            Tier.AUDITOR: 50_000,
+            Tier.CITIZEN: 10_000,
+        },
+        description="Highest static cost of one document, by tier (schema.cost).",
+    )
+    cost_budgets: dict[Tier, int] = Field(
+        default_factory=lambda: {
+            Tier.ANONYMOUS: 200_000,
+            Tier.APP: 2_000_000,
+            Tier.STAFF: 2_000_000,
+            Tier.AUDITOR: 2_000_000,
+            Tier.CITIZEN: 200_000,
+        },
+        description="Cost per rate_period_s, per principal, by tier (0: unlimited).",
+    )
+    # caps below max_depth, max_aliases, max_tokens, max_directives for some tiers, e.g.
+    # CITYGRAPH_TIER_MAX_DEPTH='{"anonymous": 8}'; a tier not named has the schema's limits
+    tier_max_depth: dict[Tier, int] = Field(default_factory=dict)
+    tier_max_aliases: dict[Tier, int] = Field(default_factory=dict)
+    tier_max_tokens: dict[Tier, int] = Field(default_factory=dict)
+    tier_max_directives: dict[Tier, int] = Field(default_factory=dict)
+    apq_enabled: bool = Field(default=True, description="Automatic persisted queries (Apollo).")
+    apq_ttl_s: int = Field(default=7 * 86_400, ge=60)
+    allowlist_manifest: Path | None = Field(
+        default=None, description="Apollo persisted-query manifest of the registered documents."
+    )
+    allowlist_clients: list[str] = Field(
+        default_factory=list, description="Client ids that may run registered documents only."
+    )
+    # --------------------------------------------------------------------------------------
 
     # Audit (DESIGN section 4) -------------------------------------------------------------
     audit_enabled: bool = Field(

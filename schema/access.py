@@ -92,6 +92,7 @@ def check(
     if denied is not None:
         info.context.denials.append(str(denied.code))
         raise AccessDenied(denied)
+    info.context.restricted_read = True  # never cached (api.traffic)
     _audit(info, owner)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,6 +32,8 @@ class City:
             spec.name: Repository(databases.engine_for(spec.department), spec.table)
             for spec in catalog.datasets
         }
+        self.load_listeners: list[Callable[[set[str]], None]] = []
+        """Called with the names of the datasets whose loads were just recorded."""
 
     def loaders(self) -> Loaders:
         """Fresh loaders for one request."""
@@ -70,6 +72,8 @@ class City:
             by_engine.setdefault(id(engine), (engine, {}))[1][name] = count
         for engine, loaded in by_engine.values():
             await record_loads(engine, datasets=loaded, origin=origin, source=source)
+        for listener in self.load_listeners:  # e.g. the response cache's dataset versions
+            listener(set(datasets))
 
     async def migrate(self, *, extra: Mapping[str, AsyncEngine] | None = None) -> None:
         """Apply the built-in departments' migrations, each to its own database (production).

@@ -41,3 +41,5 @@ class CityContext:
     document: str | None = None
     audit_engine: Any = None
     """The access log's database, for the auditors' and citizens' fields (schema.audit_fields)."""
+    restricted_read: bool = False
+    """Whether a restricted field was let through: such a response is never cached (api.traffic)."""

@@ -1,0 +1,545 @@
+"""How a `/graphql` request flows before and after execution: limits, persisted queries, cost, cache.
+
+    principal (api.security) -> rate limit -> persisted query -> allow-list -> cost and tier caps
+    -> cost budget -> cache lookup (queries only) -> execute -> store if nothing restricted was read
+
+- Rate limits: GCRA per principal (client id, else subject, else the pseudonymised address) and
+  tier; every answer carries `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; a refusal
+  is a 429 with `Retry-After` and a GraphQL error body (code RATE_LIMITED).
+- Cache: key = SHA-256 of the normalised document (graphql-core's printer: whitespace, comments),
+  the operation name, the variables (sorted keys) and the tier. An entry keeps the version of every
+  dataset its execution read; it is served only while those versions are current, so an import
+  (City.record_loads, or the loads table written by another process) invalidates exactly what it
+  should. A response is stored only when it is a 200 without errors whose execution let no
+  restricted field through (`CityContext.restricted_read`) and met no denial.
+- GET answers carry an `ETag`; `If-None-Match` with it answers 304. `Cache-Control` is `public`
+  for anonymous cacheable GETs (a CDN may keep them), `private` for other tiers, `no-store` otherwise.
+
+docs/traffic.md has the whole story, including the behaviour while Redis is down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import lru_cache
+
+import orjson
+import structlog
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+    print_ast,
+)
+from graphql.language import Lexer, Source, TokenKind
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.http import GraphQLRequestData
+
+from api.graphql_view import GRAPHQL_RESPONSE, PREPARED, RequestError, negotiate
+from api.settings import Settings
+from auth.principal import Principal, Tier
+from auth.pseudonym import Pseudonyms
+from schema.city import City
+from schema.context import CityContext
+from schema.cost import DocumentCost, document_cost
+from storage.apq import (
+    LocalPersistedQueries,
+    PersistedQueries,
+    RedisPersistedQueries,
+    load_manifest,
+    sha256_hex,
+)
+from storage.breaker import Breaker
+from storage.cache import CachedResponse, LocalCache, RedisCache, ResponseCache
+from storage.ratelimit import (
+    Decision,
+    LocalRateLimiter,
+    Policy,
+    RateLimiter,
+    RedisRateLimiter,
+)
+from storage.redis_client import RedisLink, connect
+
+log = structlog.get_logger("citygraph.traffic")
+
+
+ANALYSES_KEPT = 4096
+"""Analyses memoised per process (document text, operation, variables)."""
+
+ALL_DATASETS = "*"
+"""The version key of a response that read no dataset by name (the catalog): any load changes it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What the pipeline knows about a document before it runs."""
+
+    document: DocumentNode
+    operation: OperationType | None
+    normalised: str
+    cost: DocumentCost
+    tokens: int
+    key: str
+    """SHA-256 of the normalised document, the operation name and the variables (sorted keys)."""
+
+
+@lru_cache(maxsize=2048)
+def _parse(query: str) -> tuple[DocumentNode, str, int] | None:
+    """The document, its normalised text and its token count; None when it does not parse."""
+    try:
+        document = parse(query, no_location=True)
+    except GraphQLError:
+        return None  # the view answers with the syntax error
+    lexer = Lexer(Source(query))
+    tokens = 0
+    while lexer.advance().kind is not TokenKind.EOF:
+        tokens += 1
+    return document, print_ast(document), tokens
+
+
+def _operation(document: DocumentNode, name: str | None) -> OperationType | None:
+    ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    for op in ops:
+        if name is None or (op.name is not None and op.name.value == name):
+            return op.operation if name is not None or len(ops) == 1 else None
+    return None
+
+
+class DatasetVersions:
+    """The current version of every dataset: its last recorded load, plus local bumps.
+
+    The loads table (storage.loads) lives in each department's database, which every process
+    shares, and every import, generation and publication writes it: so all processes agree on
+    versions without Redis, within `ttl_s` (how long a process trusts what it read). An import
+    in this process (City.record_loads) bumps its datasets at once.
+    """
+
+    def __init__(self, city: City, *, ttl_s: float) -> None:
+        self.city = city
+        self.ttl_s = ttl_s
+        self._read_at = -float("inf")
+        self._versions: dict[str, str] = {}
+        self._bumps: dict[str, int] = {}
+
+    def bump(self, datasets: set[str]) -> None:
+        for name in datasets:
+            self._bumps[name] = self._bumps.get(name, 0) + 1
+        self._read_at = -float("inf")
+
+    async def current(self) -> dict[str, str]:
+        if time.monotonic() - self._read_at < self.ttl_s:
+            return self._versions
+        try:
+            loads = await self.city.loaders().loads()
+        except Exception:  # a database down: keep what we knew; the request will say the rest
+            log.warning("could not read dataset versions", exc_info=True)
+            return self._versions
+        versions = {
+            name: f"{load.loaded_at.timestamp()}:{load.row_count}" for name, load in loads.items()
+        }
+        for name, count in self._bumps.items():
+            versions[name] = f"{versions.get(name, '')}+{count}"
+        versions[ALL_DATASETS] = hashlib.sha256(
+            orjson.dumps(versions, option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()[:16]
+        self._versions, self._read_at = versions, time.monotonic()
+        return versions
+
+    @staticmethod
+    def of(versions: dict[str, str], datasets: set[str]) -> dict[str, str]:
+        """The versions a response that read `datasets` depends on."""
+        names = datasets or {ALL_DATASETS}
+        return {name: versions.get(name, "") for name in names}
+
+    @staticmethod
+    def fresh(versions: dict[str, str], entry: CachedResponse) -> bool:
+        return all(versions.get(name, "") == v for name, v in entry.versions.items())
+
+
+@dataclass
+class TrafficStats:
+    """Counters for metrics and tests."""
+
+    hits: int = 0
+    misses: int = 0
+    stored: int = 0
+    not_modified: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+
+
+class Traffic:
+    """The request pipeline of one app, with its cache, limiters and persisted queries."""
+
+    def __init__(self, settings: Settings, *, city: City, schema: GraphQLSchema) -> None:
+        self.settings = settings
+        self.schema = schema
+        self.pseudonyms = Pseudonyms.for_data_dir(settings.data_dir)
+        self.versions = DatasetVersions(city, ttl_s=settings.dataset_versions_ttl_s)
+        city.load_listeners.append(self.versions.bump)
+        self.stats = TrafficStats()
+        self._analyses: dict[tuple[str, str | None, bytes], Analysis] = {}
+        self.refusal_listeners: list[Callable[[Request, Principal, str], None]] = []
+        """Called on every refusal (code RATE_LIMITED, ...): the audit log records them."""
+        self.registered: dict[str, str] = (
+            load_manifest(settings.allowlist_manifest) if settings.allowlist_manifest else {}
+        )
+        self.allowlist = frozenset(settings.allowlist_clients)
+        local_cache = LocalCache(max_bytes=settings.cache_local_bytes)
+        local_limiter = LocalRateLimiter()
+        local_apq = LocalPersistedQueries()
+        self.link: RedisLink | None = None
+        self.cache: ResponseCache = local_cache
+        self.limiter: RateLimiter = local_limiter
+        self.persisted: PersistedQueries = local_apq
+        if settings.redis_url:
+            timeout_s = settings.redis_timeout_ms / 1000
+            self.link = RedisLink(
+                connect(settings.redis_url, timeout_s=timeout_s),
+                Breaker(
+                    "redis",
+                    failure_threshold=settings.redis_breaker_failures,
+                    reset_after_s=settings.redis_breaker_reset_s,
+                ),
+                timeout_s=timeout_s,
+            )
+            self.cache = RedisCache(
+                self.link, local=local_cache, local_ttl_s=settings.cache_local_ttl_s
+            )
+            self.limiter = RedisRateLimiter(self.link, fallback=local_limiter)
+            self.persisted = RedisPersistedQueries(
+                self.link, local=local_apq, ttl_s=settings.apq_ttl_s
+            )
+
+    async def close(self) -> None:
+        await self.cache.close()
+        if self.link is not None:
+            await self.link.close()
+
+    # --- who, and how often ------------------------------------------------------------------
+
+    def rate_key(self, request: Request, principal: Principal) -> str:
+        """Whose bucket: an app's client id, a person's subject, else the pseudonymised address."""
+        # an app is its client; a person is themself, whichever frontend (client) they use
+        if principal.client_id and (principal.tier is Tier.APP or not principal.subject):
+            who = f"client:{principal.client_id}"
+        elif principal.subject:
+            who = f"subject:{principal.subject}"
+        else:
+            ip = request.client.host if request.client else "unknown"
+            who = f"anon:{self.pseudonyms.pseudonym(ip, now=datetime.now(UTC))}"
+        return f"{principal.tier.value}:{who}"
+
+    def refuse(self, request: Request, principal: Principal, error: RequestError) -> RequestError:
+        self.stats.refused[error.code] = self.stats.refused.get(error.code, 0) + 1
+        for listener in self.refusal_listeners:
+            listener(request, principal, error.code)
+        return error
+
+    async def admit(self, request: Request, principal: Principal) -> Decision | None:
+        """Take one request from the principal's bucket; RequestError 429 when it is empty."""
+        limit = self.settings.rate_limits.get(principal.tier, 0)
+        if limit <= 0:
+            return None
+        policy = Policy(limit, self.settings.rate_period_s)
+        decision = await self.limiter.take(self.rate_key(request, principal), policy)
+        if not decision.allowed:
+            retry = decision.headers()["Retry-After"]
+            log.info("rate limited", tier=principal.tier.value, retry_after_s=retry)
+            raise self.refuse(
+                request,
+                principal,
+                RequestError(
+                    429,
+                    f"too many requests: {limit} per {self.settings.rate_period_s:g} s for "
+                    f"tier {principal.tier.value}; retry in {retry} s",
+                    code="RATE_LIMITED",
+                    headers={**decision.headers(), "Cache-Control": "no-store"},
+                ),
+            )
+        return decision
+
+    # --- which document ----------------------------------------------------------------------
+
+    async def resolve(
+        self, request: Request, principal: Principal, params: GraphQLRequestData
+    ) -> GraphQLRequestData:
+        """The request with its persisted query filled in, if it is allowed to run."""
+        persisted = (params.extensions or {}).get("persistedQuery")
+        query = params.query
+        if persisted is not None:
+            if not isinstance(persisted, dict):
+                raise RequestError(400, "`persistedQuery` must be an object", "BAD_REQUEST")
+            digest = persisted.get("sha256Hash")
+            if persisted.get("version", 1) != 1 or not isinstance(digest, str):
+                raise RequestError(400, "unsupported persistedQuery extension", "BAD_REQUEST")
+            digest = digest.lower()
+            if query is None:
+                query = self.registered.get(digest)
+                if query is None and self.settings.apq_enabled:
+                    query = await self.persisted.get(digest)
+                if query is None:
+                    spec = negotiate(request.headers.get("accept")) == GRAPHQL_RESPONSE
+                    raise PersistedQueryNotFound(400 if spec else 200)
+            elif sha256_hex(query) != digest:
+                raise RequestError(400, "provided sha does not match query", "BAD_REQUEST")
+            elif self.settings.apq_enabled and digest not in self.registered:
+                await self.persisted.put(digest, query)
+        if principal.client_id in self.allowlist and (
+            query is None or sha256_hex(query) not in self.registered
+        ):
+            raise self.refuse(
+                request,
+                principal,
+                RequestError(
+                    403,
+                    "this client may run registered documents only",
+                    "PERSISTED_QUERY_NOT_ALLOWED",
+                ),
+            )
+        return replace(params, query=query)
+
+    def analyse(self, params: GraphQLRequestData) -> Analysis | None:
+        """The document's analysis, memoised by its text, operation and variables."""
+        if params.query is None:
+            return None
+        variables = orjson.dumps(params.variables or {}, option=orjson.OPT_SORT_KEYS)
+        memo_key = (params.query, params.operation_name, variables)
+        found = self._analyses.get(memo_key)
+        if found is not None:
+            return found
+        parsed = _parse(params.query)
+        if parsed is None:
+            return None
+        document, normalised, tokens = parsed
+        cost = document_cost(
+            self.schema,
+            document,
+            operation_name=params.operation_name,
+            variables=params.variables,
+            page_default=self.settings.page_default,
+            page_max=self.settings.page_max,
+        )
+        # the response cache's key without the tier: normalised document, operation, variables
+        material = orjson.dumps([normalised, params.operation_name]) + variables
+        analysis = Analysis(
+            document,
+            _operation(document, params.operation_name),
+            normalised,
+            cost,
+            tokens,
+            hashlib.sha256(material).hexdigest(),
+        )
+        if len(self._analyses) >= ANALYSES_KEPT:
+            self._analyses.pop(next(iter(self._analyses)))
+        self._analyses[memo_key] = analysis
+        return analysis
+
+    def check_caps(self, request: Request, principal: Principal, analysis: Analysis) -> None:
+        """Refuse a document above its tier's cost or shape caps, saying what it asks and may."""
+        tier, s = principal.tier, self.settings
+        cost = analysis.cost
+        if (
+            cost.depth > s.max_depth
+            or cost.aliases > s.max_aliases
+            or analysis.tokens > s.max_tokens
+            or cost.directives > s.max_directives
+        ):
+            return  # over the schema's own limits: its validation answers, as for every tier
+        checks = [
+            ("depth", cost.depth, s.tier_max_depth.get(tier), "QUERY_TOO_COMPLEX"),
+            ("aliases", cost.aliases, s.tier_max_aliases.get(tier), "QUERY_TOO_COMPLEX"),
+            ("tokens", analysis.tokens, s.tier_max_tokens.get(tier), "QUERY_TOO_COMPLEX"),
+            ("directives", cost.directives, s.tier_max_directives.get(tier), "QUERY_TOO_COMPLEX"),
+            ("cost", cost.cost, s.cost_limits.get(tier), "QUERY_TOO_COSTLY"),
+        ]
+        for what, value, limit, code in checks:
+            if limit is not None and value > limit:
+                status = (
+                    400 if negotiate(request.headers.get("accept")) == GRAPHQL_RESPONSE else 200
+                )
+                raise self.refuse(
+                    request,
+                    principal,
+                    CostRefused(
+                        status,
+                        f"the document's {what} is {value}, over the limit of {limit} "
+                        f"for tier {tier.value}",
+                        code,
+                        value=value,
+                        limit=limit,
+                    ),
+                )
+
+    async def charge(self, request: Request, principal: Principal, analysis: Analysis) -> None:
+        """Count the document's cost against the principal's budget; 429 when it is spent."""
+        budget = self.settings.cost_budgets.get(principal.tier, 0)
+        if budget <= 0 or analysis.cost.cost <= 0:
+            return
+        policy = Policy(budget, self.settings.rate_period_s)
+        key = "cost:" + self.rate_key(request, principal)
+        decision = await self.limiter.take(key, policy, min(analysis.cost.cost, budget))
+        if not decision.allowed:
+            retry = decision.headers()["Retry-After"]
+            raise self.refuse(
+                request,
+                principal,
+                RequestError(
+                    429,
+                    f"query cost budget spent: this document costs {analysis.cost.cost}, "
+                    f"{decision.remaining} of {budget} per {self.settings.rate_period_s:g} s "
+                    f"remain for tier {tier_name(principal)}; retry in {retry} s",
+                    code="RATE_LIMITED",
+                    headers={"Retry-After": retry, "Cache-Control": "no-store"},
+                ),
+            )
+
+    # --- the whole flow ----------------------------------------------------------------------
+
+    def cache_key(self, principal: Principal, analysis: Analysis) -> str:
+        """The document's key in the tier's view of the schema."""
+        return f"{principal.tier.value}:{analysis.key}"
+
+    async def serve(
+        self,
+        request: Request,
+        *,
+        principal_of: Callable[[Request], Awaitable[Principal]],
+        parse_params: Callable[[Request], Awaitable[GraphQLRequestData]],
+        run: Callable[[Request], Awaitable[Response]],
+    ) -> Response:
+        """The response to one `/graphql` request."""
+        if request.method not in ("GET", "POST") or (
+            request.method == "GET"
+            and "query" not in request.query_params
+            and "extensions" not in request.query_params
+        ):
+            return await run(request)  # 405, GraphiQL: the view's business
+        principal = await principal_of(request)
+        request.state.principal = principal
+        decision = await self.admit(request, principal)
+        limit_headers = decision.headers() if decision else {}
+        try:
+            response = await self._serve(request, principal, parse_params, run)
+        except RequestError as exc:
+            exc.headers = {**limit_headers, **exc.headers}
+            raise
+        response.headers.update(limit_headers)
+        return response
+
+    async def _serve(
+        self,
+        request: Request,
+        principal: Principal,
+        parse_params: Callable[[Request], Awaitable[GraphQLRequestData]],
+        run: Callable[[Request], Awaitable[Response]],
+    ) -> Response:
+        params = await self.resolve(request, principal, await parse_params(request))
+        analysis = self.analyse(params)
+        if analysis is None:  # unparsable: the view says why
+            return await self._run(request, params, run)
+        self.check_caps(request, principal, analysis)
+        await self.charge(request, principal, analysis)
+        if not self.settings.cache_enabled or analysis.operation is not OperationType.QUERY:
+            return await self._run(request, params, run)
+        key = self.cache_key(principal, analysis)
+        versions = await self.versions.current()
+        entry = await self.cache.get(key)
+        if entry is not None and DatasetVersions.fresh(versions, entry):
+            self.stats.hits += 1
+            return self._answer(request, principal, entry, hit=True)
+        self.stats.misses += 1
+        response = await self._run(request, params, run)
+        context: CityContext | None = getattr(request.state, "traffic_context", None)
+        if (
+            response.status_code == 200
+            and context is not None
+            and not context.restricted_read
+            and not context.denials
+            and _without_errors(body := bytes(response.body))
+        ):
+            entry = CachedResponse(
+                body=body,
+                etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
+                versions=DatasetVersions.of(versions, context.datasets_read),
+            )
+            await self.cache.set(key, entry, ttl_s=self.settings.cache_ttl_s)
+            self.stats.stored += 1
+            return self._answer(request, principal, entry, hit=False)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def _run(
+        self,
+        request: Request,
+        params: GraphQLRequestData,
+        run: Callable[[Request], Awaitable[Response]],
+    ) -> Response:
+        token = PREPARED.set(params)
+        try:
+            return await run(request)
+        finally:
+            PREPARED.reset(token)
+
+    def _answer(
+        self, request: Request, principal: Principal, entry: CachedResponse, *, hit: bool
+    ) -> Response:
+        headers = {"Vary": "Accept", "X-Cache": "HIT" if hit else "MISS"}
+        if request.method == "GET":
+            visibility = "public" if principal.tier is Tier.ANONYMOUS else "private"
+            headers["Cache-Control"] = f"{visibility}, max-age={self.settings.cache_max_age_s}"
+            headers["ETag"] = entry.etag
+            if entry.etag in _etags(request.headers.get("if-none-match")):
+                self.stats.not_modified += 1
+                return Response(status_code=304, headers=headers)
+        else:
+            headers["Cache-Control"] = "no-store"  # POSTs are not cached by HTTP caches anyway
+        media = negotiate(request.headers.get("accept"))
+        return Response(entry.body, media_type=media, headers=headers)
+
+
+def tier_name(principal: Principal) -> str:
+    return principal.tier.value
+
+
+def _without_errors(body: bytes) -> bool:
+    """Whether a response body has no `errors` (a partial or failed answer is never cached)."""
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(decoded, dict) and "errors" not in decoded
+
+
+def _etags(header: str | None) -> set[str]:
+    if not header:
+        return set()
+    return {t.strip().removeprefix("W/") for t in header.split(",")}
+
+
+class PersistedQueryNotFound(RequestError):
+    """Apollo's signal to send the document with its hash."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(
+            status,
+            "PersistedQueryNotFound",
+            "PERSISTED_QUERY_NOT_FOUND",
+            headers={"Cache-Control": "private, no-cache, must-revalidate"},
+        )
+
+
+class CostRefused(RequestError):
+    """A document over its tier's caps; the error says its value and the limit."""
+
+    def __init__(self, status: int, message: str, code: str, *, value: int, limit: int) -> None:
+        super().__init__(status, message, code)
+        self.value = value
+        self.limit = limit

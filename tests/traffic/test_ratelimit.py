@@ -1,0 +1,175 @@
+"""Rate limits: GCRA per principal and tier, the same in Redis and in-process, shared by processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auth.principal import Tier
+from storage.breaker import Breaker
+from storage.ratelimit import LocalRateLimiter, Policy, RedisRateLimiter
+from storage.redis_client import RedisLink, connect
+from tests.traffic.conftest import MakeApp, staff_token
+
+STATIONS = "{ bikeStations(first: 2) { nodes { id } } }"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_local_gcra_allows_a_burst_then_one_per_interval() -> None:
+    clock = Clock()
+    limiter = LocalRateLimiter(clock=clock)
+    policy = Policy(limit=3, period_s=3.0)
+    decisions = [await limiter.take("k", policy) for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert [d.remaining for d in decisions[:3]] == [2, 1, 0]
+    assert decisions[3].retry_after_s == pytest.approx(1.0)
+    clock.now += 1.0
+    assert (await limiter.take("k", policy)).allowed
+    assert not (await limiter.take("k", policy)).allowed
+    assert (await limiter.take("other", policy)).allowed  # keys are independent
+
+
+async def test_the_redis_script_answers_like_the_local_limiter(redis_url: str) -> None:
+    link = RedisLink(connect(redis_url), Breaker("redis"))
+    limiter = RedisRateLimiter(link, fallback=LocalRateLimiter())
+    policy = Policy(limit=3, period_s=60.0)
+    try:
+        decisions = [await limiter.take("k", policy) for _ in range(4)]
+        assert [d.allowed for d in decisions] == [True, True, True, False]
+        assert [d.remaining for d in decisions] == [2, 1, 0, 0]
+        assert 19 < decisions[3].retry_after_s <= 20
+        assert 59 < decisions[3].reset_s <= 60
+        # the script is loaded once; after SCRIPT FLUSH, EVALSHA falls back to EVAL
+        await link.client.script_flush()
+        assert not (await limiter.take("k", policy)).allowed
+        assert link.breaker.healthy
+    finally:
+        await link.close()
+
+
+def test_every_response_carries_the_ratelimit_headers(make_app: MakeApp) -> None:
+    client = make_app(rate_limits={Tier.ANONYMOUS: 3})
+    first = client.get("/graphql", params={"query": STATIONS})
+    assert first.headers["ratelimit-limit"] == "3"
+    assert first.headers["ratelimit-remaining"] == "2"
+    assert first.headers["ratelimit-reset"] == "20"
+    # refusals before execution too
+    bad = client.post("/graphql", content=b"{", headers={"content-type": "application/json"})
+    assert bad.status_code == 400
+    assert bad.headers["ratelimit-remaining"] == "1"
+
+
+@pytest.mark.parametrize("with_redis", [False, True], ids=["local", "redis"])
+def test_a_refused_request_is_a_429_with_retry_after_and_a_graphql_error(
+    make_app: MakeApp, with_redis: bool, request: pytest.FixtureRequest
+) -> None:
+    extra: dict[str, Any] = (
+        {"redis_url": request.getfixturevalue("redis_url")} if with_redis else {}
+    )
+    client = make_app(rate_limits={Tier.ANONYMOUS: 2}, **extra)
+    for _ in range(2):
+        assert client.get("/graphql", params={"query": STATIONS}).status_code == 200
+    refused = client.get("/graphql", params={"query": STATIONS})
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "30"
+    assert refused.headers["ratelimit-remaining"] == "0"
+    assert refused.headers["cache-control"] == "no-store"
+    error = refused.json()["errors"][0]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert "2 per 60 s" in error["message"]
+    assert "data" not in refused.json()
+
+
+def test_each_principal_has_its_own_bucket(make_app: MakeApp) -> None:
+    client = make_app(rate_limits={Tier.ANONYMOUS: 1, Tier.STAFF: 5})
+    assert client.get("/graphql", params={"query": STATIONS}).status_code == 200
+    assert client.get("/graphql", params={"query": STATIONS}).status_code == 429
+    token = staff_token(client, ["registry:read"])
+    staff = client.get(
+        "/graphql", params={"query": STATIONS}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert staff.status_code == 200
+    assert staff.headers["ratelimit-limit"] == "5"
+
+
+def test_anonymous_callers_are_told_apart_by_pseudonymised_address(
+    make_app: MakeApp, redis_url: str, tmp_path: Path
+) -> None:
+    # three processes sharing Redis and the data dir (where the pseudonym keys live)
+    shared: dict[str, Any] = {
+        "rate_limits": {Tier.ANONYMOUS: 1},
+        "redis_url": redis_url,
+        "data_dir": tmp_path / "shared",
+    }
+    one = make_app(ip="10.0.0.1", **shared)
+    other_ip = make_app(ip="10.0.0.2", seeded=False, **shared)
+    same_ip = make_app(ip="10.0.0.1", seeded=False, **shared)
+    assert one.get("/graphql", params={"query": STATIONS}).status_code == 200
+    assert one.get("/graphql", params={"query": STATIONS}).status_code == 429
+    assert other_ip.get("/graphql", params={"query": STATIONS}).status_code == 200
+    assert same_ip.get("/graphql", params={"query": STATIONS}).status_code == 429
+    keys = __import__("redis").Redis.from_url(redis_url).keys("citygraph:rate:anonymous:*")
+    assert len(keys) == 2
+    assert not any(b"10.0.0" in k for k in keys)  # the address itself is never stored
+
+
+def test_two_processes_share_one_limit(make_app: MakeApp, redis_url: str) -> None:
+    client = make_app(rate_limits={Tier.ANONYMOUS: 4}, redis_url=redis_url)
+    assert client.get("/graphql", params={"query": STATIONS}).headers["ratelimit-remaining"] == "3"
+    # another process takes two units from the same bucket with the same script
+    key = next(
+        k.decode().removeprefix("citygraph:rate:")
+        for k in __import__("redis").Redis.from_url(redis_url).keys("citygraph:rate:anonymous:*")
+    )
+    script = textwrap.dedent(f"""
+        import asyncio
+        from storage.breaker import Breaker
+        from storage.ratelimit import LocalRateLimiter, Policy, RedisRateLimiter
+        from storage.redis_client import RedisLink, connect
+
+        async def main():
+            link = RedisLink(connect({redis_url!r}), Breaker("redis"))
+            limiter = RedisRateLimiter(link, fallback=LocalRateLimiter())
+            for _ in range(2):
+                d = await limiter.take({key!r}, Policy(4, 60.0))
+                assert d.allowed
+            await link.close()
+
+        asyncio.run(main())
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=30)
+    assert client.get("/graphql", params={"query": STATIONS}).headers["ratelimit-remaining"] == "0"
+    assert client.get("/graphql", params={"query": STATIONS}).status_code == 429
+
+
+def test_the_breaker_opens_probes_once_and_closes() -> None:
+    clock = Clock()
+    breaker = Breaker("redis", failure_threshold=2, reset_after_s=1.0, clock=clock)
+    breaker.failure()
+    assert breaker.allow()
+    breaker.failure()
+    assert not breaker.allow()  # open: nothing goes through
+    clock.now += 1.0
+    assert breaker.allow()  # one probe
+    assert not breaker.allow()  # and only one
+    breaker.abandon()  # a cancelled probe frees the slot
+    assert breaker.allow()
+    breaker.failure()  # the probe failed: open again
+    assert not breaker.allow()
+    clock.now += 1.0
+    assert breaker.allow()
+    breaker.success()
+    assert breaker.healthy
+    assert breaker.opened_total == 1
