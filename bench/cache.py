@@ -1,0 +1,149 @@
+"""The whole-response cache: a cached public query against a bare Starlette endpoint, and uncached.
+
+    uv run python -m bench.cache                      # in-process cache
+    uv run python -m bench.cache --redis redis://127.0.0.1:6379/15   # Redis behind the local LRU
+
+In one run, interleaved: the GraphQL endpoint answering a 100-row page from the cache (the whole
+pipeline: principal, rate limit, cost, cache lookup with dataset versions, ETag, and the audit
+record every request gets), the same with audit off (what the cache path itself costs), a bare
+Starlette endpoint returning the same bytes, and the same query with the cache off. DESIGN
+section 9's target: cached / bare >= 0.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api.app import create_app
+from api.settings import Environment, Settings
+from auth.principal import Tier
+from bench.harness import interleaved
+from bench.page import prepare
+
+QUERY = "{ bikeStations(first: 100) { edges { node { id name capacity latitude longitude districtCode } } } }"
+QUERY_STRING = urlencode({"query": QUERY}).encode()
+HEADERS = [(b"accept", b"application/json")]
+UNLIMITED = dict.fromkeys(Tier, 10**9)
+
+
+def bare_app(payload: bytes) -> Starlette:
+    """The baseline: Starlette answering the same bytes to a GET."""
+
+    async def endpoint(_request: Request) -> Response:
+        return Response(payload, media_type="application/json")
+
+    return Starlette(routes=[Route("/graphql", endpoint)])
+
+
+def settings(data_dir: Path, *, cache: bool, redis_url: str | None, audit: bool = True) -> Settings:
+    # limits stay on (they are part of every request's cost), set too high to refuse anything
+    return Settings(
+        data_dir=data_dir,
+        environment=Environment.TEST,
+        cache_enabled=cache,
+        redis_url=redis_url,
+        rate_limits=UNLIMITED,
+        cost_budgets=dict.fromkeys(Tier, 10**12),
+        audit_enabled=audit,
+    )
+
+
+async def get(app: Starlette) -> tuple[int, bytes]:
+    """One GET of the query through an ASGI app (bench.harness.call sends no query string)."""
+    status = 0
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": QUERY_STRING,
+        "root_path": "",
+        "headers": [(b"host", b"bench"), *HEADERS],
+        "client": ("127.0.0.1", 1),
+        "server": ("bench", 80),
+        "state": {},
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    return status, b"".join(chunks)
+
+
+async def run(data_dir: Path, seconds: float, redis_url: str | None) -> None:
+    # the production path audits every request; "audit off" shows what the cache itself costs
+    cached = create_app(settings(data_dir, cache=True, redis_url=redis_url))
+    quiet = create_app(settings(data_dir, cache=True, redis_url=redis_url, audit=False))
+    uncached = create_app(settings(data_dir, cache=False, redis_url=None))
+    async with (
+        cached.router.lifespan_context(cached),
+        quiet.router.lifespan_context(quiet),
+        uncached.router.lifespan_context(uncached),
+    ):
+        status, payload = await get(uncached)
+        if status != 200 or b'"errors"' in payload or payload.count(b'"node"') != 100:
+            raise SystemExit(f"the query did not answer a clean 100-row page: {payload[:300]!r}")
+        for app in (cached, quiet):
+            await get(app)  # stored
+            status, hit = await get(app)
+            if hit != payload:
+                raise SystemExit("the cached answer differs from the computed one")
+        baseline = bare_app(payload)
+        rates = await interleaved(
+            {
+                "cached": lambda: get(cached),
+                "cached, audit off": lambda: get(quiet),
+                "bare starlette": lambda: get(baseline),
+                "uncached": lambda: get(uncached),
+            },
+            rounds=3,
+            seconds=seconds,
+        )
+    where = f"Redis {redis_url} behind the local LRU" if redis_url else "in-process cache"
+    print(f"in-process ASGI, GET, {len(payload)} bytes per answer, {where}")
+    for name, value in rates.items():
+        print(f"  {name:>18}: {value:9.0f} req/s")
+    bare = rates["bare starlette"]
+    print(f"  ratio cached / bare:             {rates['cached'] / bare:.3f}  (target >= 0.5)")
+    print(f"  ratio cached, audit off / bare:  {rates['cached, audit off'] / bare:.3f}")
+    print(f"  ratio cached / uncached:         {rates['cached'] / rates['uncached']:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--stations", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--redis", default=None, help="a Redis URL (a database you may fill)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        asyncio.run(prepare(data_dir, args.stations))
+        asyncio.run(run(data_dir, args.seconds, args.redis))
+
+
+if __name__ == "__main__":
+    main()
