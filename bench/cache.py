@@ -1,6 +1,6 @@
 """The whole-response cache: a cached public query against a bare Starlette endpoint, and uncached.
 
-    uv run python -m bench.cache                      # in-process cache
+    uv run python -m bench.cache                      # in-process ASGI, then HTTP with wrk
     uv run python -m bench.cache --redis redis://127.0.0.1:6379/15   # Redis behind the local LRU
 
 In one run, interleaved: the GraphQL endpoint answering a 100-row page from the cache (the whole
@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
+import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -27,7 +29,7 @@ from starlette.routing import Route
 from api.app import create_app
 from api.settings import Environment, Settings
 from auth.principal import Tier
-from bench.harness import interleaved
+from bench.harness import free_port, interleaved, serve, wrk
 from bench.page import prepare
 
 QUERY = "{ bikeStations(first: 100) { edges { node { id name capacity latitude longitude districtCode } } } }"
@@ -131,6 +133,48 @@ async def run(data_dir: Path, seconds: float, redis_url: str | None) -> None:
     print(f"  ratio cached / uncached:         {rates['cached'] / rates['uncached']:.1f}")
 
 
+def cached_factory() -> Starlette:
+    """The app uvicorn serves: the cache on, audit as in production unless BENCH_AUDIT=0."""
+    audit = os.environ.get("BENCH_AUDIT", "1") == "1"
+    data_dir = Path(os.environ["CITYGRAPH_DATA_DIR"])
+    return create_app(settings(data_dir, cache=True, redis_url=None, audit=audit))
+
+
+def bare_factory() -> Starlette:
+    return bare_app(Path(os.environ["BENCH_PAYLOAD"]).read_bytes())
+
+
+def over_http(data_dir: Path, seconds: int) -> None:
+    """The same comparison through uvicorn (one worker each) and wrk over loopback."""
+    work = data_dir / "wrk"
+    work.mkdir(exist_ok=True)
+    env = {"CITYGRAPH_DATA_DIR": str(data_dir), "BENCH_PAYLOAD": str(work / "payload.json")}
+    results: dict[str, float] = {}
+    contenders: tuple[tuple[str, str, dict[str, str]], ...] = (
+        ("cached", "bench.cache:cached_factory", {"BENCH_AUDIT": "1"}),
+        ("cached, audit off", "bench.cache:cached_factory", {"BENCH_AUDIT": "0"}),
+        ("bare starlette", "bench.cache:bare_factory", {}),
+    )
+    for name, factory, extra in contenders:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/graphql?{QUERY_STRING.decode()}"
+        proc = serve(factory, port, {**env, **extra})
+        try:
+            if name == "cached":  # the bare endpoint answers what the GraphQL one computes
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    (work / "payload.json").write_bytes(response.read())
+            results[name] = wrk(url, body_file=None, seconds=seconds)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    print("HTTP over loopback (uvicorn, one worker each; wrk -t1 -c8), GET")
+    for name, value in results.items():
+        print(f"  {name:>18}: {value:9.0f} req/s")
+    bare = results["bare starlette"]
+    print(f"  ratio cached / bare:             {results['cached'] / bare:.3f}  (target >= 0.5)")
+    print(f"  ratio cached, audit off / bare:  {results['cached, audit off'] / bare:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -138,11 +182,17 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--redis", default=None, help="a Redis URL (a database you may fill)")
+    parser.add_argument("--no-http", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         asyncio.run(prepare(data_dir, args.stations))
         asyncio.run(run(data_dir, args.seconds, args.redis))
+        if not args.no_http:
+            try:
+                over_http(data_dir, max(3, int(args.seconds * 2)))
+            except RuntimeError as exc:
+                print(f"HTTP benchmark skipped: {exc}")
 
 
 if __name__ == "__main__":
