@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schema.datasets import Catalog, DatasetSpec, spec_of_model
@@ -43,7 +44,12 @@ class City:
         return self.repositories[dataset]
 
     async def create_tables(self) -> None:
-        """Create every missing table, each in its department's database."""
+        """Create every missing table, each in its department's database.
+
+        A database that fails does not keep the others from getting their tables: every one is
+        tried, then the first failure is raised.
+        """
+        failures: list[Exception] = []
         by_engine: dict[int, list[DatasetSpec]] = defaultdict(list)
         for spec in self.catalog.datasets:
             by_engine[id(self.repositories[spec.name].engine)].append(spec)
@@ -57,8 +63,13 @@ class City:
                 for table in tables:
                     table.create(sync, checkfirst=True)
 
-            async with engine.begin() as conn:
-                await conn.run_sync(create)
+            try:
+                async with engine.begin() as conn:
+                    await conn.run_sync(create)
+            except (OSError, SQLAlchemyError) as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
 
     async def record_loads(
         self, datasets: Mapping[str, int | None], *, origin: Origin, source: str | None = None

@@ -67,3 +67,21 @@ async def test_a_department_on_its_own_database_gets_only_its_tables(tmp_path: A
     assert "resident" not in main_tables
     assert {"district", "bike_station", "benefit_case"} <= main_tables
     await city.close()
+
+
+async def test_an_unreachable_department_does_not_stop_the_others_getting_tables(
+    tmp_path: Any,
+) -> None:
+    # the default database (territory, first in the catalog) is unreachable; mobility, tried
+    # after it, must still get its tables
+    databases = Databases(
+        "postgresql+asyncpg://nobody@127.0.0.1:1/none",
+        {"mobility": f"sqlite+aiosqlite:///{tmp_path}/mobility.db"},
+    )
+    city = City(CATALOG, databases)
+    with pytest.raises(ConnectionRefusedError):
+        await city.create_tables()
+    async with databases.engine_for("mobility").connect() as conn:
+        tables = await conn.run_sync(lambda s: set(inspect(s).get_table_names()))
+    assert {"bike_station", "transit_stop_time"} <= tables
+    await city.close()
