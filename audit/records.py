@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -91,7 +91,8 @@ class AccessRecord:
 
     def body(self) -> dict[str, Any]:
         """The record as plain JSON values, lists sorted: the canonical form's content."""
-        data = asdict(self)
+        # not dataclasses.asdict: it deep-copies, and this runs for every request
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["at"] = self.at.astimezone(UTC).isoformat(timespec="microseconds")
         data["latency_ms"] = round(self.latency_ms, 3)
         for name in ("datasets", "departments", "fields", "subjects", "error_codes"):

@@ -23,6 +23,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -137,33 +138,39 @@ def new_chain_id() -> str:
     return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
-def row_of(
-    record: AccessRecord, *, chain_id: str, seq: int, prev: str, key: bytes
-) -> dict[str, Any]:
+Prepared = tuple[str, dict[str, Any]]
+"""A record ready to chain: its canonical body text, and that body as a dict."""
+
+
+def prepare(record: AccessRecord) -> Prepared:
+    body = record.body()
+    return canonical(body), body
+
+
+def row_of(item: Prepared, *, chain_id: str, seq: int, prev: str, key: bytes) -> dict[str, Any]:
     """The audit_log row of a record at this place in a chain."""
-    body = canonical(record.body())
+    text, body = item
     return {
         "chain_id": chain_id,
         "seq": seq,
-        "record_id": record.record_id,
-        "at": record.at,
-        "tier": record.tier,
-        "subject": record.subject,
-        "client_id": record.client_id,
-        "outcome": record.outcome,
-        "restricted": record.restricted,
-        "legal_basis": record.legal_basis,
-        "status": record.status,
-        "latency_ms": record.latency_ms,
-        "body": body,
+        "record_id": body["record_id"],
+        "at": datetime.fromisoformat(body["at"]),
+        "tier": body["tier"],
+        "subject": body["subject"],
+        "client_id": body["client_id"],
+        "outcome": body["outcome"],
+        "restricted": body["restricted"],
+        "legal_basis": body["legal_basis"],
+        "status": body["status"],
+        "latency_ms": body["latency_ms"],
+        "body": text,
         "prev": prev,
-        "hmac": link(key, chain_id=chain_id, seq=seq, prev=prev, body=body),
+        "hmac": link(key, chain_id=chain_id, seq=seq, prev=prev, body=text),
     }
 
 
-def access_rows(record: AccessRecord, *, chain_id: str, seq: int) -> list[dict[str, Any]]:
+def access_rows(body: dict[str, Any], *, chain_id: str, seq: int) -> list[dict[str, Any]]:
     """The audit_access rows of a record."""
-    body = record.body()
     return [
         {"chain_id": chain_id, "seq": seq, "kind": kind, "value": value}
         for kind, name in KINDS.items()
@@ -218,6 +225,10 @@ class ChainAppender:
 
     async def append(self, records: Sequence[AccessRecord]) -> None:
         """Chain and commit `records` in order, all or none; AuditStoreError when that fails."""
+        await self.append_prepared([prepare(r) for r in records])
+
+    async def append_prepared(self, records: Sequence[Prepared]) -> None:
+        """`append` for records already in canonical form (the spool's lines)."""
         if not records:
             return
         async with self._lock:
@@ -228,13 +239,11 @@ class ChainAppender:
                     self._head_known = False  # until this commit is known to have happened
                     seq, prev = self.head.seq, self.head.hmac
                     rows, side = [], []
-                    for record in records:
+                    for item in records:
                         seq += 1
-                        row = row_of(
-                            record, chain_id=self.chain_id, seq=seq, prev=prev, key=self.key
-                        )
+                        row = row_of(item, chain_id=self.chain_id, seq=seq, prev=prev, key=self.key)
                         rows.append(row)
-                        side.extend(access_rows(record, chain_id=self.chain_id, seq=seq))
+                        side.extend(access_rows(item[1], chain_id=self.chain_id, seq=seq))
                         prev = row["hmac"]
                     await conn.execute(audit_log.insert(), rows)
                     if side:

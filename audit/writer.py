@@ -31,7 +31,7 @@ import structlog
 
 from audit.chain import canonical
 from audit.records import AccessRecord
-from audit.store import AuditStoreError, ChainAppender
+from audit.store import AuditStoreError, ChainAppender, Prepared
 
 log = structlog.get_logger("citygraph.audit")
 LOCK_FILE = "lock"
@@ -69,6 +69,7 @@ class AuditWriter:
         self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._last_takeover = 0.0
+        self._tried: set[Path] = set()
         self.store_available = True
 
     # lifecycle -----------------------------------------------------------------------------
@@ -180,28 +181,39 @@ class AuditWriter:
                 found.append((int(path.stem), path))
         return sorted(found)
 
-    async def _drain(self, folder: Path, *, keep_current: bool) -> bool:
+    async def _drain(self, folder: Path, *, keep_current: bool, dedupe: bool = False) -> bool:
         for number, path in self._segments(folder):
             if keep_current and folder == self.folder and number == self._segment:
                 continue
-            records = []
+            records: list[Prepared] = []
             for line in path.read_bytes().splitlines():
                 if not line.strip():
                     continue
                 try:
-                    records.append(AccessRecord.from_body(orjson.loads(line)))
-                except (ValueError, TypeError, KeyError):
+                    body = orjson.loads(line)
+                    if not isinstance(body, dict) or "record_id" not in body:
+                        raise ValueError("not a record")
+                except ValueError:
                     # a line cut short by a crash mid-write: its response was never sent
                     log.warning("skipped a torn spool line", segment=path.name)
+                    continue
+                records.append((line.decode(), body))
+            # a segment written by this writer and never tried cannot be in the log yet; one
+            # left by a dead writer, or tried before (a commit whose outcome is unknown), may be
+            check = dedupe or path in self._tried
+            self._tried.add(path)
             try:
                 for start in range(0, len(records), self.batch_size):
                     batch = records[start : start + self.batch_size]
-                    known = await self.appender.known([r.record_id for r in batch])
-                    await self.appender.append([r for r in batch if r.record_id not in known])
+                    if check:
+                        known = await self.appender.known([b["record_id"] for _, b in batch])
+                        batch = [r for r in batch if r[1]["record_id"] not in known]
+                    await self.appender.append_prepared(batch)
             except AuditStoreError as exc:
                 log.warning("audit log unavailable; records stay spooled", error_type=str(exc))
                 return False
             path.unlink()
+            self._tried.discard(path)
         return True
 
     async def _take_over_orphans(self) -> bool:
@@ -220,7 +232,7 @@ class AuditWriter:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # a live writer's folder
-                if not await self._drain(folder, keep_current=False):
+                if not await self._drain(folder, keep_current=False, dedupe=True):
                     return False
                 shutil.rmtree(folder, ignore_errors=True)
             finally:
