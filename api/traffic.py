@@ -74,6 +74,9 @@ log = structlog.get_logger("citygraph.traffic")
 ANALYSES_KEPT = 4096
 """Analyses memoised per process (document text, operation, variables)."""
 
+PSEUDONYMS_KEPT = 100_000
+"""Addresses whose pseudonym is remembered (for the current period) per process."""
+
 ALL_DATASETS = "*"
 """The version key of a response that read no dataset by name (the catalog): any load changes it."""
 
@@ -186,6 +189,7 @@ class Traffic:
         city.load_listeners.append(self.versions.bump)
         self.stats = TrafficStats()
         self._analyses: dict[tuple[str, str | None, bytes], Analysis] = {}
+        self._pseudonyms: dict[str, tuple[int, str]] = {}
         self.refusal_listeners: list[Callable[[Request, Principal, str], None]] = []
         """Called on every refusal (code RATE_LIMITED, ...): the audit log records them."""
         self.registered: dict[str, str] = (
@@ -227,15 +231,30 @@ class Traffic:
 
     def rate_key(self, request: Request, principal: Principal) -> str:
         """Whose bucket: an app's client id, a person's subject, else the pseudonymised address."""
+        known: str | None = getattr(request.state, "rate_key", None)
+        if known is not None:
+            return known
         # an app is its client; a person is themself, whichever frontend (client) they use
         if principal.client_id and (principal.tier is Tier.APP or not principal.subject):
             who = f"client:{principal.client_id}"
         elif principal.subject:
             who = f"subject:{principal.subject}"
         else:
-            ip = request.client.host if request.client else "unknown"
-            who = f"anon:{self.pseudonyms.pseudonym(ip, now=datetime.now(UTC))}"
-        return f"{principal.tier.value}:{who}"
+            who = f"anon:{self.pseudonym(request.client.host if request.client else 'unknown')}"
+        key = request.state.rate_key = f"{principal.tier.value}:{who}"
+        return key
+
+    def pseudonym(self, ip: str) -> str:
+        """The address's pseudonym in the current period, remembered for the period."""
+        period = int(time.time()) // self.pseudonyms.period_s
+        found = self._pseudonyms.get(ip)
+        if found is not None and found[0] == period:
+            return found[1]
+        if len(self._pseudonyms) >= PSEUDONYMS_KEPT:
+            self._pseudonyms.clear()
+        pseudonym = self.pseudonyms.pseudonym(ip, now=datetime.now(UTC))
+        self._pseudonyms[ip] = (period, pseudonym)
+        return pseudonym
 
     def refuse(self, request: Request, principal: Principal, error: RequestError) -> RequestError:
         self.stats.refused[error.code] = self.stats.refused.get(error.code, 0) + 1
