@@ -228,6 +228,7 @@ def import_manifest(
 def migrate() -> None:
     """Bring every department's database to the latest schema (Alembic; run before `serve` in production)."""
     from api.security import AUTH_DEPARTMENT
+    from audit.service import AUDIT_DEPARTMENT
     from schema.city import City
     from schema.publishing import load_catalog
     from storage.engines import Databases
@@ -238,7 +239,12 @@ def migrate() -> None:
         databases = Databases(settings.default_database_url, settings.database_urls)
         city = City(load_catalog(settings.data_dir), databases)
         try:
-            await city.migrate(extra={AUTH_DEPARTMENT: databases.engine_for(AUTH_DEPARTMENT)})
+            await city.migrate(
+                extra={
+                    AUTH_DEPARTMENT: databases.engine_for(AUTH_DEPARTMENT),
+                    AUDIT_DEPARTMENT: databases.engine_for(AUDIT_DEPARTMENT),
+                }
+            )
         finally:
             await city.close()
 

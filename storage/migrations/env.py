@@ -19,6 +19,10 @@ def _target_metadata() -> MetaData | None:
         from auth.clients import metadata as auth_metadata
 
         return auth_metadata
+    if department == "audit":
+        from audit.store import metadata as audit_metadata
+
+        return audit_metadata
     from schema.datasets import spec_of_model
     from schema.departments import MODELS
 

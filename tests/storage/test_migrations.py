@@ -27,7 +27,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 
 
 def test_every_department_has_a_branch() -> None:
-    assert branches() == sorted([*CATALOG.departments(), "auth"])
+    assert branches() == sorted([*CATALOG.departments(), "auth", "audit"])
 
 
 async def test_upgraded_database_matches_the_models(database_url: str) -> None:
