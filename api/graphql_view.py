@@ -243,6 +243,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
                 codes=codes,
                 request_id=request.headers.get("x-request-id"),
                 principal=getattr(request.state, "principal", None),
+                datasets=getattr(request.state, "cached_datasets", ()),
             )
         )
 

@@ -473,6 +473,8 @@ class Traffic:
         entry = await self.cache.get(key)
         if entry is not None and DatasetVersions.fresh(versions, entry):
             self.stats.hits += 1
+            # the audit record of a cached answer names what it was made of
+            request.state.cached_datasets = entry.versions.keys() - {ALL_DATASETS}
             return self._answer(request, principal, entry, hit=True)
         self.stats.misses += 1
         response = await self._run(request, params, run)

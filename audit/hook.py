@@ -72,12 +72,14 @@ class RequestAudit:
         codes: Iterable[str] = (),
         request_id: str | None = None,
         principal: Principal | None = None,
+        datasets: Iterable[str] = (),
     ) -> AccessRecord:
         """The record of a request; `context` is None when it was not executed (refused before,
-        or answered from a cache), and `principal` then says who asked, when that is known."""
+        or answered from a cache), and `principal` then says who asked, when that is known, and
+        `datasets` what a cached answer was made of."""
         principal = context.principal if context is not None else principal
         error_codes = sorted({*codes, *(context.error_codes if context else ())})
-        datasets = sorted(context.datasets_read) if context else []
+        datasets = sorted(context.datasets_read if context else datasets)
         anonymous = principal is None or principal.tier is Tier.ANONYMOUS
         purpose = principal.purpose if principal is not None else None
         restricted = bool(context and context.restricted)

@@ -91,13 +91,30 @@ class AccessRecord:
 
     def body(self) -> dict[str, Any]:
         """The record as plain JSON values, lists sorted: the canonical form's content."""
-        # not dataclasses.asdict: it deep-copies, and this runs for every request
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        data["at"] = self.at.astimezone(UTC).isoformat(timespec="microseconds")
-        data["latency_ms"] = round(self.latency_ms, 3)
-        for name in ("datasets", "departments", "fields", "subjects", "error_codes"):
-            data[name] = sorted(set(data[name]))
-        return data
+        # runs for every request: a literal dict (not dataclasses.asdict, which deep-copies),
+        # and the lists, nearly always empty or one long, sorted only when there is something to sort
+        return {
+            "request_id": self.request_id,
+            "at": self.at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "tier": self.tier,
+            "outcome": self.outcome,
+            "status": self.status,
+            "latency_ms": round(self.latency_ms, 3),
+            "subject": self.subject,
+            "client_id": self.client_id,
+            "pseudonym": self.pseudonym,
+            "operation": self.operation,
+            "document_hash": self.document_hash,
+            "datasets": _sorted(self.datasets),
+            "departments": _sorted(self.departments),
+            "fields": _sorted(self.fields),
+            "subjects": _sorted(self.subjects),
+            "restricted": self.restricted,
+            "legal_basis": self.legal_basis,
+            "case_reference": self.case_reference,
+            "error_codes": _sorted(self.error_codes),
+            "record_id": self.record_id,
+        }
 
     @classmethod
     def from_body(cls, data: dict[str, Any]) -> AccessRecord:
@@ -105,6 +122,10 @@ class AccessRecord:
         values = dict(data)
         values["at"] = datetime.fromisoformat(values["at"])
         return cls(**values)
+
+
+def _sorted(values: list[str]) -> list[str]:
+    return sorted(set(values)) if len(values) > 1 else list(values)
 
 
 def now() -> datetime:

@@ -13,6 +13,8 @@
   order when it returns; a writer that finds another writer's folder unlocked (its process died)
   replays that folder's segments too. A record already in the log (a crash between commit and
   unlink) is recognised by its record id and not written twice.
+- The writer keeps what it spooled in this life in memory as well, segment by segment, so a
+  flush reads back only what an earlier life left (the file is for crashes, not for the flush).
 - `close()` (graceful shutdown, SIGTERM through the ASGI lifespan) flushes everything it can and
   leaves the rest spooled for the next start.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
@@ -65,6 +68,8 @@ class AuditWriter:
         self._fd: int | None = None
         self._lock_fd: int | None = None
         self._pending = 0
+        self._memory: dict[int, list[Prepared]] = {}
+        """What this writer spooled in this life, by segment: flushed without reading it back."""
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -124,9 +129,14 @@ class AuditWriter:
         """Spool `record` (in the kernel before this returns); it reaches the log with the next batch."""
         if self._fd is None:
             raise RuntimeError("the audit writer is not open")
-        os.write(self._fd, canonical(record.body()).encode() + b"\n")
+        body = record.body()
+        text = canonical(body)
+        line = text.encode() + b"\n"
+        if os.write(self._fd, line) != len(line):  # a full disk can cut a write short
+            raise OSError(errno.ENOSPC, "the audit spool is full")
+        self._memory[self._segment].append((text, body))
         self._pending += 1
-        if self._pending >= self.batch_size:
+        if self._pending == self.batch_size:
             self._wake.set()
 
     # flushing ------------------------------------------------------------------------------
@@ -168,6 +178,7 @@ class AuditWriter:
         existing = self._segments(self.folder)
         self._segment = max([number, *(n + 1 for n, _ in existing)])
         self._fd = os.open(self._path(self._segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._memory[self._segment] = []
         self._pending = 0
 
     def _path(self, number: int, folder: Path | None = None) -> Path:
@@ -185,19 +196,8 @@ class AuditWriter:
         for number, path in self._segments(folder):
             if keep_current and folder == self.folder and number == self._segment:
                 continue
-            records: list[Prepared] = []
-            for line in path.read_bytes().splitlines():
-                if not line.strip():
-                    continue
-                try:
-                    body = orjson.loads(line)
-                    if not isinstance(body, dict) or "record_id" not in body:
-                        raise ValueError("not a record")
-                except ValueError:
-                    # a line cut short by a crash mid-write: its response was never sent
-                    log.warning("skipped a torn spool line", segment=path.name)
-                    continue
-                records.append((line.decode(), body))
+            mine = self._memory.get(number) if folder == self.folder else None
+            records = mine if mine is not None else self._read(path)
             # a segment written by this writer and never tried cannot be in the log yet; one
             # left by a dead writer, or tried before (a commit whose outcome is unknown), may be
             check = dedupe or path in self._tried
@@ -214,7 +214,27 @@ class AuditWriter:
                 return False
             path.unlink()
             self._tried.discard(path)
+            if folder == self.folder:
+                self._memory.pop(number, None)
         return True
+
+    @staticmethod
+    def _read(path: Path) -> list[Prepared]:
+        """The records of a segment an earlier life (or another writer) left."""
+        records: list[Prepared] = []
+        for line in path.read_bytes().splitlines():
+            if not line.strip():
+                continue
+            try:
+                body = orjson.loads(line)
+                if not isinstance(body, dict) or "record_id" not in body:
+                    raise ValueError("not a record")
+            except ValueError:
+                # a line cut short by a crash mid-write: its response was never sent
+                log.warning("skipped a torn spool line", segment=path.name)
+                continue
+            records.append((line.decode(), body))
+        return records
 
     async def _take_over_orphans(self) -> bool:
         """Replay the spool folders of writers that died (their flock is free)."""

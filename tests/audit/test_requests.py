@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
+from audit.records import AccessRecord, now
 from tests.api.conftest import RESIDENTS
 from tests.audit.helpers import (
     PURPOSE,
@@ -91,3 +93,36 @@ def test_a_restricted_record_is_in_the_log_before_the_response(tmp_path: Path) -
         ask(client, STATIONS)
         assert len(read_log(settings)) == 1  # public: spooled, not yet flushed
     assert len(read_log(settings)) == 2  # the shutdown flushed it
+
+
+def test_a_cached_answer_is_recorded_with_what_it_was_made_of(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, cache_enabled=True)
+    with audited_client(settings) as client:
+        first = client.get("/graphql", params={"query": STATIONS})
+        again = client.get("/graphql", params={"query": STATIONS})
+    assert first.headers["x-cache"] == "MISS"
+    assert again.headers["x-cache"] == "HIT"
+    assert again.content == first.content
+    records = sorted(read_log(settings), key=lambda r: r["at"])
+    assert len(records) == 2
+    for record in records:
+        assert record["outcome"] == "served"
+        assert record["datasets"] == ["bikeStations"]
+        assert record["departments"] == ["mobility"]
+
+
+def test_a_record_body_holds_every_field_of_the_record() -> None:
+    record = AccessRecord(
+        request_id="r",
+        at=now(),
+        tier="app",
+        outcome="served",
+        status=200,
+        latency_ms=1.5,
+        datasets=["b", "a", "b"],
+        error_codes=["X"],
+    )
+    body = record.body()
+    assert set(body) == {f.name for f in fields(AccessRecord)}
+    assert body["datasets"] == ["a", "b"]
+    assert AccessRecord.from_body(body).body() == body
