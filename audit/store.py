@@ -228,7 +228,7 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: list[dict[str, 
     if fast is None:
         await conn.execute(table.insert(), rows)
     else:
-        await conn.exec_driver_sql(fast.sql, fast.rows(rows))  # type: ignore[arg-type]
+        await conn.exec_driver_sql(fast.sql, fast.rows(rows))
 
 
 @dataclass
