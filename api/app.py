@@ -23,7 +23,7 @@ from api.limits import BodySizeLimit
 from api.security import Security
 from api.settings import Environment, Settings
 from api.traffic import Traffic
-from audit.service import AUDIT_DEPARTMENT, AuditLog
+from audit.service import AuditLog
 from schema.city import City
 from schema.dcat import catalog_jsonld
 from schema.gateway import QueryLimits, build_gateway_schema
@@ -63,21 +63,7 @@ def create_app(settings: Settings) -> Starlette:
     sdl = gateway_schema.as_str() + "\n"
     security = Security(settings, databases)
     # Audit (DESIGN section 4): every request of /graphql gets an access record
-    audit = (
-        AuditLog(
-            databases.engine_for(AUDIT_DEPARTMENT),
-            directory=settings.audit_dir,
-            departments={s.name: s.department for s in catalog.datasets},
-            chain_key=settings.audit_chain_key,
-            batch_size=settings.audit_batch_size,
-            flush_interval_s=settings.audit_flush_interval_s,
-            commit_timeout_s=settings.audit_commit_timeout_s,
-            pseudonym_period_s=settings.audit_pseudonym_period_s,
-            create=settings.environment is not Environment.PRODUCTION,
-        )
-        if settings.audit_enabled
-        else None
-    )
+    audit = AuditLog.from_settings(settings, databases, catalog)
     graphql_app = CityGraphQL(
         gateway_schema,
         city=city,

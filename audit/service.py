@@ -1,9 +1,15 @@
-"""The access log of one process: its store, chain, writer and request hook, opened by the lifespan."""
+"""The access log of one process: its store, chain, writer and request hook, opened by the lifespan.
+
+`AuditLog.from_settings` is how an app gets one: the one-process app and every federation
+subgraph build theirs the same way, so a request is recorded wherever it is served.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,13 +17,51 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from audit.chain import load_key
 from audit.hook import RequestAudit
 from audit.pseudonym import Pseudonyms
-from audit.store import ChainAppender, create_tables
+from audit.store import ChainAppender, create_tables, new_chain_id
 from audit.writer import AuditWriter
+from storage.engines import Databases
 
 log = structlog.get_logger("citygraph.audit")
 
 AUDIT_DEPARTMENT = "audit"
 """The log lives in this department's database (the default one unless overridden)."""
+
+_SERVER_NAME = re.compile(r"[^a-z0-9_]+")
+
+
+class AuditSettings(Protocol):
+    """The settings the log is built from (api.settings.Settings; audit/ does not import api/)."""
+
+    @property
+    def audit_enabled(self) -> bool: ...
+    @property
+    def audit_dir(self) -> Path: ...
+    @property
+    def audit_chain_key(self) -> str | None: ...
+    @property
+    def audit_batch_size(self) -> int: ...
+    @property
+    def audit_flush_interval_s(self) -> float: ...
+    @property
+    def audit_commit_timeout_s(self) -> float: ...
+    @property
+    def audit_pseudonym_period_s(self) -> int: ...
+    @property
+    def environment(self) -> str: ...
+
+
+class _Dataset(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def department(self) -> str: ...
+
+
+class DatasetCatalog(Protocol):
+    """What the log needs of the catalog: which department each dataset belongs to."""
+
+    @property
+    def datasets(self) -> Sequence[_Dataset]: ...
 
 
 class AuditLog:
@@ -35,11 +79,18 @@ class AuditLog:
         commit_timeout_s: float = 2.0,
         pseudonym_period_s: int = 86_400,
         create: bool = True,
+        server: str | None = None,
     ) -> None:
         self.engine = engine
         self.create = create
         self.key = load_key(directory, chain_key)
-        self.appender = ChainAppender(engine, self.key)
+        # a subgraph's chain is named after its department (`registry@host-pid-random`): which
+        # server recorded a request is then in every record's place in the log, not in its body
+        # (chain ids are 64 characters at most, and name a spool folder)
+        chain_id = (
+            f"{_SERVER_NAME.sub('-', server.lower())[:16]}@{new_chain_id()}" if server else None
+        )
+        self.appender = ChainAppender(engine, self.key, chain_id)
         self.writer = AuditWriter(
             self.appender,
             directory / "spool",
@@ -51,6 +102,35 @@ class AuditLog:
             self.writer,
             Pseudonyms(directory / "pseudonym-keys", period_s=pseudonym_period_s),
             departments,
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: AuditSettings,
+        databases: Databases,
+        catalog: DatasetCatalog,
+        *,
+        server: str | None = None,
+    ) -> AuditLog | None:
+        """The log of an app built from these settings; None when they turn it off (benchmarks).
+
+        `server` names the chain of a process that serves one department (a federation subgraph).
+        """
+        if not settings.audit_enabled:
+            return None
+        return cls(
+            databases.engine_for(AUDIT_DEPARTMENT),
+            directory=settings.audit_dir,
+            departments={s.name: s.department for s in catalog.datasets},
+            chain_key=settings.audit_chain_key,
+            batch_size=settings.audit_batch_size,
+            flush_interval_s=settings.audit_flush_interval_s,
+            commit_timeout_s=settings.audit_commit_timeout_s,
+            pseudonym_period_s=settings.audit_pseudonym_period_s,
+            # outside production the app creates its tables; there, migrations own them
+            create=settings.environment != "production",
+            server=server,
         )
 
     async def open(self) -> None:
