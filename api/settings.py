@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from auth.principal import Tier
@@ -71,6 +71,14 @@ class Settings(BaseSettings):
         default=None, description="Folder of real open datasets the demo imports when present."
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_enabled: bool = Field(
+        default=True, description="Serve Prometheus metrics at /metrics (api.metrics)."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="Bearer token /metrics requires; unset, whoever reaches the port may scrape.",
+    )
 
     # OAuth (DESIGN section 3) -------------------------------------------------------------
     issuer_url: str | None = Field(
