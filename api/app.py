@@ -20,6 +20,7 @@ from starlette.routing import Route
 from api.exports import Exports
 from api.graphql_view import CityGraphQL
 from api.limits import BodySizeLimit
+from api.metrics import Metrics, RequestMetrics
 from api.security import Security
 from api.settings import Environment, Settings
 from api.traffic import Traffic
@@ -135,16 +136,19 @@ def create_app(settings: Settings) -> Starlette:
         body = orjson.dumps(catalog_jsonld(catalog, settings.base_url, loads))
         return Response(body, media_type="application/ld+json")
 
+    metrics = Metrics(settings, traffic=traffic, audit=audit)
     routes = [
         # every method reaches the view, which answers 405 with a GraphQL error body
         Route("/graphql", graphql_app),
         *Exports(gateway_schema, catalog, graphql_app, settings).routes(),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        *metrics.routes(),
         Route("/schema.graphql", schema_sdl),
         Route("/catalog.jsonld", catalog_ld),
         *security.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: it times the 413s too
     return app
