@@ -64,7 +64,9 @@ def _after(cursor: str) -> ColumnElement[bool]:
 
 
 def _has(kind: str, value: str) -> ColumnElement[bool]:
-    a = audit_access.c
+    # an alias, correlated to the log only: the count per department joins audit_access too, and
+    # auto-correlation would otherwise take this subquery's own table away from it
+    a = audit_access.alias("wanted").c
     return (
         select(a.seq)
         .where(
@@ -73,6 +75,7 @@ def _has(kind: str, value: str) -> ColumnElement[bool]:
             a.kind == kind,
             a.value == value,
         )
+        .correlate(audit_log)
         .exists()
     )
 

@@ -8,13 +8,16 @@
 Both go through `AccessGuard` like every restricted field, so reading the log is itself recorded,
 durably, before the answer leaves (schema.access). The log's engine comes with the request
 (`CityContext.audit_engine`, set by the view); without an access log these fields answer null.
+
+They are part of the gateway's Query type (schema.gateway) and, federated, of one subgraph's
+(`schema.federation.AUDIT_DEPARTMENT`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -27,9 +30,17 @@ from schema.errors import BadInput
 
 Info = strawberry.Info[CityContext, Any]
 PAGE_MAX = 500
+AUDIT_DATASET = "accessLog"
+"""The name the log goes by in access records' datasets: `accessLog(where: {dataset: ...})` finds
+who read the log (no department owns it, so such records name no department)."""
 
 
-@strawberry.enum(description="How access records are counted.")
+@strawberry.enum(
+    description=(
+        "How access records are counted: per DAY (UTC, as YYYY-MM-DD), per DEPARTMENT whose data "
+        "was read, or per PURPOSE (the declared legal basis; empty when none was declared)."
+    )
+)
 class AccessGrouping(Enum):
     DAY = "day"
     DEPARTMENT = "department"
@@ -46,8 +57,25 @@ class AccessLogFilter:
     dataset: str | None = strawberry.field(default=None, description="A dataset read.")
     purpose: str | None = strawberry.field(default=None, description="A legal-basis code.")
     outcome: str | None = strawberry.field(default=None, description="served, denied or failed.")
-    since: datetime | None = strawberry.field(default=None, description="From this time.")
-    until: datetime | None = strawberry.field(default=None, description="Before this time.")
+    since: datetime | None = strawberry.field(
+        default=None, description="From this time (UTC when it names no offset)."
+    )
+    until: datetime | None = strawberry.field(
+        default=None, description="Before this time (UTC when it names no offset)."
+    )
+
+
+Where = Annotated[
+    AccessLogFilter | None,
+    strawberry.argument(description="Conditions the records must meet."),
+]
+First = Annotated[
+    int, strawberry.argument(description=f"How many records, newest first (at most {PAGE_MAX}).")
+]
+After = Annotated[
+    str | None,
+    strawberry.argument(description="Cursor of the record to start after (an `endCursor`)."),
+]
 
 
 @strawberry.type(description="One request to the API, as the access log keeps it.")
@@ -118,6 +146,13 @@ def _size(first: int) -> int:
     return first
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    # the log's times are UTC, and SQLite compares them as text without their offset
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def _filter(where: AccessLogFilter | None) -> LogFilter:
     if where is None:
         return LogFilter()
@@ -128,17 +163,18 @@ def _filter(where: AccessLogFilter | None) -> LogFilter:
         dataset=where.dataset,
         purpose=where.purpose,
         outcome=where.outcome,
-        since=where.since,
-        until=where.until,
+        since=_utc(where.since),
+        until=_utc(where.until),
     )
 
 
 async def resolve_access_log(
-    info: Info, where: AccessLogFilter | None = None, first: int = 50, after: str | None = None
+    info: Info, where: Where = None, first: First = 50, after: After = None
 ) -> AccessLogPage | None:
     engine = info.context.audit_engine
     if engine is None:
         return None
+    info.context.datasets_read.add(AUDIT_DATASET)
     try:
         page = await search(engine, _filter(where), first=_size(first), after=after)
     except BadCursor as exc:
@@ -151,22 +187,26 @@ async def resolve_access_log(
 
 
 async def resolve_access_log_counts(
-    info: Info, by: AccessGrouping, where: AccessLogFilter | None = None
+    info: Info,
+    by: Annotated[AccessGrouping, strawberry.argument(description="What to count per.")],
+    where: Where = None,
 ) -> list[AccessCount] | None:
     engine = info.context.audit_engine
     if engine is None:
         return None
+    info.context.datasets_read.add(AUDIT_DATASET)
     found = await counts(engine, by.value, _filter(where))
     return [AccessCount(key=key, count=n) for key, n in found]
 
 
 async def resolve_my_access_history(
-    info: Info, first: int = 50, after: str | None = None
+    info: Info, first: First = 50, after: After = None
 ) -> MyAccessPage | None:
     engine = info.context.audit_engine
     principal = info.context.principal
     if engine is None or principal.resident_id is None:
         return None
+    info.context.datasets_read.add(AUDIT_DATASET)
     only_theirs = LogFilter(
         subject=principal.resident_id, restricted_only=True, not_principal=principal.subject
     )

@@ -12,10 +12,12 @@ Fields that are not a dataset's, and where they live:
 - the catalog (`datasets`, `dataset`) describes every department, so one subgraph answers it:
   territory's, the department every other one refers to (`CATALOG_DEPARTMENT`);
 - each public statistics field counts one personal dataset, so it lives in that dataset's
-  department (`residentStatistics` in registry, ...), next to the rows it reads.
+  department (`residentStatistics` in registry, ...), next to the rows it reads;
+- the access log (`accessLog`, `accessLogCounts`, `myAccessHistory`) is every department's and
+  none's: it lives with the catalog (`AUDIT_DEPARTMENT`, see there why).
 
 The subgraphs' document limits, error masking and error logging are the gateway's own
-(`subgraph_options`), so a query meets the same rules through either path.
+(`schema.gateway.schema_options`), so a query meets the same rules through either path.
 """
 
 from __future__ import annotations
@@ -34,21 +36,24 @@ from strawberry.types.base import get_object_definition
 
 from schema.access import RequiresScopes, federation_marks
 from schema.aggregates import DatasetAggregate
+from schema.audit_fields import audit_fields
 from schema.city import builtin_specs
 from schema.connections import PageInfo
 from schema.datasets import Catalog
-from schema.gateway import (
-    CitySchema,
-    QueryLimits,
-    _catalog_field,
-    _one_dataset_field,
-    build_gateway_schema,
-)
+from schema.gateway import CitySchema, QueryLimits, catalog_fields, schema_options
 from schema.objects import DatasetTypes, PageLimits, SchemaPlan, build_dataset_types
 from schema.statistics import TABLES, statistics_fields
 
 CATALOG_DEPARTMENT = "territory"
 """The subgraph that serves the catalog of every dataset."""
+
+# The access log records the reads of every department, so no department owns it, and it is kept
+# in its own database rather than any department's. Its fields go with the other city-wide ones,
+# the catalog's. Territory also keeps no personal data and nobody in it reads any: the log of
+# the registry's, social services' or tax office's reads is not served by the very service
+# whose reads it records.
+AUDIT_DEPARTMENT = CATALOG_DEPARTMENT
+"""The subgraph that serves the access log to auditors and citizens."""
 
 SUBGRAPHS_DIR = Path(__file__).with_name("subgraphs")
 SUPERGRAPH = Path(__file__).resolve().parent.parent / "supergraph.graphql"
@@ -81,15 +86,6 @@ def shareable_value_types() -> Iterator[None]:
             cls.__strawberry_definition__ = definition  # type: ignore[attr-defined]
 
 
-def subgraph_options(limits: QueryLimits) -> tuple[Any, Any]:
-    """The gateway's extensions and config (limits, validation, masking) for a subgraph.
-
-    Taken from a gateway schema over no dataset, so that there is one list of rules.
-    """
-    base = build_gateway_schema(Catalog([]), limits)
-    return base.extensions, dataclasses.replace(base.config)
-
-
 def _strip_input_marks(types: dict[str, DatasetTypes]) -> None:
     """Drop the gateway's `@requiresScopes` from filter input fields in a subgraph.
 
@@ -111,13 +107,16 @@ def root_fields(catalog: Catalog, department: str, limits: QueryLimits) -> dict[
     """
     fields: dict[str, Any] = {}
     if department == CATALOG_DEPARTMENT:
-        fields["datasets"] = _catalog_field(catalog)
-        fields["dataset"] = _one_dataset_field(catalog)
+        fields.update(catalog_fields(catalog))
     # each statistics field counts one dataset: it lives in that dataset's department
     owned = {s.name for s in catalog.datasets if s.department == department}
     for name, field in statistics_fields(limits.statistics_threshold).items():
         if TABLES[name].dataset in owned:
             fields[name] = field
+    if department == AUDIT_DEPARTMENT:
+        # called while the subgraph is built (federation_marks): the fields carry Federation's
+        # `@authenticated @requiresScopes`, and the same AccessGuard as in the gateway
+        fields.update(audit_fields())
     return fields
 
 
@@ -153,7 +152,7 @@ def build_subgraph_schema(
             # the gateway's description: the subgraphs' Query types merge into one
             description="Everything the city publishes or keeps.",
         )
-    gateway_extensions, config = subgraph_options(limits)
+    gateway_extensions, config = schema_options(limits)
     with shareable_value_types():
         return SubgraphSchema(
             query=query, extensions=[*extensions, *gateway_extensions], config=config

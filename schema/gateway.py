@@ -16,6 +16,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from schema.aggregates import DatasetAggregate
+from schema.audit_fields import audit_fields
 from schema.context import CityContext
 from schema.datasets import Catalog
 from schema.dcat import DatasetInfo, dataset_info
@@ -81,36 +82,37 @@ def _should_mask(error: Any) -> bool:
     return error.original_error is not None
 
 
-def _catalog_field(catalog: Catalog) -> Any:
-    async def resolve(info: Info) -> list[DatasetInfo]:
+def catalog_fields(catalog: Catalog) -> dict[str, Any]:
+    """The catalog's root fields: `datasets` (every entry) and `dataset(name:)` (one)."""
+    specs = {s.name: s for s in catalog.datasets}
+
+    async def resolve_all(info: Info) -> list[DatasetInfo]:
         loads = await info.context.loaders.loads()
         return [dataset_info(s, loads.get(s.name)) for s in catalog.datasets]
 
-    return strawberry.field(
-        resolver=resolve, description="The catalog: every dataset with its licence and attribution."
-    )
-
-
-def _one_dataset_field(catalog: Catalog) -> Any:
-    specs = {s.name: s for s in catalog.datasets}
-
-    async def resolve(info: Info, name: str) -> DatasetInfo | None:
+    async def resolve_one(info: Info, name: str) -> DatasetInfo | None:
         spec = specs.get(name)
         if spec is None:
             return None
         return dataset_info(spec, (await info.context.loaders.loads()).get(name))
 
-    return strawberry.field(
-        resolver=resolve, description="One catalog entry by its root field name."
-    )
+    return {
+        "datasets": strawberry.field(
+            resolver=resolve_all,
+            description="The catalog: every dataset with its licence and attribution.",
+        ),
+        "dataset": strawberry.field(
+            resolver=resolve_one, description="One catalog entry by its root field name."
+        ),
+    }
 
 
 def build_query_type(catalog: Catalog, limits: QueryLimits) -> tuple[type, dict[str, DatasetTypes]]:
-    """The root Query type with one list, one lookup and one aggregate field per dataset."""
+    """The root Query type: one list, one lookup and one aggregate field per dataset, the catalog,
+    the public statistics and the access log (auditors' and citizens' fields)."""
     types = build_dataset_types(catalog, PageLimits(limits.page_default, limits.page_max))
     ns: dict[str, Any] = {
-        "datasets": _catalog_field(catalog),
-        "dataset": _one_dataset_field(catalog),
+        **catalog_fields(catalog),
         **statistics_fields(limits.statistics_threshold),
     }
     for spec in catalog.datasets:
@@ -120,29 +122,38 @@ def build_query_type(catalog: Catalog, limits: QueryLimits) -> tuple[type, dict[
         if one is not None:
             ns[spec.singular] = one
         ns[f"{spec.name}Aggregate"] = DatasetAggregate(spec, t.inputs).root_field()
+    ns.update(audit_fields())
     return strawberry.type(
         type("Query", (), ns), description="Everything the city publishes or keeps."
     ), types
+
+
+def schema_options(limits: QueryLimits) -> tuple[list[Any], StrawberryConfig]:
+    """The extensions (document limits, validation, error masking) and config of a city schema.
+
+    The gateway and every federation subgraph use these, so a query meets the same rules
+    through either path.
+    """
+    rules = limit_rules(
+        max_depth=limits.max_depth,
+        max_aliases=limits.max_aliases,
+        max_directives=limits.max_directives,
+    )
+    extensions: list[Any] = [
+        ParserCache,
+        lambda: DocumentValidation(rules=rules),
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: MaskErrors(should_mask_error=_should_mask),
+    ]
+    config = StrawberryConfig(
+        auto_camel_case=True, disable_field_suggestions=True, scalar_map=SCALARS
+    )
+    return extensions, config
 
 
 def build_gateway_schema(catalog: Catalog, limits: QueryLimits | None = None) -> CitySchema:
     """The composed schema of every department, with the document limits and error masking."""
     limits = limits or QueryLimits()
     query, _types = build_query_type(catalog, limits)
-    rules = limit_rules(
-        max_depth=limits.max_depth,
-        max_aliases=limits.max_aliases,
-        max_directives=limits.max_directives,
-    )
-    return CitySchema(
-        query=query,
-        config=StrawberryConfig(
-            auto_camel_case=True, disable_field_suggestions=True, scalar_map=SCALARS
-        ),
-        extensions=[
-            ParserCache,
-            lambda: DocumentValidation(rules=rules),
-            lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-            lambda: MaskErrors(should_mask_error=_should_mask),
-        ],
-    )
+    extensions, config = schema_options(limits)
+    return CitySchema(query=query, config=config, extensions=extensions)
