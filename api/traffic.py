@@ -24,7 +24,6 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from functools import lru_cache
 
 import orjson
@@ -45,8 +44,8 @@ from strawberry.http import GraphQLRequestData
 
 from api.graphql_view import GRAPHQL_RESPONSE, PREPARED, RequestError, negotiate
 from api.settings import Settings
+from audit.service import pseudonyms_of
 from auth.principal import Principal, Tier
-from auth.pseudonym import Pseudonyms
 from schema.city import City
 from schema.context import CityContext
 from schema.cost import DocumentCost, document_cost
@@ -74,8 +73,6 @@ log = structlog.get_logger("citygraph.traffic")
 ANALYSES_KEPT = 4096
 """Analyses memoised per process (document text, operation, variables)."""
 
-PSEUDONYMS_KEPT = 100_000
-"""Addresses whose pseudonym is remembered (for the current period) per process."""
 
 ALL_DATASETS = "*"
 """The version key of a response that read no dataset by name (the catalog): any load changes it."""
@@ -184,12 +181,11 @@ class Traffic:
     def __init__(self, settings: Settings, *, city: City, schema: GraphQLSchema) -> None:
         self.settings = settings
         self.schema = schema
-        self.pseudonyms = Pseudonyms.for_data_dir(settings.data_dir)
+        self.pseudonyms = pseudonyms_of(settings)
         self.versions = DatasetVersions(city, ttl_s=settings.dataset_versions_ttl_s)
         city.load_listeners.append(self.versions.bump)
         self.stats = TrafficStats()
         self._analyses: dict[tuple[str, str | None, bytes], Analysis] = {}
-        self._pseudonyms: dict[str, tuple[int, str]] = {}
         self.refusal_listeners: list[Callable[[Request, Principal, str], None]] = []
         """Called on every refusal (code RATE_LIMITED, ...): the audit log records them."""
         self.registered: dict[str, str] = (
@@ -240,21 +236,9 @@ class Traffic:
         elif principal.subject:
             who = f"subject:{principal.subject}"
         else:
-            who = f"anon:{self.pseudonym(request.client.host if request.client else 'unknown')}"
+            who = f"anon:{self.pseudonyms(request.client.host if request.client else 'unknown')}"
         key = request.state.rate_key = f"{principal.tier.value}:{who}"
         return key
-
-    def pseudonym(self, ip: str) -> str:
-        """The address's pseudonym in the current period, remembered for the period."""
-        period = int(time.time()) // self.pseudonyms.period_s
-        found = self._pseudonyms.get(ip)
-        if found is not None and found[0] == period:
-            return found[1]
-        if len(self._pseudonyms) >= PSEUDONYMS_KEPT:
-            self._pseudonyms.clear()
-        pseudonym = self.pseudonyms.pseudonym(ip, now=datetime.now(UTC))
-        self._pseudonyms[ip] = (period, pseudonym)
-        return pseudonym
 
     def refuse(self, request: Request, principal: Principal, error: RequestError) -> RequestError:
         self.stats.refused[error.code] = self.stats.refused.get(error.code, 0) + 1

@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 import structlog
 
-from audit.pseudonym import Pseudonyms
 from audit.records import AccessRecord, document_hash, now, operation_of, outcome_of
 from audit.writer import AuditUnavailable, AuditWriter
 from auth.principal import Principal, Tier
+from auth.pseudonym import Pseudonyms
 
 log = structlog.get_logger("citygraph.audit")
 

@@ -9,8 +9,10 @@ resident ids whose records were read), why (the declared purpose), and how it en
 from __future__ import annotations
 
 import hashlib
+import itertools
+import os
 import re
-import uuid
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -87,7 +89,7 @@ class AccessRecord:
     legal_basis: str | None = None
     case_reference: str | None = None
     error_codes: list[str] = field(default_factory=list)
-    record_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    record_id: str = field(default_factory=lambda: next_record_id())
 
     def body(self) -> dict[str, Any]:
         """The record as plain JSON values, lists sorted: the canonical form's content."""
@@ -122,6 +124,33 @@ class AccessRecord:
         values = dict(data)
         values["at"] = datetime.fromisoformat(values["at"])
         return cls(**values)
+
+
+class _RecordIds:
+    """Record ids: a random prefix per process and a counter, 32 hex digits like a UUID's.
+
+    As unique as uuid4 (64 random bits per process, then a count) without a system call per
+    record; a forked worker gets its own prefix (the pid is checked).
+    """
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._prefix = ""
+        self._count = itertools.count()
+
+    def next(self) -> str:
+        if os.getpid() != self._pid:
+            self._pid, self._prefix = os.getpid(), secrets.token_hex(8)
+            self._count = itertools.count()
+        return f"{self._prefix}{next(self._count):016x}"
+
+
+_ids = _RecordIds()
+
+
+def next_record_id() -> str:
+    """A new record id."""
+    return _ids.next()
 
 
 def _sorted(values: list[str]) -> list[str]:

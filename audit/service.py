@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.chain import load_key
 from audit.hook import RequestAudit
-from audit.pseudonym import Pseudonyms
 from audit.store import ChainAppender, create_tables, new_chain_id
 from audit.writer import AuditWriter
+from auth.pseudonym import Pseudonyms
 from storage.engines import Databases
 
 log = structlog.get_logger("citygraph.audit")
@@ -32,6 +32,8 @@ _SERVER_NAME = re.compile(r"[^a-z0-9_]+")
 class AuditSettings(Protocol):
     """The settings the log is built from (api.settings.Settings; audit/ does not import api/)."""
 
+    @property
+    def data_dir(self) -> Path: ...
     @property
     def audit_enabled(self) -> bool: ...
     @property
@@ -77,7 +79,7 @@ class AuditLog:
         batch_size: int = 500,
         flush_interval_s: float = 0.2,
         commit_timeout_s: float = 2.0,
-        pseudonym_period_s: int = 86_400,
+        pseudonyms: Pseudonyms | None = None,
         create: bool = True,
         server: str | None = None,
     ) -> None:
@@ -100,7 +102,8 @@ class AuditLog:
         )
         self.requests = RequestAudit(
             self.writer,
-            Pseudonyms(directory / "pseudonym-keys", period_s=pseudonym_period_s),
+            # the rate limiter's own (api.traffic), so a caller's 429 and records match
+            pseudonyms or Pseudonyms(directory / "pseudonym-keys"),
             departments,
         )
 
@@ -127,7 +130,7 @@ class AuditLog:
             batch_size=settings.audit_batch_size,
             flush_interval_s=settings.audit_flush_interval_s,
             commit_timeout_s=settings.audit_commit_timeout_s,
-            pseudonym_period_s=settings.audit_pseudonym_period_s,
+            pseudonyms=pseudonyms_of(settings),
             # outside production the app creates its tables; there, migrations own them
             create=settings.environment != "production",
             server=server,
@@ -145,3 +148,8 @@ class AuditLog:
     async def close(self) -> None:
         """Flush every record it can (graceful shutdown); the rest stays spooled."""
         await self.writer.close()
+
+
+def pseudonyms_of(settings: AuditSettings) -> Pseudonyms:
+    """The pseudonyms of anonymous callers' addresses that every part of an app uses."""
+    return Pseudonyms.for_data_dir(settings.data_dir, period_s=settings.audit_pseudonym_period_s)

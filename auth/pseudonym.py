@@ -10,6 +10,10 @@ period (rate limits and audit records can tell callers apart) and gets an unrela
 period; and once a key is gone, nobody, operators included, can recompute which address a past
 pseudonym stood for (keys derived from a kept secret would allow that: IPv4 is small enough to
 enumerate).
+
+One `Pseudonyms` serves the rate limiter (whose bucket) and the access log (who asked), so a 429
+and the records of the same caller carry the same pseudonym. `__call__` remembers each address's
+pseudonym for the rest of its period: an HMAC per request is work a busy server need not repeat.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from pathlib import Path
 
 PERIOD_S = 86_400
 KEYS_FOLDER = "pseudonym-keys"
+REMEMBERED = 100_000
+"""Addresses whose pseudonym is remembered at once (the memo starts over when it is full)."""
 
 
 class Pseudonyms:
@@ -36,6 +42,7 @@ class Pseudonyms:
         self.directory = directory
         self.period_s = period_s
         self._key: tuple[int, bytes] | None = None
+        self._memo: dict[str, tuple[int, str]] = {}
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, *, period_s: int = PERIOD_S) -> Pseudonyms:
@@ -73,3 +80,17 @@ class Pseudonyms:
         """The pseudonym of `ip` at `now` (an aware datetime): 32 hex digits."""
         period = int(now.timestamp()) // self.period_s
         return hmac.digest(self.key(period), ip.encode(), hashlib.sha256)[:16].hex()
+
+    def __call__(self, ip: str | None) -> str | None:
+        """`ip`'s pseudonym now, as `p:` and 32 hex digits (None for no address)."""
+        if not ip:
+            return None
+        period = int(time.time()) // self.period_s
+        found = self._memo.get(ip)
+        if found is not None and found[0] == period:
+            return found[1]
+        if len(self._memo) >= REMEMBERED:
+            self._memo.clear()
+        value = "p:" + hmac.digest(self.key(period), ip.encode(), hashlib.sha256)[:16].hex()
+        self._memo[ip] = (period, value)
+        return value

@@ -6,6 +6,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from audit.records import AccessRecord, now
+from auth.principal import Tier
+from auth.pseudonym import Pseudonyms
 from tests.api.conftest import RESIDENTS
 from tests.audit.helpers import (
     PURPOSE,
@@ -126,3 +128,19 @@ def test_a_record_body_holds_every_field_of_the_record() -> None:
     assert set(body) == {f.name for f in fields(AccessRecord)}
     assert body["datasets"] == ["a", "b"]
     assert AccessRecord.from_body(body).body() == body
+
+
+def test_a_refused_caller_is_recorded_under_the_rate_limiters_pseudonym(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, rate_limits={Tier.ANONYMOUS: 1}, cache_enabled=False)
+    with audited_client(settings) as client:
+        assert ask(client, STATIONS).status_code == 200
+        refused = ask(client, STATIONS)
+    assert refused.status_code == 429
+    records = sorted(read_log(settings), key=lambda r: r["at"])
+    assert [r["error_codes"] for r in records] == [[], ["RATE_LIMITED"]]
+    # one pseudonym per caller and period, from the keys the rate limiter uses too
+    expected = Pseudonyms.for_data_dir(tmp_path)("203.0.113.9")
+    assert {r["pseudonym"] for r in records} == {expected}
+    assert expected is not None
+    assert expected.startswith("p:")
+    assert len(expected) == 34
