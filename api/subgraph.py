@@ -10,9 +10,13 @@ With `router_secret`, introspection and `_service { sdl }` are answered only to 
 carry it in the `Citygraph-Router` header (the router's; gateway.config.mjs sends it), so a
 subgraph reached directly does not describe itself.
 
-Audit hook: the subgraph's requests go through the same `CityGraphQL` view and `CityContext`
-(principal, request id, `datasets_read`, `denials`) as the one-process app's; the access-record
-sink that create_app gives its view goes to this view too (see AUDIT HOOK below).
+Every request to `/graphql`, `_entities` and `_service` included, leaves one access record
+(DESIGN section 4, docs/audit.md): the subgraph builds its `AuditLog` as create_app does
+(`AuditLog.from_settings`) and gives it to the same view, so a restricted read's record is
+committed before the answer leaves and every other record is spooled. The record's request id is
+the `X-Request-Id` the router forwards (Hive Gateway sends one with every subgraph request), so the
+router's and the subgraphs' records of one request correlate; the subgraph's chain is named after
+its department (`registry@host-pid-random`), so the log says which server recorded each request.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from api.graphql_view import CityGraphQL
 from api.limits import BodySizeLimit
 from api.security import Security
 from api.settings import Settings
+from audit.service import AuditLog
 from schema.city import City
 from schema.federation import build_subgraph_schema
 from schema.gateway import QueryLimits
@@ -121,14 +126,12 @@ def create_subgraph_app(
     )
     sdl = subgraph_schema.as_str() + "\n"
     security = Security(settings, databases)
-    # AUDIT HOOK (audit/ is being built): give this view the same access-record sink as
-    # create_app's, and open/close it in the lifespan below, so that a request sent straight to a
-    # subgraph (`_entities` included) is recorded like one sent to the one-process app. The view's
-    # context already collects what a record needs (principal, datasets_read, denials).
+    audit = AuditLog.from_settings(settings, databases, catalog, server=department)
     graphql_app = CityGraphQL(
         subgraph_schema,
         city=city,
         principal_of=security.principal,
+        audit=audit.requests if audit is not None else None,
         graphql_ide=None,
         multipart_uploads_enabled=False,
     )
@@ -136,10 +139,14 @@ def create_subgraph_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await security.open()
-        app.state.citygraph = AppState(settings=settings, city=city)
+        if audit is not None:
+            await audit.open()
+        app.state.citygraph = AppState(settings=settings, city=city, audit=audit)
         try:
             yield
         finally:
+            if audit is not None:
+                await audit.close()  # flushes the spool while the engines are still open
             await security.close()
             await city.close()
 

@@ -1,0 +1,127 @@
+"""A subgraph records every request itself: `_entities` and `_service` sent straight to it included."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from api.settings import Settings
+from api.subgraph import ROUTER_HEADER, create_subgraph_app
+from audit.store import audit_log
+from storage.engines import make_engine
+from tests.api.conftest import RESIDENTS, city_of, on_app_loop
+from tests.audit.helpers import BASE, PURPOSE, log_url, settings_for, token, verify_log
+from tests.federation.test_subgraph_access import ENTITIES, seed_with_tables
+
+SECRET = "router-only"
+RESIDENT = str(RESIDENTS[0]["id"])
+SERVICE = "{ _service { sdl } }"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    # no batch flush while a test runs: before shutdown, only committed records are in the log
+    return settings_for(tmp_path, audit_flush_interval_s=60)
+
+
+@contextlib.contextmanager
+def registry(settings: Settings) -> Iterator[TestClient]:
+    """The registry's subgraph, started and seeded; leaving the block shuts it down (a flush)."""
+    app = create_subgraph_app(settings, "registry", router_secret=SECRET)
+    with TestClient(app, base_url=BASE, client=("203.0.113.9", 50000)) as client:
+        on_app_loop(client, seed_with_tables, city_of(client))
+        yield client
+
+
+def logged(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
+    """Every record in the log with its chain, in chain order."""
+
+    async def run() -> list[tuple[str, dict[str, Any]]]:
+        engine = make_engine(log_url(settings))
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.execute(
+                    select(audit_log.c.chain_id, audit_log.c.body).order_by(
+                        audit_log.c.chain_id, audit_log.c.seq
+                    )
+                )
+                return [(r.chain_id, orjson.loads(r.body)) for r in rows]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def entities(client: TestClient, **headers: str) -> Any:
+    representations = [{"__typename": "Resident", "id": RESIDENT}]
+    variables = {"representations": representations}
+    return client.post(
+        "/graphql", json={"query": ENTITIES, "variables": variables}, headers=headers
+    ).json()
+
+
+def test_entities_without_a_token_leave_a_denied_record(settings: Settings) -> None:
+    with registry(settings) as client:
+        body = entities(client, **{"X-Request-Id": "router-1"})
+    assert body["data"]["_entities"] == [
+        {"id": None, "givenName": None, "familyName": None, "birthDate": None}
+    ]
+    assert str(RESIDENTS[0]["family_name"]) not in str(body)
+    [(chain, record)] = logged(settings)
+    assert chain.startswith("registry@")
+    assert record["outcome"] == "denied"
+    assert record["error_codes"] == ["UNAUTHENTICATED"]
+    assert record["tier"] == "anonymous"
+    assert record["pseudonym"].startswith("p:")
+    assert record["restricted"] is False
+    assert record["subjects"] == []
+    assert record["request_id"] == "router-1"  # the router's id: both sides' records correlate
+
+
+def test_a_restricted_entities_read_is_committed_before_the_answer(
+    settings: Settings, tmp_path: Path
+) -> None:
+    staff = token(tmp_path, ["registry:read"])
+    headers = {"Authorization": f"Bearer {staff}", "X-Request-Id": "router-2", **PURPOSE}
+    with registry(settings) as client:
+        body = entities(client, **headers)
+        assert body["data"]["_entities"][0]["familyName"] == RESIDENTS[0]["family_name"]
+        # read while the subgraph runs and no batch has been flushed: the record is there already
+        [(chain, record)] = logged(settings)
+        assert chain.startswith("registry@")
+        assert record["restricted"] is True
+        assert record["subjects"] == [RESIDENT]
+        assert "Resident.familyName" in record["fields"]
+        assert record["datasets"] == ["residents"]
+        assert record["departments"] == ["registry"]
+        assert record["subject"] == "agent-7"
+        assert record["legal_basis"] == "CGCT-L2122-32"
+        assert record["request_id"] == "router-2"
+        # a public request meanwhile is spooled, not committed: the first was no batch flush
+        assert client.post("/graphql", json={"query": "{ __typename }"}).status_code == 200
+        assert len(logged(settings)) == 1
+    assert [r["restricted"] for _, r in logged(settings)] == [True, False]
+    report = verify_log(settings)
+    assert report.ok, report.problems()
+
+
+def test_service_leaves_a_record_whether_served_or_refused(settings: Settings) -> None:
+    with registry(settings) as client:
+        served = client.post("/graphql", json={"query": SERVICE}, headers={ROUTER_HEADER: SECRET})
+        assert "sdl" in served.json()["data"]["_service"]
+        refused = client.post("/graphql", json={"query": SERVICE})
+        assert refused.json()["data"] is None
+    records = [r for _, r in logged(settings)]
+    assert [(r["outcome"], r["error_codes"]) for r in records] == [
+        ("served", []),
+        ("denied", ["FORBIDDEN"]),
+    ]
+    assert all(r["datasets"] == [] and r["restricted"] is False for r in records)
