@@ -12,7 +12,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from api.exports import Walk
+from api.exports.walk import Walk
 from schema.city import builtin_specs
 from tests.api.conftest import DISTRICTS, STATION_NAMES, MakeClient, bike_stations, city_of
 
