@@ -159,7 +159,10 @@ class AuditWriter:
         """Write every spooled record to the log, oldest first; False if the store refused."""
         async with self._flush_lock:
             if self._pending:
-                self._rotate()
+                closed = self._rotate()
+                if closed is not None:
+                    # an fsync can take tens of milliseconds on a busy disk: never on the loop
+                    await asyncio.to_thread(_sync_and_close, closed)
             ok = await self._drain(self.folder, keep_current=True)
             loop = asyncio.get_running_loop()
             if ok and loop.time() - self._last_takeover >= self.takeover_interval_s:
@@ -168,11 +171,11 @@ class AuditWriter:
             self.store_available = ok
             return ok
 
-    def _rotate(self) -> None:
-        if self._fd is not None:
-            os.fsync(self._fd)
-            os.close(self._fd)
+    def _rotate(self) -> int | None:
+        """Start a new segment; the old one's descriptor, for the caller to sync and close."""
+        closed = self._fd
         self._open_segment(self._segment + 1)
+        return closed
 
     def _open_segment(self, number: int) -> None:
         existing = self._segments(self.folder)
@@ -258,3 +261,10 @@ class AuditWriter:
             finally:
                 os.close(fd)
         return True
+
+
+def _sync_and_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
