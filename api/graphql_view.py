@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -56,6 +57,35 @@ log = structlog.get_logger("citygraph.http")
 
 PREPARED: ContextVar[GraphQLRequestData | None] = ContextVar("citygraph_prepared", default=None)
 """A request's parameters as api.traffic resolved them (persisted query filled in), if it did."""
+
+EXCHANGE = "citygraph.exchange"
+"""The scope key of a request's `Exchange`."""
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One `/graphql` request as its handlers (view, api.traffic, exports) share it.
+
+    Typed attributes in the ASGI scope, where `request.state` is an untyped bag whose every
+    miss raises and catches an AttributeError: this runs for every request, cache hits included.
+    """
+
+    started: Started
+    principal: Principal | None = None
+    """Who asks, once decided (a bad token never becomes anonymous: it is refused)."""
+    context: CityContext | None = None
+    """The GraphQL context, once the request runs: what it read (audit record, cache entry)."""
+    cached_datasets: Collection[str] = ()
+    """What a cached answer was made of (its audit record names them)."""
+    rate_key: str | None = None
+
+
+def exchange_of(request: Request) -> Exchange:
+    """The request's exchange, made on first use."""
+    found: Exchange | None = request.scope.get(EXCHANGE)
+    if found is None:
+        found = request.scope[EXCHANGE] = Exchange(Started.now())
+    return found
 
 
 class RequestError(Exception):
@@ -198,7 +228,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
             return
         request = Request(scope, receive)
         started = Started(time.perf_counter())
-        request.state.audit_started = started
+        scope[EXCHANGE] = Exchange(started)
         codes: list[str] = []  # of a request refused before execution (audit record)
         try:
             response = await self.serve(request)
@@ -229,7 +259,8 @@ class CityGraphQL(GraphQL[CityContext, None]):
         """
         if self.audit is None:
             return
-        context: CityContext | None = getattr(request.state, "city_context", None)
+        exchange = exchange_of(request)
+        context = exchange.context
         if context is not None and context.audit_committed:
             return
         if not codes and response.status_code >= 500:
@@ -242,8 +273,8 @@ class CityGraphQL(GraphQL[CityContext, None]):
                 client_ip=request.client.host if request.client else None,
                 codes=codes,
                 request_id=request.headers.get("x-request-id"),
-                principal=getattr(request.state, "principal", None),
-                datasets=getattr(request.state, "cached_datasets", ()),
+                principal=exchange.principal,
+                datasets=exchange.cached_datasets,
             )
         )
 
@@ -262,12 +293,10 @@ class CityGraphQL(GraphQL[CityContext, None]):
         """
         if self.audit is None:
             return result
-        request.state.city_context = context
         context.error_codes = error_codes(result.errors)
         if not context.restricted:
             return result
-        started: Started = request.state.audit_started
-        if await self.audit.secure(context, 200, started):
+        if await self.audit.secure(context, 200, exchange_of(request).started):
             context.audit_committed = True
             return result
         context.restricted, context.audit_unavailable = False, True
@@ -291,12 +320,12 @@ class CityGraphQL(GraphQL[CityContext, None]):
 
     async def principal(self, request: Request) -> Principal:
         """The request's principal, decided once (api.traffic may have asked first)."""
-        known: Principal | None = getattr(request.state, "principal", None)
-        if known is not None:
-            return known
+        exchange = exchange_of(request)
+        if exchange.principal is not None:
+            return exchange.principal
         # a bad token raises RequestError (401 with WWW-Authenticate): never a silent anonymous
         principal = ANONYMOUS if self.principal_of is None else await self.principal_of(request)
-        request.state.principal = principal
+        exchange.principal = principal
         return principal
 
     async def get_context(self, request: Request, response: Any) -> CityContext:  # type: ignore[override]
@@ -307,7 +336,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
             request=request,
             response=response,
         )
-        request.state.traffic_context = context  # api.traffic: what the execution read
+        exchange_of(request).context = context  # what the execution read: audit, cache
         return context
 
     async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]

@@ -42,12 +42,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.http import GraphQLRequestData
 
-from api.graphql_view import GRAPHQL_RESPONSE, PREPARED, RequestError, negotiate
+from api.graphql_view import GRAPHQL_RESPONSE, PREPARED, RequestError, exchange_of, negotiate
 from api.settings import Settings
 from audit.service import pseudonyms_of
 from auth.principal import Principal, Tier
 from schema.city import City
-from schema.context import CityContext
 from schema.cost import DocumentCost, document_cost
 from storage.apq import (
     LocalPersistedQueries,
@@ -227,9 +226,9 @@ class Traffic:
 
     def rate_key(self, request: Request, principal: Principal) -> str:
         """Whose bucket: an app's client id, a person's subject, else the pseudonymised address."""
-        known: str | None = getattr(request.state, "rate_key", None)
-        if known is not None:
-            return known
+        exchange = exchange_of(request)
+        if exchange.rate_key is not None:
+            return exchange.rate_key
         # an app is its client; a person is themself, whichever frontend (client) they use
         if principal.client_id and (principal.tier is Tier.APP or not principal.subject):
             who = f"client:{principal.client_id}"
@@ -237,7 +236,7 @@ class Traffic:
             who = f"subject:{principal.subject}"
         else:
             who = f"anon:{self.pseudonyms(request.client.host if request.client else 'unknown')}"
-        key = request.state.rate_key = f"{principal.tier.value}:{who}"
+        key = exchange.rate_key = f"{principal.tier.value}:{who}"
         return key
 
     def refuse(self, request: Request, principal: Principal, error: RequestError) -> RequestError:
@@ -426,7 +425,6 @@ class Traffic:
         ):
             return await run(request)  # 405, GraphiQL: the view's business
         principal = await principal_of(request)
-        request.state.principal = principal
         decision = await self.admit(request, principal)
         limit_headers = decision.headers() if decision else {}
         try:
@@ -458,11 +456,11 @@ class Traffic:
         if entry is not None and DatasetVersions.fresh(versions, entry):
             self.stats.hits += 1
             # the audit record of a cached answer names what it was made of
-            request.state.cached_datasets = entry.versions.keys() - {ALL_DATASETS}
+            exchange_of(request).cached_datasets = entry.versions.keys() - {ALL_DATASETS}
             return self._answer(request, principal, entry, hit=True)
         self.stats.misses += 1
         response = await self._run(request, params, run)
-        context: CityContext | None = getattr(request.state, "traffic_context", None)
+        context = exchange_of(request).context
         if (
             response.status_code == 200
             and context is not None

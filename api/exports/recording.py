@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from starlette.requests import Request
 
 from api.exports.refusals import coded
+from api.graphql_view import exchange_of
 from audit.hook import RequestAudit, Started
 from schema.context import CityContext
 from schema.errors import AUDIT_UNAVAILABLE
@@ -60,7 +61,7 @@ class ExportRecord:
                 client_ip=request.client.host if request.client else None,
                 codes=codes,
                 request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
-                principal=getattr(request.state, "principal", None),
+                principal=exchange_of(request).principal,
             )
         )
 
