@@ -328,7 +328,7 @@ CLASHES: list[tuple[str, dict[str, Any], str]] = [
     (
         "catalog field",
         {"name": "datasets"},
-        "dataset.name: the root field 'datasets' already belongs to the catalog",
+        "dataset.name: the root field 'datasets' is already in the schema (The catalog",
     ),
     (
         "type name",
