@@ -1,5 +1,5 @@
-"""The auditors' and citizens' fields, in the smallest schema that has them (not yet in the gateway:
-every root field needs a federation subgraph first, see docs/audit.md)."""
+"""The auditors' and citizens' fields, in the smallest schema that has them (the gateway composes
+them too, schema.gateway; federated, one subgraph serves them: schema.federation.AUDIT_DEPARTMENT)."""
 
 from __future__ import annotations
 
