@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -105,8 +106,12 @@ class RequestError(Exception):
         self.headers = headers or {}
 
 
+@lru_cache(maxsize=256)
 def negotiate(accept: str | None) -> str:
-    """The response media type for an Accept header (GraphQL over HTTP, section 7)."""
+    """The response media type for an Accept header (GraphQL over HTTP, section 7).
+
+    Memoised: clients send a handful of distinct Accept headers, each request asks more than once.
+    """
     quality: dict[str, float] = {}
     for part in (accept or "").split(","):
         media, *params = (p.strip() for p in part.split(";"))

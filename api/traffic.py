@@ -306,7 +306,7 @@ class Traffic:
                     "PERSISTED_QUERY_NOT_ALLOWED",
                 ),
             )
-        return replace(params, query=query)
+        return params if query is params.query else replace(params, query=query)
 
     def analyse(self, params: GraphQLRequestData) -> Analysis | None:
         """The document's analysis, memoised by its text, operation and variables."""
@@ -432,7 +432,11 @@ class Traffic:
         except RequestError as exc:
             exc.headers = {**limit_headers, **exc.headers}
             raise
-        response.headers.update(limit_headers)
+        # appended, not set: none of these is on the response yet, and setting scans the headers
+        response.raw_headers.extend(
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in limit_headers.items()
+        )
         return response
 
     async def _serve(
