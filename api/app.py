@@ -149,6 +149,8 @@ def create_app(settings: Settings) -> Starlette:
         *security.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, on_refused=graphql_app.record_refused
+    )
     app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: it times the 413s too
     return app

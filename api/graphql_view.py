@@ -79,14 +79,21 @@ class Exchange:
     cached_datasets: Collection[str] = ()
     """What a cached answer was made of (its audit record names them)."""
     rate_key: str | None = None
+    request_id: str = ""
+    """The client's (or the router's) `X-Request-Id`, else a new one: the record's and the context's."""
 
 
 def exchange_of(request: Request) -> Exchange:
     """The request's exchange, made on first use."""
     found: Exchange | None = request.scope.get(EXCHANGE)
     if found is None:
-        found = request.scope[EXCHANGE] = Exchange(Started.now())
+        found = request.scope[EXCHANGE] = _exchange(request, Started.now())
     return found
+
+
+def _exchange(request: Request, started: Started) -> Exchange:
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    return Exchange(started, request_id=request_id)
 
 
 class RequestError(Exception):
@@ -233,7 +240,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
             return
         request = Request(scope, receive)
         started = Started(time.perf_counter())
-        scope[EXCHANGE] = Exchange(started)
+        scope[EXCHANGE] = _exchange(request, started)
         codes: list[str] = []  # of a request refused before execution (audit record)
         try:
             response = await self.serve(request)
@@ -254,6 +261,15 @@ class CityGraphQL(GraphQL[CityContext, None]):
         await response(scope, receive, send)
 
     # Audit (DESIGN section 4) ---------------------------------------------------------------
+
+    def record_refused(self, scope: Scope, status: int, code: str) -> None:
+        """Record a `/graphql` request that a middleware refused before it reached the view."""
+        if self.audit is None or scope.get("path") != "/graphql":
+            return
+        request = Request(scope)
+        self.audit_response(
+            request, Response(status_code=status), exchange_of(request).started, [code]
+        )
 
     def audit_response(
         self, request: Request, response: Response, started: Started, codes: list[str]
@@ -277,7 +293,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
                 started=started,
                 client_ip=request.client.host if request.client else None,
                 codes=codes,
-                request_id=request.headers.get("x-request-id"),
+                request_id=exchange.request_id,
                 principal=exchange.principal,
                 datasets=exchange.cached_datasets,
             )
@@ -337,7 +353,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
         context = CityContext(
             loaders=self.city.loaders(),
             principal=await self.principal(request),
-            request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
+            request_id=exchange_of(request).request_id,
             request=request,
             response=response,
         )

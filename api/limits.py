@@ -11,6 +11,7 @@ Document limits (depth, aliases, directives, tokens) are validation rules of the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -37,12 +38,22 @@ def error_body(message: str, code: str, **extensions: Any) -> bytes:
     )
 
 
+TOO_LARGE = "PAYLOAD_TOO_LARGE"
+
+
 class BodySizeLimit:
     """413 with a GraphQL error body when a request's body exceeds `max_bytes`."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        on_refused: Callable[[Scope, int, str], None] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.on_refused = on_refused
+        """Told of every refusal (scope, status, code): the access log records it."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,7 +61,7 @@ class BodySizeLimit:
             return
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         received = 0
         started = False
@@ -76,10 +87,12 @@ class BodySizeLimit:
             # An app that answered before reading its whole body keeps its answer; the rest
             # of the body is simply never read.
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = error_body(f"request body larger than {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE")
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        if self.on_refused is not None:
+            self.on_refused(scope, 413, TOO_LARGE)
+        body = error_body(f"request body larger than {self.max_bytes} bytes", TOO_LARGE)
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

@@ -167,5 +167,7 @@ def create_subgraph_app(
         # the subgraph verifies tokens; the OAuth endpoints (JWKS included) are the gateway's
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, on_refused=graphql_app.record_refused
+    )
     return app

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
+
+import orjson
 
 from audit.records import AccessRecord, now
 from auth.principal import Tier
@@ -144,3 +147,28 @@ def test_a_refused_caller_is_recorded_under_the_rate_limiters_pseudonym(tmp_path
     assert expected is not None
     assert expected.startswith("p:")
     assert len(expected) == 34
+
+
+def test_bodies_refused_for_their_size_are_recorded_once(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, max_body_bytes=1_024)
+    big = orjson.dumps({"query": "{ districts { nodes { code } } }", "pad": "x" * 2_000})
+
+    def chunks() -> Iterator[bytes]:
+        yield big[:800]
+        yield big[800:]
+
+    with audited_client(settings) as client:
+        declared = client.post(
+            "/graphql",
+            content=big,
+            headers={"content-type": "application/json", "x-request-id": "big-declared"},
+        )
+        streamed = client.post(
+            "/graphql", content=chunks(), headers={"content-type": "application/json"}
+        )
+    assert declared.status_code == streamed.status_code == 413
+    records = sorted(read_log(settings), key=lambda r: r["at"])
+    assert [r["error_codes"] for r in records] == [["PAYLOAD_TOO_LARGE"]] * 2
+    assert [r["status"] for r in records] == [413, 413]
+    assert records[0]["request_id"] == "big-declared"
+    assert len(records[1]["request_id"]) == 32  # none sent: one is made, never left empty
