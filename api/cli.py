@@ -273,6 +273,49 @@ def schema(
     typer.echo(build_gateway_schema(catalog).as_str())
 
 
+NODE_TOOLS = Path(__file__).resolve().parents[1] / "tools" / "node"
+"""The npm packages the federation tooling runs on (`npm ci` there installs them)."""
+
+
+@app.command()
+def supergraph(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the supergraph SDL.")
+    ] = Path("supergraph.graphql"),
+    urls: Annotated[
+        str, typer.Option(help="Each subgraph's URL, {name} standing for its department.")
+    ] = "http://{name}:8000/graphql",
+) -> None:
+    """Compose this city's subgraphs into a supergraph for a router, published datasets included.
+
+    The committed supergraph.graphql covers the built-in datasets; a city that publishes its own
+    runs this after each publication and gives the router the result. Needs Node.js and
+    `npm ci` in tools/node (Apollo's composition library); fails on any composition error.
+    """
+    import shutil
+    import subprocess
+    import tempfile
+
+    from schema.federation import write_subgraphs
+    from schema.publishing import load_catalog
+
+    node = shutil.which("node")
+    script = NODE_TOOLS / "compose-supergraph.mjs"
+    if node is None or not (NODE_TOOLS / "node_modules" / "@apollo" / "composition").is_dir():
+        console.print(f"[red]composing needs Node.js and `npm ci` in {NODE_TOOLS}[/red]")
+        raise typer.Exit(2)
+    catalog = load_catalog(_settings().data_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_subgraphs(catalog, Path(tmp))
+        done = subprocess.run(  # noqa: S603 (our own script, arguments we built)
+            [node, str(script), tmp, str(output), urls], capture_output=True, text=True
+        )
+    if done.returncode != 0:
+        console.print(f"[red]composition failed[/red]\n{done.stderr}")
+        raise typer.Exit(1)
+    console.print(f"{output}: {len(catalog.departments())} subgraphs composed")
+
+
 def _check_department(departments: list[str], name: str) -> None:
     if name not in departments:
         console.print(

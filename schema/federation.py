@@ -166,7 +166,11 @@ def subgraph_sdl(catalog: Catalog, department: str) -> str:
 
 def write_builtin_subgraphs(folder: Path = SUBGRAPHS_DIR) -> list[Path]:
     """Write each built-in department's SDL to `folder/<department>.graphql` (for composition)."""
-    catalog = Catalog(builtin_specs())
+    return write_subgraphs(Catalog(builtin_specs()), folder)
+
+
+def write_subgraphs(catalog: Catalog, folder: Path) -> list[Path]:
+    """Write each department's SDL to `folder/<department>.graphql`, published datasets included."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for department in catalog.departments():
