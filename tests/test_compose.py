@@ -1,0 +1,591 @@
+"""compose.yaml's `distributed` profile, checked without Docker (no engine runs where tests run).
+
+What a file can show: one subgraph service per department, each running a command the CLI
+accepts, with environment variables citygraph reads and settings that validate; a gateway whose
+supergraph routes to those services and whose mounted files exist; every path compose.yaml and
+the Dockerfile name; `depends_on` naming services that run in the same profile. What it cannot
+show (images pulled, containers healthy, the network up) stays untested.
+
+The project has no YAML library, and one test is no reason to add a dependency: `load_yaml` reads
+the subset compose.yaml uses (block mappings and sequences, JSON-style flow sequences, quoted and
+plain scalars, comments, anchors, aliases, `<<` merges) and refuses anything else, and a test
+holds it to the `yaml` package of tools/node where node is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tomllib
+from collections import Counter
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from typer.core import TyperGroup
+from typer.main import get_command
+
+from api.cli import app as cli_app
+from api.settings import Settings
+from audit.chain import load_key
+from schema.city import builtin_specs
+from schema.datasets import Catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILE = "distributed"
+SUBGRAPH_COMMAND = ["citygraph", "subgraph", "serve"]
+
+# --- a YAML subset -----------------------------------------------------------------------------
+
+
+def _strip_comment(line: str) -> str:
+    quote: str | None = None
+    previous = ""
+    for i, char in enumerate(line):
+        if quote:
+            if char == quote and not (quote == '"' and line[i - 1] == "\\"):
+                quote = None
+        elif char in "\"'" and previous in ("", ":", "-", "[", ","):
+            quote = char  # a quote opens a scalar only where a scalar starts
+        elif char == "#" and (i == 0 or line[i - 1] in " \t"):
+            return line[:i]
+        if not char.isspace():
+            previous = char
+    return line
+
+
+class _Yaml:
+    """Block-structured YAML as compose files write it; ValueError on anything else."""
+
+    def __init__(self, text: str) -> None:
+        self.lines: list[tuple[int, int, str]] = []
+        for number, raw in enumerate(text.splitlines(), 1):
+            content = _strip_comment(raw).strip()
+            if content:
+                if raw[: len(raw) - len(raw.lstrip())].count("\t"):
+                    raise ValueError(f"line {number}: a tab in the indentation")
+                self.lines.append((number, len(raw) - len(raw.lstrip(" ")), content))
+        self.i = 0
+        self.anchors: dict[str, Any] = {}
+
+    def fail(self, message: str) -> ValueError:
+        number = self.lines[min(self.i, len(self.lines) - 1)][0]
+        return ValueError(f"line {number}: {message} (tests/test_compose.py reads a YAML subset)")
+
+    def document(self) -> Any:
+        if not self.lines:
+            return None
+        node = self.block(self.lines[0][1])
+        if self.i != len(self.lines):
+            raise self.fail("unexpected indentation or construct")
+        return node
+
+    def at(self, indent: int) -> str | None:
+        if self.i < len(self.lines) and self.lines[self.i][1] == indent:
+            return self.lines[self.i][2]
+        return None
+
+    def block(self, indent: int) -> Any:
+        content = self.at(indent)
+        if content is None:
+            raise self.fail("unexpected indentation")
+        return self.sequence(indent) if _is_item(content) else self.mapping(indent)
+
+    def nested(self, indent: int, *, items_at_indent: bool) -> Any:
+        """The block under a key or an item, or None when there is none."""
+        if self.i >= len(self.lines):
+            return None
+        _, next_indent, content = self.lines[self.i]
+        if next_indent > indent or (
+            items_at_indent and next_indent == indent and _is_item(content)
+        ):
+            return self.block(next_indent)
+        return None
+
+    def sequence(self, indent: int) -> list[Any]:
+        items: list[Any] = []
+        while (content := self.at(indent)) is not None and _is_item(content):
+            text = content[1:].strip()
+            if text and _split_entry(text) is not None:
+                raise self.fail("a mapping inside a sequence item")
+            self.i += 1
+            items.append(self.value(text) if text else self.nested(indent, items_at_indent=False))
+        return items
+
+    def mapping(self, indent: int) -> dict[str, Any]:
+        explicit: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        while (content := self.at(indent)) is not None and not _is_item(content):
+            entry = _split_entry(content)
+            if entry is None:
+                raise self.fail("expected `key: value`")
+            key, rest = entry
+            self.i += 1
+            anchor = None
+            if rest.startswith("&"):
+                anchor, _, rest = rest[1:].partition(" ")
+                rest = rest.strip()
+            value = self.value(rest) if rest else self.nested(indent, items_at_indent=True)
+            if anchor:
+                self.anchors[anchor] = value
+            if key == "<<":
+                if not isinstance(value, dict):
+                    raise self.fail("`<<` merges a mapping")
+                merged.update(value)
+            elif key in explicit:
+                raise self.fail(f"duplicate key {key!r}")
+            else:
+                explicit[key] = value
+        return merged | explicit  # a key written out wins over a merged one
+
+    def value(self, text: str) -> Any:
+        if text.startswith("*"):
+            if text[1:] not in self.anchors:
+                raise self.fail(f"unknown alias {text}")
+            return self.anchors[text[1:]]
+        if text.startswith(("[", '"')):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise self.fail(f"not JSON-compatible: {text}") from None
+            if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+                raise self.fail("flow sequences of quoted strings only")
+            return value
+        if text.startswith("'") and text.endswith("'") and len(text) > 1:
+            return text[1:-1].replace("''", "'")
+        if text[0] in "{|>!&%@`'" or text.startswith("---"):
+            raise self.fail(f"unsupported: {text}")
+        return text  # plain scalars stay strings: compose reads what it needs as such
+
+
+def _is_item(content: str) -> bool:
+    return content == "-" or content.startswith("- ")
+
+
+def _split_entry(content: str) -> tuple[str, str] | None:
+    if content[0] in "\"'":
+        end = content.find(content[0], 1)
+        if end < 0 or not content[end + 1 :].startswith(":"):
+            return None
+        return content[1:end], content[end + 2 :].strip()
+    match = re.match(r"([^\s:\"'\[\]{},#][^:]*?):(?:\s+(.*))?$", content)
+    if match is None:
+        return None
+    return match[1], (match[2] or "").strip()
+
+
+def load_yaml(text: str) -> Any:
+    """The YAML document `text`, within the subset compose.yaml is written in."""
+    return _Yaml(text).document()
+
+
+# --- the files ---------------------------------------------------------------------------------
+
+COMPOSE_TEXT = (ROOT / "compose.yaml").read_text(encoding="utf-8")
+COMPOSE: dict[str, Any] = load_yaml(COMPOSE_TEXT)
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+GATEWAY_CONFIG = ROOT / "tools" / "node" / "gateway.config.mjs"
+DEPARTMENTS = Catalog(builtin_specs()).departments()
+
+
+def in_profile(service: dict[str, Any]) -> bool:
+    """Whether `docker compose --profile distributed up` starts the service."""
+    return "profiles" not in service or PROFILE in service["profiles"]
+
+
+PROFILE_SERVICES = {name: s for name, s in SERVICES.items() if in_profile(s)}
+
+
+def interpolate(value: str) -> str:
+    """compose's `${VAR:-default}` with nothing set in the environment; `$$` is a dollar."""
+
+    def one(match: re.Match[str]) -> str:
+        if match[0] == "$$":
+            return "$"
+        if match["op"] and match["op"].endswith("?"):
+            raise AssertionError(f"compose.yaml needs {match['name']} set: {match['arg']}")
+        return match["arg"] if match["op"] else ""
+
+    return re.sub(r"\$\$|\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}", one, value)
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # the `- NAME=value` form
+        env = dict(item.partition("=")[::2] for item in env)
+    return {name: interpolate(str(value)) for name, value in env.items()}
+
+
+def dockerfile_instructions(keyword: str) -> list[str]:
+    text = re.sub(r"\\\n", " ", DOCKERFILE)  # continuation lines
+    return [
+        line.split(None, 1)[1].strip()
+        for line in text.splitlines()
+        if line.strip() and line.split(None, 1)[0].upper() == keyword
+    ]
+
+
+def build_of(service: dict[str, Any]) -> tuple[str, str] | None:
+    """The build context and Dockerfile of a service built here, or None for an image."""
+    build = service.get("build")
+    if build is None:
+        return None
+    if isinstance(build, dict):
+        return str(build.get("context", ".")), str(build.get("dockerfile", "Dockerfile"))
+    return str(build), "Dockerfile"
+
+
+def runs_citygraph(service: dict[str, Any]) -> bool:
+    """A service built from the repository's Dockerfile: a citygraph process."""
+    return build_of(service) in ((".", "Dockerfile"), ("./", "Dockerfile"))
+
+
+def command(service: dict[str, Any]) -> list[str]:
+    """What the container runs: compose's `command`, else the Dockerfile's CMD."""
+    if "command" in service:
+        assert isinstance(service["command"], list), "write commands in exec form (a list)"
+        return [interpolate(c) for c in service["command"]]
+    (cmd,) = dockerfile_instructions("CMD")
+    parsed: list[str] = json.loads(cmd)
+    return parsed
+
+
+CITYGRAPH_SERVICES = {n: s for n, s in PROFILE_SERVICES.items() if runs_citygraph(s)}
+SUBGRAPH_SERVICES = {
+    n: s for n, s in CITYGRAPH_SERVICES.items() if command(s)[:3] == SUBGRAPH_COMMAND
+}
+
+
+def main_service() -> str:
+    """The citygraph service that is not a subgraph: it issues the tokens."""
+    others = [n for n in CITYGRAPH_SERVICES if n not in SUBGRAPH_SERVICES]
+    assert len(others) == 1, f"expected one citygraph service beside the subgraphs: {others}"
+    return others[0]
+
+
+def cli_params(args: list[str]) -> dict[str, Any]:
+    """The parameters `citygraph` parses from `args`, without running the command."""
+    cmd = get_command(cli_app)
+    ctx = None
+    name = "citygraph"
+    rest = list(args)
+    while isinstance(cmd, TyperGroup):
+        ctx = cmd.context_class(cmd, info_name=name, parent=ctx)
+        found, sub, rest = cmd.resolve_command(ctx, rest)
+        assert found is not None
+        assert sub is not None
+        name, cmd = found, sub
+    params: dict[str, Any] = cmd.make_context(name, rest, parent=ctx).params
+    return params
+
+
+def subgraph_routes() -> dict[str, str]:
+    """Each subgraph's URL in the committed supergraph."""
+    text = (ROOT / "supergraph.graphql").read_text(encoding="utf-8")
+    found = re.findall(r'@join__graph\(name: "([^"]+)", url: "([^"]+)"\)', text)
+    return dict(found)
+
+
+def settings_env_names() -> set[str]:
+    """The environment variables Settings reads: its prefix and each field's name."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    return {f"{prefix}{name}".upper() for name in Settings.model_fields}
+
+
+def env_read_outside_settings() -> set[str]:
+    """CITYGRAPH_ variables the shipped packages read from os.environ themselves."""
+    pattern = re.compile(r"""os\.(?:environ\.get\(|environ\[|getenv\()\s*["'](CITYGRAPH_\w+)""")
+    names: set[str] = set()
+    for package in PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]:
+        for path in (ROOT / package).rglob("*.py"):
+            names.update(pattern.findall(path.read_text(encoding="utf-8")))
+    return names
+
+
+@pytest.fixture
+def settings_of(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """Settings as a service's container would build them from its environment."""
+    monkeypatch.chdir(tmp_path)  # the relative default data_dir lands here, not in the repo
+
+    def build(service: dict[str, Any]) -> Settings:
+        with monkeypatch.context() as scoped:
+            for name in list(os.environ):
+                if name.startswith("CITYGRAPH_"):
+                    scoped.delenv(name)
+            for name, value in environment(service).items():
+                scoped.setenv(name, value)
+            return Settings()
+
+    return build
+
+
+# --- the subgraphs -----------------------------------------------------------------------------
+
+
+def test_the_profile_has_the_services_these_tests_read() -> None:
+    assert SUBGRAPH_SERVICES, "no service runs `citygraph subgraph serve`"
+    assert "gateway" in PROFILE_SERVICES
+    main_service()
+    assert DEPARTMENTS
+
+
+def test_every_department_has_exactly_one_subgraph_service() -> None:
+    served = Counter(command(s)[3] for s in SUBGRAPH_SERVICES.values())
+    assert sorted(served.elements()) == sorted(DEPARTMENTS)
+
+
+def test_every_citygraph_command_is_one_the_cli_accepts() -> None:
+    (script,) = PYPROJECT["project"]["scripts"]
+    (listen,) = dockerfile_instructions("HEALTHCHECK")
+    health_port = int(re.findall(r"http://127\.0\.0\.1:(\d+)/", listen)[0])
+    for name, service in CITYGRAPH_SERVICES.items():
+        args = command(service)
+        assert args[0] == script, name
+        params = cli_params(args[1:])
+        # reachable from the other containers, and by the image's health check
+        assert params["host"] == "0.0.0.0", name  # noqa: S104 (inside its container)
+        assert params["port"] == health_port, name
+        for published in service.get("ports", []):
+            assert int(published.rsplit(":", 1)[1]) == params["port"], (name, published)
+        if name in SUBGRAPH_SERVICES:
+            assert params["name"] in DEPARTMENTS, name
+
+
+def test_citygraph_services_set_only_variables_citygraph_reads() -> None:
+    known = settings_env_names() | env_read_outside_settings()
+    for name, service in CITYGRAPH_SERVICES.items():
+        unknown = {v for v in environment(service) if v.startswith("CITYGRAPH_")} - known
+        # Settings ignores an unknown CITYGRAPH_ variable: a typo would fall back to the default
+        assert not unknown, f"{name}: {sorted(unknown)} is not a Settings field"
+
+
+def test_every_citygraph_service_has_valid_settings(settings_of: Any) -> None:
+    for name, service in CITYGRAPH_SERVICES.items():
+        settings = settings_of(service)
+        assert settings.default_database_url.startswith("postgresql"), name
+        assert settings.redis_url, name
+
+
+def test_the_subgraphs_share_the_main_service_s_data_and_trust_its_tokens(
+    settings_of: Any,
+) -> None:
+    main = settings_of(SERVICES[main_service()])
+    for name, service in SUBGRAPH_SERVICES.items():
+        sub = settings_of(service)
+        assert sub.default_database_url == main.default_database_url, name
+        assert sub.database_urls == main.database_urls, name
+        assert sub.redis_url == main.redis_url, name
+        # no signing key in a subgraph: it verifies the main service's tokens through its JWKS
+        assert not sub.oauth_server_enabled, name
+        assert sub.issuer_url == main.base_url, name
+        assert sub.token_audience == main.token_audience, name
+
+
+def test_every_process_writing_the_access_log_signs_it_with_one_key(
+    settings_of: Any, tmp_path: Path
+) -> None:
+    # `citygraph audit verify` checks every chain with one key; a process that made its own
+    # (in a container's data_dir, gone with the container) writes chains nobody can verify
+    keys = {name: settings_of(s).audit_chain_key for name, s in CITYGRAPH_SERVICES.items()}
+    assert None not in keys.values(), keys
+    assert len(set(keys.values())) == 1, keys
+    load_key(tmp_path, next(iter(keys.values())))  # hex, and long enough
+
+
+def test_every_subgraph_app_builds_from_its_compose_environment(settings_of: Any) -> None:
+    from api.subgraph import create_subgraph_app  # what `citygraph subgraph serve` runs
+
+    for name, service in SUBGRAPH_SERVICES.items():
+        settings = settings_of(service)
+        try:
+            create_subgraph_app(settings, command(service)[3])
+        except ValueError as exc:
+            if "issuer URL must be https" in str(exc):
+                pytest.xfail(
+                    f"{name}: CITYGRAPH_ISSUER_URL={settings.issuer_url} is plain HTTP to a host "
+                    "that is not loopback, which auth.tokens refuses; compose has no TLS between "
+                    "containers, so the subgraphs cannot verify the main service's tokens yet"
+                )
+            raise
+
+
+# --- the gateway -------------------------------------------------------------------------------
+
+
+def gateway_env_names() -> set[str]:
+    return set(re.findall(r"process\.env\.(\w+)", GATEWAY_CONFIG.read_text(encoding="utf-8")))
+
+
+def test_the_supergraph_routes_each_subgraph_to_the_service_that_serves_it() -> None:
+    routes = subgraph_routes()
+    assert sorted(routes) == sorted(DEPARTMENTS)
+    for department, url in routes.items():
+        parts = urlsplit(url)
+        assert parts.hostname in SUBGRAPH_SERVICES, url
+        params = cli_params(command(SUBGRAPH_SERVICES[parts.hostname])[1:])
+        assert params["name"] == department, url
+        assert parts.port == params["port"], url
+        assert parts.path == "/graphql", url
+
+
+def test_the_gateway_mounts_files_of_the_repository_where_its_command_reads_them() -> None:
+    gateway = SERVICES["gateway"]
+    mounted = {}
+    for volume in gateway["volumes"]:
+        source, target = volume.split(":")[:2]
+        assert source.startswith("./"), f"{volume}: mount a file of the repository"
+        assert (ROOT / source).is_file(), f"{source} does not exist"
+        mounted[target] = (ROOT / source).resolve()
+    read = [arg for arg in gateway["command"] if arg.startswith("/")]
+    assert read, "the gateway's command names no file"
+    for path in read:
+        assert path in mounted, f"the gateway reads {path}, which no volume mounts"
+    assert GATEWAY_CONFIG.resolve() in mounted.values()
+    assert (ROOT / "supergraph.graphql").resolve() in mounted.values()
+    assert "--port" in gateway["command"]
+    port = gateway["command"][gateway["command"].index("--port") + 1]
+    assert all(p.rsplit(":", 1)[1] == port for p in gateway.get("ports", []))
+
+
+def test_the_gateway_image_is_the_version_the_tests_run() -> None:
+    lock = json.loads((ROOT / "tools" / "node" / "package-lock.json").read_text(encoding="utf-8"))
+    version = lock["packages"]["node_modules/@graphql-hive/gateway"]["version"]
+    assert SERVICES["gateway"]["image"] == f"ghcr.io/graphql-hive/gateway:{version}"
+
+
+def test_the_gateway_is_configured_as_its_config_reads_it(settings_of: Any) -> None:
+    env = environment(SERVICES["gateway"])
+    unknown = {v for v in env if v.startswith("CITYGRAPH_")} - gateway_env_names()
+    assert not unknown, f"gateway.config.mjs does not read {sorted(unknown)}"
+    main = settings_of(SERVICES[main_service()])
+    assert env.get("CITYGRAPH_ISSUER") == main.base_url  # the config throws without it
+    assert env.get("CITYGRAPH_AUDIENCE", env["CITYGRAPH_ISSUER"]) == main.token_audience
+    jwks = urlsplit(
+        env.get("CITYGRAPH_JWKS_URL", f"{env['CITYGRAPH_ISSUER']}/.well-known/jwks.json")
+    )
+    assert (jwks.hostname, jwks.port) == (
+        main_service(),
+        cli_params(command(SERVICES[main_service()])[1:])["port"],
+    )
+    assert jwks.path == "/.well-known/jwks.json"
+    router_secrets = {
+        environment(s).get("CITYGRAPH_ROUTER_SECRET") for s in SUBGRAPH_SERVICES.values()
+    }
+    assert router_secrets == {env.get("CITYGRAPH_ROUTER_SECRET")}, "the router secret differs"
+
+
+# --- paths and dependencies --------------------------------------------------------------------
+
+
+def test_every_path_compose_names_exists() -> None:
+    declared = set(COMPOSE.get("volumes") or {})
+    for name, service in SERVICES.items():
+        build = build_of(service)
+        if build is not None:
+            context, dockerfile = build
+            assert (ROOT / context).is_dir(), f"{name}: build context {context}"
+            assert (ROOT / context / dockerfile).is_file(), f"{name}: {dockerfile}"
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith((".", "/")):
+                assert (ROOT / source).exists(), f"{name}: {source} does not exist"
+            else:
+                assert source in declared, f"{name}: volume {source} is not declared"
+
+
+def test_every_path_the_dockerfile_copies_exists_and_is_in_the_build_context() -> None:
+    ignored = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    copied: set[str] = set()
+    for copy in dockerfile_instructions("COPY"):
+        args = [a for a in copy.split() if not a.startswith("--")]
+        if "--from=" in copy:
+            continue
+        for source in args[:-1]:
+            assert (ROOT / source).exists(), f"COPY {source}: no such path"
+            assert not any(fnmatch(source, pattern) for pattern in ignored), source
+            copied.add(source.rstrip("/"))
+    # what `uv sync --no-editable` builds the wheel from
+    wheel = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    needed = {"pyproject.toml", "uv.lock", PYPROJECT["project"]["readme"], *wheel}
+    assert needed <= copied, f"the Dockerfile does not copy {sorted(needed - copied)}"
+
+
+def test_depends_on_names_services_that_run_in_the_same_profile() -> None:
+    for name, service in PROFILE_SERVICES.items():
+        depends = service.get("depends_on") or []
+        for dependency in depends:
+            assert dependency in PROFILE_SERVICES, f"{name} depends on {dependency}"
+            condition = depends[dependency].get("condition") if isinstance(depends, dict) else None
+            if condition == "service_healthy":
+                target = SERVICES[dependency]
+                has_check = "healthcheck" in target or (
+                    runs_citygraph(target) and dockerfile_instructions("HEALTHCHECK")
+                )
+                assert has_check, f"{name} waits for {dependency} to be healthy; it has no check"
+    gateway = set(SERVICES["gateway"]["depends_on"])
+    routed = {str(urlsplit(url).hostname) for url in subgraph_routes().values()}
+    assert routed <= gateway, f"the gateway starts before {sorted(routed - gateway)}"
+
+
+# --- the YAML subset ---------------------------------------------------------------------------
+
+
+def _as_strings(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _as_strings(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_as_strings(v) for v in node]
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    return node if node is None or isinstance(node, str) else str(node)
+
+
+def test_the_yaml_subset_reads_compose_yaml_as_a_yaml_parser_does(node_tools: Path) -> None:
+    script = (
+        "import { parse } from 'yaml'; import { readFileSync } from 'node:fs';"
+        "process.stdout.write(JSON.stringify(parse(readFileSync(process.argv[1], 'utf8'), { merge: true })));"
+    )
+    out = subprocess.run(
+        ["node", "--input-type=module", "-e", script, str(ROOT / "compose.yaml")],
+        cwd=node_tools,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert _as_strings(json.loads(out.stdout)) == COMPOSE
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: |\n  block\n", "a: {b: 1}\n", "- a: 1\n", "a: b\n  c\n", "a: 1\na: 2\n", "a: *nowhere\n"],
+    ids=[
+        "block scalar",
+        "flow mapping",
+        "mapping in a sequence",
+        "continued",
+        "duplicate",
+        "alias",
+    ],
+)
+def test_the_yaml_subset_refuses_what_it_does_not_read(text: str) -> None:
+    with pytest.raises(ValueError, match="line"):
+        load_yaml(text)
+
+
+def test_the_yaml_subset_merges_anchors_as_yaml_does() -> None:
+    text = "base: &b\n  x: 1\n  y: 2\nother:\n  <<: *b\n  y: 3\n  list:\n  - 'it''s'\n  - \"q\"\n"
+    assert load_yaml(text) == {
+        "base": {"x": "1", "y": "2"},
+        "other": {"x": "1", "y": "3", "list": ["it's", "q"]},
+    }
