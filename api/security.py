@@ -75,6 +75,7 @@ class Security:
                     audience=self.audience,
                     http=self.http,
                     timeout_s=settings.idp_timeout_s,
+                    http_hosts=frozenset(settings.issuer_http_hosts),
                     keys_ttl_s=settings.jwks_ttl_s,
                     min_refetch_interval_s=settings.jwks_min_refetch_interval_s,
                     leeway_s=settings.token_leeway_s,

@@ -85,6 +85,13 @@ class Settings(BaseSettings):
         default=None,
         description="The city's identity provider (its exact `iss`); staff and citizen tokens come from it.",
     )
+    issuer_http_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Host names whose issuer may be reached over plain HTTP: a private network you trust "
+            "(compose's `citygraph` service). Loopback always may; everything else needs https."
+        ),
+    )
     oauth_server_enabled: bool = Field(
         default=True, description="Run the built-in authorization server (app tokens)."
     )
@@ -186,6 +193,13 @@ class Settings(BaseSettings):
     audit_flush_interval_s: float = Field(default=0.2, gt=0, le=60)
     audit_commit_timeout_s: float = Field(
         default=2.0, gt=0, le=30, description="Longest wait for a restricted read's record."
+    )
+    audit_shipper: Literal["inline", "process"] = Field(
+        default="process",
+        description=(
+            "Who writes spooled public records to the log: a child process of each server"
+            " (`process`: the serving process only spools) or the server's own task (`inline`)."
+        ),
     )
     audit_pseudonym_period_s: int = Field(
         default=86_400, ge=60, description="How long an anonymous caller keeps one pseudonym."

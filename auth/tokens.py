@@ -168,8 +168,9 @@ def _modulus_bits(n: str) -> int:
         return 0
 
 
-def _allowed_url(url: str) -> bool:
-    """HTTPS, or plain HTTP to a loopback address (tests, a local IdP)."""
+def _allowed_url(url: str, http_hosts: frozenset[str] = frozenset()) -> bool:
+    """HTTPS, or plain HTTP to a loopback address (tests, a local IdP) or to one of `http_hosts`
+    (named hosts of a private network the operator vouches for, such as compose's)."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -180,7 +181,7 @@ def _allowed_url(url: str) -> bool:
         return True
     if parts.scheme != "http":
         return False
-    if parts.hostname == "localhost":
+    if parts.hostname == "localhost" or parts.hostname in http_hosts:
         return True
     try:
         return ipaddress.ip_address(parts.hostname).is_loopback
@@ -200,10 +201,15 @@ class RemoteKeySource:
         metadata_ttl_s: float = 3600.0,
         max_bytes: int = 256 * 1024,
         monotonic: Callable[[], float] = time.monotonic,
+        http_hosts: frozenset[str] = frozenset(),
     ) -> None:
-        if not _allowed_url(issuer):
-            raise ValueError("the issuer URL must be https (plain http only on loopback)")
+        if not _allowed_url(issuer, http_hosts):
+            raise ValueError(
+                "the issuer URL must be https (plain http only on loopback, or to a host named "
+                "in CITYGRAPH_ISSUER_HTTP_HOSTS)"
+            )
         self.issuer = issuer
+        self._http_hosts = http_hosts
         self._http = http
         self._timeout_s = timeout_s
         self._metadata_ttl_s = metadata_ttl_s
@@ -246,7 +252,7 @@ class RemoteKeySource:
             if metadata.get("issuer") != self.issuer:
                 raise IssuerUnavailable(f"{url} describes another issuer")
             jwks_uri = metadata.get("jwks_uri")
-            if not isinstance(jwks_uri, str) or not _allowed_url(jwks_uri):
+            if not isinstance(jwks_uri, str) or not _allowed_url(jwks_uri, self._http_hosts):
                 raise IssuerUnavailable(f"{url} has no usable jwks_uri")
             self._jwks_uri = (now, jwks_uri)
             return jwks_uri
@@ -410,10 +416,11 @@ class TokenVerifier:
         audience: str,
         http: httpx.AsyncClient,
         timeout_s: float = 3.0,
+        http_hosts: frozenset[str] = frozenset(),
         **options: Any,
     ) -> TokenVerifier:
         """A verifier for an external issuer, configured by its URL alone (discovery + JWKS)."""
-        keys = RemoteKeySource(issuer, http=http, timeout_s=timeout_s)
+        keys = RemoteKeySource(issuer, http=http, timeout_s=timeout_s, http_hosts=http_hosts)
         return cls(issuer=issuer, audience=audience, keys=keys, **options)
 
     @classmethod

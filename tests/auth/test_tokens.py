@@ -113,6 +113,14 @@ def test_plain_http_is_fine_on_loopback(issuer: str) -> None:
     RemoteKeySource(issuer, http=httpx.AsyncClient())
 
 
+def test_plain_http_reaches_only_the_named_private_hosts() -> None:
+    named = frozenset({"citygraph"})
+    RemoteKeySource("http://citygraph:8000", http=httpx.AsyncClient(), http_hosts=named)
+    for elsewhere in ("http://citygraph.example.org", "http://idp.test", "http://user@citygraph"):
+        with pytest.raises(ValueError, match="CITYGRAPH_ISSUER_HTTP_HOSTS"):
+            RemoteKeySource(elsewhere, http=httpx.AsyncClient(), http_hosts=named)
+
+
 async def test_rotated_keys_are_picked_up_on_an_unknown_kid(
     idp: FakeIdP, http: httpx.AsyncClient
 ) -> None:
