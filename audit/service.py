@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.chain import load_key
 from audit.hook import RequestAudit
+from audit.shipper import ShipperMode
 from audit.store import ChainAppender, create_tables, new_chain_id
 from audit.writer import AuditWriter
 from auth.pseudonym import Pseudonyms
@@ -46,6 +47,8 @@ class AuditSettings(Protocol):
     def audit_flush_interval_s(self) -> float: ...
     @property
     def audit_commit_timeout_s(self) -> float: ...
+    @property
+    def audit_shipper(self) -> ShipperMode: ...
     @property
     def audit_pseudonym_period_s(self) -> int: ...
     @property
@@ -79,6 +82,7 @@ class AuditLog:
         batch_size: int = 500,
         flush_interval_s: float = 0.2,
         commit_timeout_s: float = 2.0,
+        shipper: ShipperMode = "inline",
         pseudonyms: Pseudonyms | None = None,
         create: bool = True,
         server: str | None = None,
@@ -99,6 +103,7 @@ class AuditLog:
             batch_size=batch_size,
             flush_interval_s=flush_interval_s,
             commit_timeout_s=commit_timeout_s,
+            shipper=shipper,
         )
         self.requests = RequestAudit(
             self.writer,
@@ -130,6 +135,7 @@ class AuditLog:
             batch_size=settings.audit_batch_size,
             flush_interval_s=settings.audit_flush_interval_s,
             commit_timeout_s=settings.audit_commit_timeout_s,
+            shipper=settings.audit_shipper,
             pseudonyms=pseudonyms_of(settings),
             # outside production the app creates its tables; there, migrations own them
             create=settings.environment != "production",
@@ -137,7 +143,7 @@ class AuditLog:
         )
 
     async def open(self) -> None:
-        """Create the tables outside production, replay the spool, start the flusher."""
+        """Create the tables outside production, then start the writer (and its shipper child)."""
         if self.create:
             try:
                 await create_tables(self.engine)
@@ -146,7 +152,7 @@ class AuditLog:
         await self.writer.open()
 
     async def close(self) -> None:
-        """Flush every record it can (graceful shutdown); the rest stays spooled."""
+        """Ship every record it can and stop the shipper (graceful shutdown); the rest stays spooled."""
         await self.writer.close()
 
 

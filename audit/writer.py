@@ -1,21 +1,31 @@
 """The writer: restricted records committed before their response, public ones spooled and batched.
 
-- `commit(record)`: one transaction, awaited before a restricted response leaves the server; on
-  failure (database down, disk full, a frozen server past `commit_timeout_s`) it raises
-  AuditUnavailable and the caller refuses the restricted fields (fail closed).
+- `commit(record)`: one transaction on the writer's chain, awaited before a restricted response
+  leaves the server; on failure (database down, disk full, a frozen server past
+  `commit_timeout_s`) it raises AuditUnavailable and the caller refuses the restricted fields
+  (fail closed).
 - `submit(record)`: the record is written to the spool (a local append-only file, one JSON line
-  each, `os.write` straight to the kernel) before the response is sent, then flushed to the log
-  in batches by a background task every `flush_interval_s` or `batch_size` records. A process
-  killed outright loses nothing the kernel received; the segment is fsync'd when it is closed
-  for a flush, so a power cut loses at most one flush interval.
-- The spool lives in `<spool_dir>/<chain id>/NNNNNNNNNN.jsonl` segments under an flock held for
-  the writer's lifetime. When the log store is unreachable, segments pile up and are replayed in
-  order when it returns; a writer that finds another writer's folder unlocked (its process died)
-  replays that folder's segments too. A record already in the log (a crash between commit and
-  unlink) is recognised by its record id and not written twice.
-- The writer keeps what it spooled in this life in memory as well, segment by segment, so a
-  flush reads back only what an earlier life left (the file is for crashes, not for the flush).
-- `close()` (graceful shutdown, SIGTERM through the ASGI lifespan) flushes everything it can and
+  each, `os.write` straight to the kernel) before the response is sent. A process killed
+  outright loses nothing the kernel received.
+- The spool is `<spool_dir>/<chain id>/`, under an flock held for the writer's lifetime. The
+  segment being written is `NNNNNNNNNN.open`; every `flush_interval_s` (or `batch_size` records)
+  it is sealed: fsync'd and closed off the event loop, then renamed to `NNNNNNNNNN.jsonl`, so a
+  power cut loses at most one flush interval. Sealed segments are what gets shipped to the log
+  (audit.shipper describes the folder and who ships what).
+- Two ways to ship (`shipper`):
+  - "process": a child process (`python -m audit.shipper`) ships the sealed segments on a chain
+    of its own; this process only seals. If the child dies it is logged and replaced at the next
+    tick; `close()` seals the last segment, stops the child (SIGTERM, then SIGKILL after 15 s) and
+    ships itself whatever a child that did not finish cleanly left.
+  - "inline": this process's own task ships, on its own chain. What it spooled in this life is
+    kept in memory too, segment by segment, so a flush reads back only what an earlier life left.
+- When the log store is unreachable, segments pile up and are shipped in order when it returns;
+  folders left by dead writers are shipped by whoever finds them (audit.shipper.Drain.orphans).
+  A record already in the log (a crash between commit and unlink) is recognised by its record id.
+- `store_available` (the metrics' gauge): whether the last contact with the log succeeded, be it
+  a commit or a flush here, or, in "process" mode, the shipper's last pass, which it reports in
+  `ship.status`, read at each tick.
+- `close()` (graceful shutdown, SIGTERM through the ASGI lifespan) ships everything it can and
   leaves the rest spooled for the next start.
 """
 
@@ -27,17 +37,35 @@ import errno
 import fcntl
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import orjson
 import structlog
 
 from audit.chain import canonical
 from audit.records import AccessRecord
+from audit.shipper import (
+    LOCK_FILE,
+    OPEN,
+    SEALED,
+    SHIP_LOCK_FILE,
+    STATUS_FILE,
+    STORE_DOWN,
+    Drain,
+    ShipperMode,
+    ShipperProcess,
+    flocked,
+    segments,
+    shipper_config,
+)
 from audit.store import AuditStoreError, ChainAppender, Prepared
 
 log = structlog.get_logger("citygraph.audit")
-LOCK_FILE = "lock"
+
+SHIPPER_STOP_TIMEOUT_S = 15.0
+SHIPPER_QUICK_DEATH_S = 10.0
+"""A shipper that dies younger than this is restarted ever more calmly (1 s, 2 s, ... 60 s)."""
 
 
 class AuditUnavailable(RuntimeError):
@@ -56,6 +84,7 @@ class AuditWriter:
         flush_interval_s: float = 0.2,
         commit_timeout_s: float = 2.0,
         takeover_interval_s: float = 30.0,
+        shipper: ShipperMode = "inline",
     ) -> None:
         self.appender = appender
         self.spool_root = spool_dir
@@ -64,50 +93,75 @@ class AuditWriter:
         self.flush_interval_s = flush_interval_s
         self.commit_timeout_s = commit_timeout_s
         self.takeover_interval_s = takeover_interval_s
+        self.mode = shipper
         self._segment = 0
         self._fd: int | None = None
         self._lock_fd: int | None = None
         self._pending = 0
         self._memory: dict[int, list[Prepared]] = {}
         """What this writer spooled in this life, by segment: flushed without reading it back."""
+        self._drain = Drain(appender, batch_size=batch_size)
+        self._shipper: ShipperProcess | None = None
+        self._shipper_started = 0.0
+        self._quick_deaths = 0
+        self._restart_after = 0.0
+        self._status = b""
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Future[None]] = set()
         self._last_takeover = 0.0
-        self._tried: set[Path] = set()
         self.store_available = True
+
+    @property
+    def shipper_pid(self) -> int | None:
+        """The pid of the current shipper child ("process" mode)."""
+        return self._shipper.pid if self._shipper is not None else None
 
     # lifecycle -----------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Lock this writer's spool folder, replay what earlier writers left, start flushing."""
+        """Lock this writer's spool folder, start shipping (and replay what dead writers left)."""
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._open_segment(1)
-        await self.flush()
-        self._task = asyncio.create_task(self._run(), name="audit-writer")
+        if self.mode == "process":
+            self._shipper = ShipperProcess(
+                shipper_config(
+                    self.appender,
+                    folder=self.folder,
+                    spool_root=self.spool_root,
+                    batch_size=self.batch_size,
+                    flush_interval_s=self.flush_interval_s,
+                    takeover_interval_s=self.takeover_interval_s,
+                )
+            )
+            await self._start_shipper()  # it takes over dead writers' folders as it starts
+            self._task = asyncio.create_task(self._seal_forever(), name="audit-writer")
+        else:
+            await self.flush()
+            self._task = asyncio.create_task(self._flush_forever(), name="audit-writer")
 
     async def close(self) -> None:
-        """Stop the flusher, flush everything; what the store refuses stays spooled."""
+        """Seal the last segment and ship everything; what the store refuses stays spooled."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
-        await self.flush()
-        if self._fd is not None:
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = None
-        with contextlib.suppress(FileNotFoundError):
-            segment = self._path(self._segment)
-            if segment.stat().st_size == 0:
-                segment.unlink()
+        # a seal or a shipper start the task was awaiting has to be over before the last steps
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+        async with self._flush_lock:
+            await self._seal(reopen=False)
+        if self._shipper is not None:
+            await self._stop_shipper()
+        else:
+            await self.flush()
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock: a later writer may replay the rest
             self._lock_fd = None
-        if not self._segments(self.folder):
+        if not segments(self.folder, sealed_only=False):
             # nothing left to replay: the folder goes, so spool/ does not grow with every restart
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -139,9 +193,25 @@ class AuditWriter:
         if self._pending == self.batch_size:
             self._wake.set()
 
-    # flushing ------------------------------------------------------------------------------
+    # shipping ------------------------------------------------------------------------------
 
-    async def _run(self) -> None:
+    async def flush(self) -> bool:
+        """Seal the current segment and ship every sealed one, oldest first; False if the store
+        refused. In "process" mode, sealing is all (the shipper ships): the last known state."""
+        async with self._flush_lock:
+            if self._pending:
+                await self._seal(reopen=True)
+            if self._shipper is not None:
+                return self.store_available
+            ok = await self._drain.folder(self.folder, sealed_only=True, memory=self._memory)
+            loop = asyncio.get_running_loop()
+            if ok and loop.time() - self._last_takeover >= self.takeover_interval_s:
+                self._last_takeover = loop.time()
+                ok = await self._drain.orphans(self.spool_root, own=self.folder)
+            self.store_available = ok
+            return ok
+
+    async def _flush_forever(self) -> None:
         backoff = self.flush_interval_s
         while True:
             with contextlib.suppress(TimeoutError):
@@ -155,116 +225,119 @@ class AuditWriter:
             # a store that is down is retried at a calmer pace, up to every 5 s
             backoff = self.flush_interval_s if ok else min(max(backoff * 2, 0.5), 5.0)
 
-    async def flush(self) -> bool:
-        """Write every spooled record to the log, oldest first; False if the store refused."""
-        async with self._flush_lock:
-            if self._pending:
-                closed = self._rotate()
-                if closed is not None:
-                    # an fsync can take tens of milliseconds on a busy disk: never on the loop
-                    await asyncio.to_thread(_sync_and_close, closed)
-            ok = await self._drain(self.folder, keep_current=True)
-            loop = asyncio.get_running_loop()
-            if ok and loop.time() - self._last_takeover >= self.takeover_interval_s:
-                self._last_takeover = loop.time()
-                ok = await self._take_over_orphans()
-            self.store_available = ok
-            return ok
+    async def _seal_forever(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
+            self._wake.clear()
+            try:
+                await self.flush()
+                await self._tend_shipper()
+            except Exception:  # a bug must not stop the sealing for good: log it, retry later
+                log.error("audit segment rotation failed", exc_info=True)
 
-    def _rotate(self) -> int | None:
-        """Start a new segment; the old one's descriptor, for the caller to sync and close."""
-        closed = self._fd
-        self._open_segment(self._segment + 1)
-        return closed
+    async def _seal(self, *, reopen: bool) -> None:
+        """Seal the current segment (fsync, close, rename to .jsonl), or drop it when empty."""
+        fd, number = self._fd, self._segment
+        if reopen:
+            self._open_segment(number + 1)
+        else:
+            self._fd = None
+            self._pending = 0
+        if self._shipper is not None:
+            self._memory.pop(number, None)  # the shipper reads the file
+        if fd is None:
+            return
+        opened, sealed = self._path(number, OPEN), self._path(number, SEALED)
+        # an fsync can take tens of milliseconds on a busy disk: never on the loop
+        await self._off_loop(_sync_and_seal, fd, opened, sealed)
+
+    async def _off_loop(self, func: Callable[..., None], *args: Any) -> None:
+        """Run `func` in a thread; close() waits for it even when its caller was cancelled."""
+        future = asyncio.ensure_future(asyncio.to_thread(func, *args))
+        self._in_flight.add(future)
+        future.add_done_callback(self._in_flight.discard)
+        await asyncio.shield(future)
 
     def _open_segment(self, number: int) -> None:
-        existing = self._segments(self.folder)
+        existing = segments(self.folder, sealed_only=False)
         self._segment = max([number, *(n + 1 for n, _ in existing)])
-        self._fd = os.open(self._path(self._segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._fd = os.open(
+            self._path(self._segment, OPEN), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+        )
         self._memory[self._segment] = []
         self._pending = 0
 
-    def _path(self, number: int, folder: Path | None = None) -> Path:
-        return (folder or self.folder) / f"{number:010d}.jsonl"
+    def _path(self, number: int, suffix: str) -> Path:
+        return self.folder / f"{number:010d}{suffix}"
 
-    @staticmethod
-    def _segments(folder: Path) -> list[tuple[int, Path]]:
-        found = []
-        for path in folder.glob("*.jsonl"):
-            with contextlib.suppress(ValueError):
-                found.append((int(path.stem), path))
-        return sorted(found)
+    # the shipper child ("process" mode) ------------------------------------------------------
 
-    async def _drain(self, folder: Path, *, keep_current: bool, dedupe: bool = False) -> bool:
-        for number, path in self._segments(folder):
-            if keep_current and folder == self.folder and number == self._segment:
-                continue
-            mine = self._memory.get(number) if folder == self.folder else None
-            records = mine if mine is not None else self._read(path)
-            # a segment written by this writer and never tried cannot be in the log yet; one
-            # left by a dead writer, or tried before (a commit whose outcome is unknown), may be
-            check = dedupe or path in self._tried
-            self._tried.add(path)
-            try:
-                for start in range(0, len(records), self.batch_size):
-                    batch = records[start : start + self.batch_size]
-                    if check:
-                        known = await self.appender.known([b["record_id"] for _, b in batch])
-                        batch = [r for r in batch if r[1]["record_id"] not in known]
-                    await self.appender.append_prepared(batch)
-            except AuditStoreError as exc:
-                log.warning("audit log unavailable; records stay spooled", error_type=str(exc))
-                return False
-            path.unlink()
-            self._tried.discard(path)
-            if folder == self.folder:
-                self._memory.pop(number, None)
-        return True
+    async def _start_shipper(self) -> None:
+        if self._shipper is not None:
+            self._shipper_started = asyncio.get_running_loop().time()
+            await self._off_loop(self._shipper.start)  # a fork and exec: not on the loop
 
-    @staticmethod
-    def _read(path: Path) -> list[Prepared]:
-        """The records of a segment an earlier life (or another writer) left."""
-        records: list[Prepared] = []
-        for line in path.read_bytes().splitlines():
-            if not line.strip():
-                continue
-            try:
-                body = orjson.loads(line)
-                if not isinstance(body, dict) or "record_id" not in body:
-                    raise ValueError("not a record")
-            except ValueError:
-                # a line cut short by a crash mid-write: its response was never sent
-                log.warning("skipped a torn spool line", segment=path.name)
-                continue
-            records.append((line.decode(), body))
-        return records
+    async def _tend_shipper(self) -> None:
+        """Replace a shipper that died; read how its last contact with the log went."""
+        if self._shipper is None:
+            return
+        returncode = self._shipper.exited()
+        now = asyncio.get_running_loop().time()
+        if returncode is not None and now >= self._restart_after:
+            log.error(
+                "the audit shipper exited; starting another",
+                pid=self._shipper.pid,
+                returncode=returncode,
+            )
+            # one that cannot live (a broken install, say) must not flood the logs
+            quick = now - self._shipper_started < SHIPPER_QUICK_DEATH_S
+            self._quick_deaths = self._quick_deaths + 1 if quick else 0
+            self._restart_after = now + min(2.0 ** (self._quick_deaths - 1), 60.0)
+            await self._start_shipper()
+        self._read_status()
 
-    async def _take_over_orphans(self) -> bool:
-        """Replay the spool folders of writers that died (their flock is free)."""
-        if not self.spool_root.is_dir():
-            return True
-        for folder in sorted(p for p in self.spool_root.iterdir() if p.is_dir()):
-            if folder == self.folder:
-                continue
-            try:
-                fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-            except OSError:
-                continue
-            try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # a live writer's folder
-                if not await self._drain(folder, keep_current=False, dedupe=True):
-                    return False
-                shutil.rmtree(folder, ignore_errors=True)
-            finally:
-                os.close(fd)
-        return True
+    def _read_status(self) -> None:
+        try:
+            status = (self.folder / STATUS_FILE).read_bytes()
+        except OSError:
+            return
+        if status != self._status:  # a new report (each carries its shipper's pid and number)
+            self._status = status
+            self.store_available = status.endswith(b" 1\n")
+
+    async def _stop_shipper(self) -> None:
+        """Stop the child after its last pass; ship what it left if it did not finish cleanly."""
+        if self._shipper is None:
+            return
+        returncode = await asyncio.to_thread(self._shipper.stop, SHIPPER_STOP_TIMEOUT_S)
+        self._read_status()
+        if returncode in (0, STORE_DOWN):
+            return
+        # gone before it was asked (a crash, or a SIGTERM to the whole process group before the
+        # last segment was sealed), or killed: it may also have committed a segment it did not
+        # unlink, so every record is checked against the log
+        log.warning(
+            "the audit shipper did not finish; shipping here", returncode=self._shipper.exited()
+        )
+        with flocked(self.folder, SHIP_LOCK_FILE) as free:
+            if free:  # else some shipper still runs: it ships them, or the next start does
+                ok = await self._drain.folder(self.folder, sealed_only=True, dedupe=True)
+                self.store_available = ok
 
 
-def _sync_and_close(fd: int) -> None:
+def _sync_and_seal(fd: int, opened: Path, sealed: Path) -> None:
+    """fsync and close a segment, then rename it to its sealed name (an empty one goes)."""
     try:
         os.fsync(fd)
+    except OSError as exc:
+        # sealed all the same: its lines are in the kernel, and shipping them is what matters
+        log.error("could not fsync an audit spool segment", error_type=type(exc).__name__)
+    try:
+        empty = os.fstat(fd).st_size == 0
     finally:
         os.close(fd)
+    if empty:
+        opened.unlink(missing_ok=True)
+    else:
+        os.rename(opened, sealed)  # atomic: a shipper sees the whole segment or none of it

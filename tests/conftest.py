@@ -9,6 +9,7 @@ either way, an absent component skips the test with the reason, or fails it when
 CITYGRAPH_REQUIRE_SERVICES=1, as in CI.
 """
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,11 @@ import pytest
 
 from tests import services
 from tests.services import SpawnedServer
+
+# Tests build many apps per process, and a shipper child per app costs a process start: the log
+# is flushed inline unless a test asks for the shipper (tests/audit/test_shipper.py does). Set at
+# import, before any Settings is built; servers spawned as subprocesses inherit it.
+os.environ.setdefault("CITYGRAPH_AUDIT_SHIPPER", "inline")
 
 # Fixture -> the marker it implies (the marker's component is checked before the test runs).
 FIXTURE_MARKERS = {
