@@ -45,19 +45,16 @@ import structlog
 
 from audit.chain import canonical
 from audit.records import AccessRecord
-from audit.shipper import (
+from audit.shipper import STORE_DOWN, ShipperMode, ShipperProcess, shipper_config
+from audit.spool import (
     LOCK_FILE,
     OPEN,
     SEALED,
     SHIP_LOCK_FILE,
     STATUS_FILE,
-    STORE_DOWN,
     Drain,
-    ShipperMode,
-    ShipperProcess,
     flocked,
     segments,
-    shipper_config,
 )
 from audit.store import AuditStoreError, ChainAppender, Prepared
 

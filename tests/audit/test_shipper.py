@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 
 from api.settings import Settings
 from audit.chain import canonical
-from audit.shipper import LOCK_FILE, SHIP_LOCK_FILE, Drain, flocked
+from audit.spool import LOCK_FILE, SHIP_LOCK_FILE, Drain, flocked
 from audit.store import ChainAppender, audit_log
 from audit.verify import verify
 from audit.writer import AuditWriter
