@@ -122,6 +122,12 @@ class CityCollector:
                 "1 while the last write to the access log succeeded; 0 while records wait spooled.",
                 1.0 if self.audit.writer.store_available else 0.0,
             )
+            yield GaugeMetricFamily(
+                "citygraph_audit_spool_segments",
+                "Spool segments of this process not yet in the log (one is being written); more "
+                "means the log is behind or down.",
+                self.audit.writer.spooled_segments(),
+            )
 
 
 class RouteCounts:

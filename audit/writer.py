@@ -115,6 +115,11 @@ class AuditWriter:
         """The pid of the current shipper child ("process" mode)."""
         return self._shipper.pid if self._shipper is not None else None
 
+    def spooled_segments(self) -> int:
+        """Segments in this writer's spool folder, the one being written included: a number that
+        grows while the log is behind (or down), for the metrics; a directory listing, no more."""
+        return len(segments(self.folder, sealed_only=False))
+
     # lifecycle -----------------------------------------------------------------------------
 
     async def open(self) -> None:

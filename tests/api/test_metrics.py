@@ -240,3 +240,8 @@ def test_the_audit_gauge_says_the_log_is_down_when_its_database_is_unreachable(
     while value(scrape(client), "citygraph_audit_store_up") != 0:
         assert time.monotonic() < deadline, "the audit gauge still says the log is up"
         time.sleep(0.05)
+    # records keep coming while the log is down: their segments pile up in the spool
+    assert client.get("/graphql", params={"query": DISTRICTS}).status_code == 200
+    while value(scrape(client), "citygraph_audit_spool_segments") < 2:
+        assert time.monotonic() < deadline, "the spool gauge does not show the backlog"
+        time.sleep(0.05)
