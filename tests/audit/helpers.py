@@ -67,21 +67,28 @@ def log_url(settings: Settings) -> str:
     return settings.database_urls.get("audit", settings.default_database_url)
 
 
-def read_log(settings: Settings) -> list[dict[str, Any]]:
-    """Every record's body, in chain order."""
+def log_rows(settings: Settings) -> list[tuple[str, str]]:
+    """(chain id, body text) of every record, in chain order."""
 
-    async def run() -> list[dict[str, Any]]:
+    async def run() -> list[tuple[str, str]]:
         engine = make_engine(log_url(settings))
         try:
             async with engine.connect() as conn:
                 rows = await conn.execute(
-                    select(audit_log.c.body).order_by(audit_log.c.chain_id, audit_log.c.seq)
+                    select(audit_log.c.chain_id, audit_log.c.body).order_by(
+                        audit_log.c.chain_id, audit_log.c.seq
+                    )
                 )
-                return [orjson.loads(r.body) for r in rows]
+                return [(r.chain_id, r.body) for r in rows]
         finally:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def read_log(settings: Settings) -> list[dict[str, Any]]:
+    """Every record's body, in chain order."""
+    return [orjson.loads(body) for _, body in log_rows(settings)]
 
 
 def verify_log(settings: Settings) -> Report:

@@ -3,7 +3,6 @@ a chain of its own, and none is lost or written twice when it, or the server, is
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -18,24 +17,22 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
 from api.settings import Settings
 from audit.chain import canonical
 from audit.spool import LOCK_FILE, SHIP_LOCK_FILE, Drain, flocked
-from audit.store import ChainAppender, audit_log
+from audit.store import ChainAppender
 from audit.verify import verify
 from audit.writer import AuditWriter
 from auth.keys import KeyStore
-from storage.engines import make_engine
 from tests.audit.conftest import KEY, record
 from tests.audit.helpers import (
     PURPOSE,
     ask,
     audited_client,
-    log_url,
+    log_rows,
     settings_for,
     token,
     verify_log,
@@ -58,25 +55,6 @@ def log_urls(request: pytest.FixtureRequest) -> dict[str, str]:
 
 def shipping(data_dir: Path, log_urls: dict[str, str], **overrides: Any) -> Settings:
     return settings_for(data_dir, audit_shipper="process", database_urls=log_urls, **overrides)
-
-
-def log_rows(settings: Settings) -> list[tuple[str, str]]:
-    """(chain id, body text) of every record, in chain order."""
-
-    async def run() -> list[tuple[str, str]]:
-        engine = make_engine(log_url(settings))
-        try:
-            async with engine.connect() as conn:
-                rows = await conn.execute(
-                    select(audit_log.c.chain_id, audit_log.c.body).order_by(
-                        audit_log.c.chain_id, audit_log.c.seq
-                    )
-                )
-                return [(r.chain_id, r.body) for r in rows]
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 def request_ids(settings: Settings) -> Counter[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,15 +9,12 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from api.settings import Settings
 from api.subgraph import ROUTER_HEADER, create_subgraph_app
-from audit.store import audit_log
-from storage.engines import make_engine
 from tests.api.conftest import RESIDENTS, city_of, on_app_loop
-from tests.audit.helpers import BASE, PURPOSE, log_url, settings_for, token, verify_log
+from tests.audit.helpers import BASE, PURPOSE, log_rows, settings_for, token, verify_log
 from tests.federation.test_subgraph_access import ENTITIES, seed_with_tables
 
 SECRET = "router-only"
@@ -43,21 +39,7 @@ def registry(settings: Settings) -> Iterator[TestClient]:
 
 def logged(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
     """Every record in the log with its chain, in chain order."""
-
-    async def run() -> list[tuple[str, dict[str, Any]]]:
-        engine = make_engine(log_url(settings))
-        try:
-            async with engine.connect() as conn:
-                rows = await conn.execute(
-                    select(audit_log.c.chain_id, audit_log.c.body).order_by(
-                        audit_log.c.chain_id, audit_log.c.seq
-                    )
-                )
-                return [(r.chain_id, orjson.loads(r.body)) for r in rows]
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
+    return [(chain, orjson.loads(body)) for chain, body in log_rows(settings)]
 
 
 def entities(client: TestClient, **headers: str) -> Any:
