@@ -11,7 +11,7 @@
   segment being written is `NNNNNNNNNN.open`; every `flush_interval_s` (or `batch_size` records)
   it is sealed: fsync'd and closed off the event loop, then renamed to `NNNNNNNNNN.jsonl`, so a
   power cut loses at most one flush interval. Sealed segments are what gets shipped to the log
-  (audit.shipper describes the folder and who ships what).
+  (audit.spool describes the folder, audit.shipper who ships what).
 - Two ways to ship (`shipper`):
   - "process": a child process (`python -m audit.shipper`) ships the sealed segments on a chain
     of its own; this process only seals. If the child dies it is logged and replaced at the next
@@ -20,7 +20,7 @@
   - "inline": this process's own task ships, on its own chain. What it spooled in this life is
     kept in memory too, segment by segment, so a flush reads back only what an earlier life left.
 - When the log store is unreachable, segments pile up and are shipped in order when it returns;
-  folders left by dead writers are shipped by whoever finds them (audit.shipper.Drain.orphans).
+  folders left by dead writers are shipped by whoever finds them (audit.spool.Drain.orphans).
   A record already in the log (a crash between commit and unlink) is recognised by its record id.
 - `store_available` (the metrics' gauge): whether the last contact with the log succeeded, be it
   a commit or a flush here, or, in "process" mode, the shipper's last pass, which it reports in
@@ -190,7 +190,8 @@ class AuditWriter:
         line = text.encode() + b"\n"
         if os.write(self._fd, line) != len(line):  # a full disk can cut a write short
             raise OSError(errno.ENOSPC, "the audit spool is full")
-        self._memory[self._segment].append((text, body))
+        if self._shipper is None:  # inline: flushed from memory; a shipper reads the file
+            self._memory[self._segment].append((text, body))
         self._pending += 1
         if self._pending == self.batch_size:
             self._wake.set()
