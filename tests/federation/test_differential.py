@@ -47,6 +47,9 @@ QUERIES = {
           residentStatistics(groupBy: [DISTRICT]) { districtCode people suppressed }
           benefitCaseStatistics(groupBy: [BENEFIT_TYPE]) { benefitType people suppressed } }""",
     "the catalog": """{ datasets { name title department access } }""",
+    # no tier of the battery may read the log: every answer is a refusal, the same at any moment
+    "the access log, refused (territory)": """
+        { accessLog(first: 2) { nodes { at tier } } accessLogCounts(by: DAY) { key count } }""",
     "a bad argument": """{ bikeStations(first: 100000) { totalCount } districts { totalCount } }""",
 }
 
@@ -141,3 +144,17 @@ def test_the_router_refuses_a_bad_token_as_citygraph_does(
     assert answer(f"{distributed.router}/graphql", query, headers) == one_process
     assert one_process["status"] == 401
     assert routed.headers["www-authenticate"].startswith("Bearer ")
+
+
+def test_refused_root_fields_of_one_subgraph_keep_their_place_through_the_router(
+    distributed: Distributed,
+) -> None:
+    # the router batches a subgraph's root fields under an `@` step; nothing of it may show
+    query = QUERIES["the access log, refused (territory)"]
+    bodies = [
+        httpx.post(f"{url}/graphql", json={"query": query}, timeout=30).json()
+        for url in (distributed.base, distributed.router)
+    ]
+    one_process, routed = ({tuple(e["path"]) for e in body["errors"]} for body in bodies)
+    assert routed == one_process == {("accessLog",), ("accessLogCounts",)}
+    assert bodies[1]["data"] == {"accessLog": None, "accessLogCounts": None}

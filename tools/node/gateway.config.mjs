@@ -104,6 +104,29 @@ function restoreNulls(now, before) {
   return out;
 }
 
+// The router plans root fields of one subgraph under an `@` step: the denial of the second such
+// field has the path ['@', field], and extended-validation's null then lands at data['@'][field].
+// citygraph answers { field: null }: lift what sits under `@` to where it belongs, paths as well.
+function liftAt(value) {
+  if (Array.isArray(value)) return value.map(liftAt);
+  if (value == null || typeof value !== 'object') return value;
+  const out = {};
+  for (const [key, item] of Object.entries(value)) if (key !== '@') out[key] = liftAt(item);
+  if ('@' in value && value['@'] != null && typeof value['@'] === 'object') {
+    for (const [key, item] of Object.entries(liftAt(value['@']))) if (!(key in out)) out[key] = item;
+  }
+  return out;
+}
+
+function withoutAtInPath(error) {
+  if (!error.path?.includes('@')) return error;
+  return new GraphQLError(error.message, {
+    path: error.path.filter((key) => key !== '@'),
+    extensions: error.extensions,
+    originalError: error.originalError,
+  });
+}
+
 // The JWT plugin refuses a token whose signature, issuer, audience or expiry is wrong with a bare
 // "Unauthenticated" 401: give it citygraph's code and challenge.
 const isBareUnauthenticated = (error) => error.extensions?.http?.status === 401 && !error.extensions?.code;
@@ -136,7 +159,9 @@ const deniedFieldsKeepTheirShape = {
     const errors = (result.errors ?? []).filter(
       (error) => !denials.has(error) || !error.path || reached(before, error.path.filter((key) => key !== '@')),
     );
-    setResult({ ...result, data: restoreNulls(result.data, before), ...(errors.length ? { errors } : { errors: undefined }) });
+    const data = liftAt(restoreNulls(result.data, before));
+    const shown = errors.map(withoutAtInPath);
+    setResult({ ...result, data, ...(shown.length ? { errors: shown } : { errors: undefined }) });
   },
 };
 
