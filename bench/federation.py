@@ -5,12 +5,14 @@
 Starts the distributed city on loopback (tests/federation/launch.py: `citygraph serve`, every
 subgraph, Hive Gateway; needs `npm ci --prefix tools/node`), warms both paths up, then sends the
 same document to each, interleaved, one request at a time over kept-alive connections, and prints
-the median and 95th-percentile latencies and what the router adds.
+the median and 95th-percentile latencies and what the router adds. The one-process gateway runs
+with its response cache and rate limits off, so that both paths compute every answer.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -37,7 +39,17 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+# both paths compute every answer: the one-process gateway's response cache would otherwise
+# answer from memory, and its rate limits would refuse a benchmark's pace (the router has neither)
+UNCACHED_UNLIMITED = {
+    "CITYGRAPH_CACHE_ENABLED": "false",
+    "CITYGRAPH_RATE_LIMITS": "{}",
+    "CITYGRAPH_COST_BUDGETS": "{}",
+}
+
+
 def measure(requests: int) -> None:
+    os.environ.update(UNCACHED_UNLIMITED)  # run_distributed passes the environment on
     with (
         tempfile.TemporaryDirectory(prefix="citygraph-bench-federation-") as folder,
         run_distributed(Path(folder), NODE_TOOLS) as city,
