@@ -92,6 +92,7 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await ensure_tables()
+        traffic.open()
         await security.open()
         if audit is not None:
             await audit.open()

@@ -95,11 +95,22 @@ async def _with_city(settings: Settings, work):  # type: ignore[no-untyped-def]
         load_catalog(settings.data_dir),
         Databases(settings.default_database_url, settings.database_urls),
     )
+    loaded: set[str] = set()
+    city.load_listeners.append(loaded.update)
     try:
         await city.create_tables()
         return await work(city)
     finally:
         await city.close()
+        await _announce(settings, loaded)
+
+
+async def _announce(settings: Settings, loaded: set[str]) -> None:
+    """With Redis, tell the servers what was loaded: their caches drop it now, not after a TTL."""
+    if loaded and settings.redis_url:
+        from storage.load_news import announce
+
+        await announce(settings.redis_url, loaded)
 
 
 def _serve(settings: Settings) -> None:
@@ -210,7 +221,7 @@ def import_manifest(
         # publishing it again is how a department repairs one
         databases = Databases(settings.default_database_url, settings.database_urls)
         try:
-            return await publish(
+            report = await publish(
                 manifest=manifest,
                 data_dir=settings.data_dir,
                 databases=databases,
@@ -218,6 +229,8 @@ def import_manifest(
             )
         finally:
             await databases.dispose()
+        await _announce(settings, set(report.loaded))
+        return report
 
     with _progress() as progress:
         report = _load(lambda: asyncio.run(run(progress)))

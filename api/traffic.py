@@ -20,6 +20,7 @@ docs/traffic.md has the whole story, including the behaviour while Redis is down
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -57,6 +58,7 @@ from storage.apq import (
 )
 from storage.breaker import Breaker
 from storage.cache import CachedResponse, LocalCache, RedisCache, ResponseCache
+from storage.load_news import LoadNews, announce
 from storage.ratelimit import (
     Decision,
     LocalRateLimiter,
@@ -133,6 +135,10 @@ class DatasetVersions:
             self._bumps[name] = self._bumps.get(name, 0) + 1
         self._read_at = -float("inf")
 
+    def refresh(self, _datasets: set[str] | None = None) -> None:
+        """Re-read the loads at the next request: another process announced a load (Redis)."""
+        self._read_at = -float("inf")
+
     async def current(self) -> dict[str, str]:
         if time.monotonic() - self._read_at < self.ttl_s:
             return self._versions
@@ -183,6 +189,12 @@ class Traffic:
         self.pseudonyms = pseudonyms_of(settings)
         self.versions = DatasetVersions(city, ttl_s=settings.dataset_versions_ttl_s)
         city.load_listeners.append(self.versions.bump)
+        self.news: LoadNews | None = None
+        self._announcing: set[asyncio.Future[bool]] = set()
+        if settings.redis_url:
+            # loads recorded elsewhere reach this process at once, not after the versions' TTL
+            self.news = LoadNews(settings.redis_url, self.versions.refresh)
+            city.load_listeners.append(self._announce)
         self.stats = TrafficStats()
         self._analyses: dict[tuple[str, str | None, bytes], Analysis] = {}
         self.refusal_listeners: list[Callable[[Request, Principal, str], None]] = []
@@ -217,10 +229,25 @@ class Traffic:
                 self.link, local=local_apq, ttl_s=settings.apq_ttl_s
             )
 
+    def open(self) -> None:
+        """Start listening for other processes' loads (with Redis)."""
+        if self.news is not None:
+            self.news.start()
+
     async def close(self) -> None:
+        if self.news is not None:
+            await self.news.close()
         await self.cache.close()
         if self.link is not None:
             await self.link.close()
+
+    def _announce(self, datasets: set[str]) -> None:
+        """Tell the other processes of a load recorded here (fire and forget, bounded)."""
+        if self.settings.redis_url is None:
+            return
+        task = asyncio.ensure_future(announce(self.settings.redis_url, datasets))
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
 
     # --- who, and how often ------------------------------------------------------------------
 
