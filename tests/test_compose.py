@@ -5,11 +5,6 @@ accepts, with environment variables citygraph reads and settings that validate; 
 supergraph routes to those services and whose mounted files exist; every path compose.yaml and
 the Dockerfile name; `depends_on` naming services that run in the same profile. What it cannot
 show (images pulled, containers healthy, the network up) stays untested.
-
-The project has no YAML library, and one test is no reason to add a dependency: `load_yaml` reads
-the subset compose.yaml uses (block mappings and sequences, JSON-style flow sequences, quoted and
-plain scalars, comments, anchors, aliases, `<<` merges) and refuses anything else, and a test
-holds it to the `yaml` package of tools/node where node is installed.
 """
 
 from __future__ import annotations
@@ -17,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import tomllib
 from collections import Counter
 from fnmatch import fnmatch
@@ -26,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from typer.core import TyperGroup
 from typer.main import get_command
 
@@ -39,154 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PROFILE = "distributed"
 SUBGRAPH_COMMAND = ["citygraph", "subgraph", "serve"]
 
-# --- a YAML subset -----------------------------------------------------------------------------
-
-
-def _strip_comment(line: str) -> str:
-    quote: str | None = None
-    previous = ""
-    for i, char in enumerate(line):
-        if quote:
-            if char == quote and not (quote == '"' and line[i - 1] == "\\"):
-                quote = None
-        elif char in "\"'" and previous in ("", ":", "-", "[", ","):
-            quote = char  # a quote opens a scalar only where a scalar starts
-        elif char == "#" and (i == 0 or line[i - 1] in " \t"):
-            return line[:i]
-        if not char.isspace():
-            previous = char
-    return line
-
-
-class _Yaml:
-    """Block-structured YAML as compose files write it; ValueError on anything else."""
-
-    def __init__(self, text: str) -> None:
-        self.lines: list[tuple[int, int, str]] = []
-        for number, raw in enumerate(text.splitlines(), 1):
-            content = _strip_comment(raw).strip()
-            if content:
-                if raw[: len(raw) - len(raw.lstrip())].count("\t"):
-                    raise ValueError(f"line {number}: a tab in the indentation")
-                self.lines.append((number, len(raw) - len(raw.lstrip(" ")), content))
-        self.i = 0
-        self.anchors: dict[str, Any] = {}
-
-    def fail(self, message: str) -> ValueError:
-        number = self.lines[min(self.i, len(self.lines) - 1)][0]
-        return ValueError(f"line {number}: {message} (tests/test_compose.py reads a YAML subset)")
-
-    def document(self) -> Any:
-        if not self.lines:
-            return None
-        node = self.block(self.lines[0][1])
-        if self.i != len(self.lines):
-            raise self.fail("unexpected indentation or construct")
-        return node
-
-    def at(self, indent: int) -> str | None:
-        if self.i < len(self.lines) and self.lines[self.i][1] == indent:
-            return self.lines[self.i][2]
-        return None
-
-    def block(self, indent: int) -> Any:
-        content = self.at(indent)
-        if content is None:
-            raise self.fail("unexpected indentation")
-        return self.sequence(indent) if _is_item(content) else self.mapping(indent)
-
-    def nested(self, indent: int, *, items_at_indent: bool) -> Any:
-        """The block under a key or an item, or None when there is none."""
-        if self.i >= len(self.lines):
-            return None
-        _, next_indent, content = self.lines[self.i]
-        if next_indent > indent or (
-            items_at_indent and next_indent == indent and _is_item(content)
-        ):
-            return self.block(next_indent)
-        return None
-
-    def sequence(self, indent: int) -> list[Any]:
-        items: list[Any] = []
-        while (content := self.at(indent)) is not None and _is_item(content):
-            text = content[1:].strip()
-            if text and _split_entry(text) is not None:
-                raise self.fail("a mapping inside a sequence item")
-            self.i += 1
-            items.append(self.value(text) if text else self.nested(indent, items_at_indent=False))
-        return items
-
-    def mapping(self, indent: int) -> dict[str, Any]:
-        explicit: dict[str, Any] = {}
-        merged: dict[str, Any] = {}
-        while (content := self.at(indent)) is not None and not _is_item(content):
-            entry = _split_entry(content)
-            if entry is None:
-                raise self.fail("expected `key: value`")
-            key, rest = entry
-            self.i += 1
-            anchor = None
-            if rest.startswith("&"):
-                anchor, _, rest = rest[1:].partition(" ")
-                rest = rest.strip()
-            value = self.value(rest) if rest else self.nested(indent, items_at_indent=True)
-            if anchor:
-                self.anchors[anchor] = value
-            if key == "<<":
-                if not isinstance(value, dict):
-                    raise self.fail("`<<` merges a mapping")
-                merged.update(value)
-            elif key in explicit:
-                raise self.fail(f"duplicate key {key!r}")
-            else:
-                explicit[key] = value
-        return merged | explicit  # a key written out wins over a merged one
-
-    def value(self, text: str) -> Any:
-        if text.startswith("*"):
-            if text[1:] not in self.anchors:
-                raise self.fail(f"unknown alias {text}")
-            return self.anchors[text[1:]]
-        if text.startswith(("[", '"')):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                raise self.fail(f"not JSON-compatible: {text}") from None
-            if isinstance(value, list) and not all(isinstance(v, str) for v in value):
-                raise self.fail("flow sequences of quoted strings only")
-            return value
-        if text.startswith("'") and text.endswith("'") and len(text) > 1:
-            return text[1:-1].replace("''", "'")
-        if text[0] in "{|>!&%@`'" or text.startswith("---"):
-            raise self.fail(f"unsupported: {text}")
-        return text  # plain scalars stay strings: compose reads what it needs as such
-
-
-def _is_item(content: str) -> bool:
-    return content == "-" or content.startswith("- ")
-
-
-def _split_entry(content: str) -> tuple[str, str] | None:
-    if content[0] in "\"'":
-        end = content.find(content[0], 1)
-        if end < 0 or not content[end + 1 :].startswith(":"):
-            return None
-        return content[1:end], content[end + 2 :].strip()
-    match = re.match(r"([^\s:\"'\[\]{},#][^:]*?):(?:\s+(.*))?$", content)
-    if match is None:
-        return None
-    return match[1], (match[2] or "").strip()
-
-
-def load_yaml(text: str) -> Any:
-    """The YAML document `text`, within the subset compose.yaml is written in."""
-    return _Yaml(text).document()
-
-
 # --- the files ---------------------------------------------------------------------------------
 
 COMPOSE_TEXT = (ROOT / "compose.yaml").read_text(encoding="utf-8")
-COMPOSE: dict[str, Any] = load_yaml(COMPOSE_TEXT)
+COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -530,57 +381,3 @@ def test_depends_on_names_services_that_run_in_the_same_profile() -> None:
     gateway = set(SERVICES["gateway"]["depends_on"])
     routed = {str(urlsplit(url).hostname) for url in subgraph_routes().values()}
     assert routed <= gateway, f"the gateway starts before {sorted(routed - gateway)}"
-
-
-# --- the YAML subset ---------------------------------------------------------------------------
-
-
-def _as_strings(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _as_strings(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_as_strings(v) for v in node]
-    if isinstance(node, bool):
-        return "true" if node else "false"
-    return node if node is None or isinstance(node, str) else str(node)
-
-
-def test_the_yaml_subset_reads_compose_yaml_as_a_yaml_parser_does(node_tools: Path) -> None:
-    script = (
-        "import { parse } from 'yaml'; import { readFileSync } from 'node:fs';"
-        "process.stdout.write(JSON.stringify(parse(readFileSync(process.argv[1], 'utf8'), { merge: true })));"
-    )
-    out = subprocess.run(
-        ["node", "--input-type=module", "-e", script, str(ROOT / "compose.yaml")],
-        cwd=node_tools,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert _as_strings(json.loads(out.stdout)) == COMPOSE
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["a: |\n  block\n", "a: {b: 1}\n", "- a: 1\n", "a: b\n  c\n", "a: 1\na: 2\n", "a: *nowhere\n"],
-    ids=[
-        "block scalar",
-        "flow mapping",
-        "mapping in a sequence",
-        "continued",
-        "duplicate",
-        "alias",
-    ],
-)
-def test_the_yaml_subset_refuses_what_it_does_not_read(text: str) -> None:
-    with pytest.raises(ValueError, match="line"):
-        load_yaml(text)
-
-
-def test_the_yaml_subset_merges_anchors_as_yaml_does() -> None:
-    text = "base: &b\n  x: 1\n  y: 2\nother:\n  <<: *b\n  y: 3\n  list:\n  - 'it''s'\n  - \"q\"\n"
-    assert load_yaml(text) == {
-        "base": {"x": "1", "y": "2"},
-        "other": {"x": "1", "y": "3", "list": ["it's", "q"]},
-    }
