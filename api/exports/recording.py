@@ -13,7 +13,6 @@ the same hook (`audit.hook.RequestAudit`) and by the same rules:
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 
 from starlette.requests import Request
@@ -53,6 +52,7 @@ class ExportRecord:
             return
         self.recorded = True
         request = self.request
+        exchange = exchange_of(request)
         self.audit.spool(
             self.audit.record(
                 context=self.context,
@@ -60,8 +60,8 @@ class ExportRecord:
                 started=self.started,
                 client_ip=request.client.host if request.client else None,
                 codes=codes,
-                request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
-                principal=exchange_of(request).principal,
+                request_id=exchange.request_id,
+                principal=exchange.principal,
             )
         )
 
