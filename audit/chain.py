@@ -38,6 +38,11 @@ def canonical(body: dict[str, Any]) -> str:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def canonical_line(body: dict[str, Any]) -> bytes:
+    """The canonical text of a record body as one spool line (UTF-8, with its newline)."""
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+
+
 def link(key: bytes, *, chain_id: str, seq: int, prev: str, body: str) -> str:
     """The HMAC (hex) of record `seq` of `chain_id`, chained to `prev`."""
     message = f"{chain_id}\n{seq}\n{prev}\n{body}".encode()

@@ -14,7 +14,14 @@ from typing import Any, Protocol
 
 import structlog
 
-from audit.records import AccessRecord, document_hash, now, operation_of, outcome_of
+from audit.records import (
+    RecordBody,
+    document_hash,
+    next_record_id,
+    now,
+    operation_of,
+    outcome_of,
+)
 from audit.writer import AuditUnavailable, AuditWriter
 from auth.principal import Principal, Tier
 from auth.pseudonym import Pseudonyms
@@ -73,52 +80,71 @@ class RequestAudit:
         request_id: str | None = None,
         principal: Principal | None = None,
         datasets: Iterable[str] = (),
-    ) -> AccessRecord:
-        """The record of a request; `context` is None when it was not executed (refused before,
-        or answered from a cache), and `principal` then says who asked, when that is known, and
-        `datasets` what a cached answer was made of."""
-        principal = context.principal if context is not None else principal
-        error_codes = sorted({*codes, *(context.error_codes if context else ())})
-        datasets = sorted(context.datasets_read if context else datasets)
-        anonymous = principal is None or principal.tier is Tier.ANONYMOUS
-        purpose = principal.purpose if principal is not None else None
-        restricted = bool(context and context.restricted)
-        return AccessRecord(
-            request_id=(context.request_id if context else request_id) or "",
-            at=now(),
-            tier=str(principal.tier if principal else Tier.ANONYMOUS),
-            outcome=str(outcome_of(status, error_codes)),
-            status=status,
-            latency_ms=(time.perf_counter() - started.at) * 1000,
-            subject=principal.subject if principal else None,
-            client_id=principal.client_id if principal else None,
-            pseudonym=self.pseudonyms(client_ip) if anonymous else None,
-            operation=operation_of(context.document, context.operation_name) if context else None,
-            document_hash=document_hash(context.document) if context else None,
-            datasets=datasets,
-            departments=sorted({self.departments[d] for d in datasets if d in self.departments}),
-            fields=sorted(context.fields_read) if context else [],
-            subjects=sorted(context.subjects) if context else [],
-            restricted=restricted,
+    ) -> RecordBody:
+        """The record of a request, as its body (`AccessRecord.body()`'s form); `context` is None
+        when it was not executed (refused before, or answered from a cache), and `principal` then
+        says who asked, when that is known, and `datasets` what a cached answer was made of.
+
+        Built straight into the body: this runs for every request, cache hits included, and the
+        spool wants nothing else (tests hold it to `AccessRecord`'s fields and form).
+        """
+        if context is not None:
+            principal = context.principal
+            error_codes = sorted({*codes, *context.error_codes})
+            read = sorted(context.datasets_read)
+            restricted = context.restricted
+            operation = operation_of(context.document, context.operation_name)
+            digest = document_hash(context.document)
+            fields = sorted(context.fields_read)
+            subjects = sorted(context.subjects)
+            request_id = context.request_id
+        else:
+            error_codes = sorted(set(codes)) if codes else []
+            read = sorted(set(datasets)) if datasets else []
+            restricted, operation, digest, fields, subjects = False, None, None, [], []
+        departments = self.departments
+        if principal is None:
+            tier, subject, client_id, purpose = Tier.ANONYMOUS, None, None, None
+        else:
+            tier, subject, client_id = principal.tier, principal.subject, principal.client_id
+            purpose = principal.purpose if restricted else None
+        return {
+            "request_id": request_id or "",
+            "at": now().isoformat(timespec="microseconds"),
+            "tier": tier.value,
+            "outcome": outcome_of(status, error_codes).value,
+            "status": status,
+            "latency_ms": round((time.perf_counter() - started.at) * 1000, 3),
+            "subject": subject,
+            "client_id": client_id,
+            "pseudonym": self.pseudonyms(client_ip) if tier is Tier.ANONYMOUS else None,
+            "operation": operation,
+            "document_hash": digest,
+            "datasets": read,
+            "departments": sorted({departments[d] for d in read if d in departments}),
+            "fields": fields,
+            "subjects": subjects,
+            "restricted": restricted,
             # the purpose matters where restricted data was read; a case reference is no secret
-            legal_basis=purpose.legal_basis if purpose and restricted else None,
-            case_reference=purpose.case_reference if purpose and restricted else None,
-            error_codes=error_codes,
-        )
+            "legal_basis": purpose.legal_basis if purpose else None,
+            "case_reference": purpose.case_reference if purpose else None,
+            "error_codes": error_codes,
+            "record_id": next_record_id(),
+        }
 
     async def secure(self, context: Audited, status: int, started: Started) -> bool:
         """For a request that read restricted data: commit its record now. False if that failed."""
-        record = self.record(context=context, status=status, started=started, client_ip=None)
+        body = self.record(context=context, status=status, started=started, client_ip=None)
         try:
-            await self.writer.commit(record)
+            await self.writer.commit(body)
         except AuditUnavailable:
             return False
         return True
 
-    def spool(self, record: AccessRecord) -> None:
+    def spool(self, body: RecordBody) -> None:
         """Any other request's record: spooled now, in the log with the next batch."""
         try:
-            self.writer.submit(record)
+            self.writer.submit(body)
         except OSError as exc:
             # a full or broken disk: public data keeps flowing (its record is lost, loudly);
             # restricted reads never depend on the spool, they are committed or refused

@@ -63,6 +63,10 @@ def document_hash(document: str | None) -> str | None:
     return hashlib.sha256(document.encode()).hexdigest()
 
 
+RecordBody = dict[str, Any]
+"""A record as plain JSON values (`AccessRecord.body()`): what the spool and the chain hold."""
+
+
 @dataclass(slots=True)
 class AccessRecord:
     """One request, as the log keeps it; `body()` is what the chain's HMAC covers."""
@@ -91,13 +95,13 @@ class AccessRecord:
     error_codes: list[str] = field(default_factory=list)
     record_id: str = field(default_factory=lambda: next_record_id())
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> RecordBody:
         """The record as plain JSON values, lists sorted: the canonical form's content."""
         # runs for every request: a literal dict (not dataclasses.asdict, which deep-copies),
         # and the lists, nearly always empty or one long, sorted only when there is something to sort
         return {
             "request_id": self.request_id,
-            "at": self.at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "at": _utc(self.at).isoformat(timespec="microseconds"),
             "tier": self.tier,
             "outcome": self.outcome,
             "status": self.status,
@@ -126,31 +130,42 @@ class AccessRecord:
         return cls(**values)
 
 
-class _RecordIds:
-    """Record ids: a random prefix per process and a counter, 32 hex digits like a UUID's.
+class UniqueIds:
+    """Ids: a random prefix per process and a counter, 32 hex digits like a UUID's.
 
     As unique as uuid4 (64 random bits per process, then a count) without a system call per
-    record; a forked worker gets its own prefix (the pid is checked).
+    id; a forked worker draws its own prefix as it starts (os.register_at_fork).
     """
 
     def __init__(self) -> None:
-        self._pid = -1
         self._prefix = ""
         self._count = itertools.count()
+        self._draw()
+        os.register_at_fork(after_in_child=self._draw)
+
+    def _draw(self) -> None:
+        self._prefix, self._count = secrets.token_hex(8), itertools.count()
 
     def next(self) -> str:
-        if os.getpid() != self._pid:
-            self._pid, self._prefix = os.getpid(), secrets.token_hex(8)
-            self._count = itertools.count()
         return f"{self._prefix}{next(self._count):016x}"
 
 
-_ids = _RecordIds()
+_record_ids = UniqueIds()
+_request_ids = UniqueIds()
 
 
 def next_record_id() -> str:
     """A new record id."""
-    return _ids.next()
+    return _record_ids.next()
+
+
+def next_request_id() -> str:
+    """A new request id, for a request that came without a usable `X-Request-Id`."""
+    return _request_ids.next()
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is UTC else at.astimezone(UTC)
 
 
 def _sorted(values: list[str]) -> list[str]:

@@ -43,8 +43,8 @@ from typing import Any
 
 import structlog
 
-from audit.chain import canonical
-from audit.records import AccessRecord
+from audit.chain import canonical, canonical_line
+from audit.records import RecordBody
 from audit.shipper import STORE_DOWN, ShipperMode, ShipperProcess, shipper_config
 from audit.spool import (
     LOCK_FILE,
@@ -169,10 +169,12 @@ class AuditWriter:
 
     # writing -------------------------------------------------------------------------------
 
-    async def commit(self, record: AccessRecord) -> None:
-        """Make `record` durable in the log now; AuditUnavailable if that cannot be done."""
+    async def commit(self, body: RecordBody) -> None:
+        """Make a record durable in the log now; AuditUnavailable if that cannot be done."""
         try:
-            await asyncio.wait_for(self.appender.append([record]), self.commit_timeout_s)
+            await asyncio.wait_for(
+                self.appender.append_prepared([(canonical(body), body)]), self.commit_timeout_s
+            )
         except (AuditStoreError, TimeoutError) as exc:
             self.store_available = False
             log.warning(
@@ -181,17 +183,15 @@ class AuditWriter:
             raise AuditUnavailable("the access log cannot be written") from exc
         self.store_available = True
 
-    def submit(self, record: AccessRecord) -> None:
-        """Spool `record` (in the kernel before this returns); it reaches the log with the next batch."""
+    def submit(self, body: RecordBody) -> None:
+        """Spool a record (in the kernel before this returns); it reaches the log with the next batch."""
         if self._fd is None:
             raise RuntimeError("the audit writer is not open")
-        body = record.body()
-        text = canonical(body)
-        line = text.encode() + b"\n"
+        line = canonical_line(body)
         if os.write(self._fd, line) != len(line):  # a full disk can cut a write short
             raise OSError(errno.ENOSPC, "the audit spool is full")
         if self._shipper is None:  # inline: flushed from memory; a shipper reads the file
-            self._memory[self._segment].append((text, body))
+            self._memory[self._segment].append((line[:-1].decode(), body))
         self._pending += 1
         if self._pending == self.batch_size:
             self._wake.set()

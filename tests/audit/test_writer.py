@@ -32,7 +32,7 @@ async def test_a_dead_writers_spool_is_replayed_once_in_order(
     await dead.open()
     records = [record(n) for n in range(1, 6)]
     for r in records:
-        dead.submit(r)
+        dead.submit(r.body())
     await dead.flush()  # all five reach the log...
     # ...and then the process dies before the segment is gone: the same lines are left behind
     segment = spool / dead.appender.chain_id / "0000000099.jsonl"
@@ -61,8 +61,8 @@ async def test_a_store_that_is_down_refuses_commits_and_keeps_the_spool(tmp_path
     writer = AuditWriter(ChainAppender(missing, KEY), tmp_path / "spool", commit_timeout_s=1)
     await writer.open()
     with pytest.raises(AuditUnavailable):
-        await writer.commit(record(3))
-    writer.submit(record(1))
+        await writer.commit(record(3).body())
+    writer.submit(record(1).body())
     assert await writer.flush() is False
     await writer.close()
     assert list((tmp_path / "spool").rglob("*.jsonl"))  # still there for the next start
