@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,6 +27,7 @@ import orjson
 import structlog
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError, GraphQLSyntaxError
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -42,6 +42,7 @@ from strawberry.types.graphql import OperationType
 
 from api.limits import BodyTooLarge, VariablesTooLarge, check_variables, error_body
 from audit.hook import RequestAudit, Started, error_codes
+from audit.records import next_request_id
 from auth.principal import ANONYMOUS, Principal
 from schema.city import City
 from schema.context import CityContext
@@ -91,9 +92,22 @@ def exchange_of(request: Request) -> Exchange:
     return found
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
+"""A request id a client or router may give: what tracing headers and UUIDs are made of, bounded."""
+
+
 def _exchange(request: Request, started: Started) -> Exchange:
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    return Exchange(started, request_id=request_id)
+    return Exchange(started, request_id=request_id_of(request.headers.get("x-request-id")))
+
+
+def request_id_of(given: str | None) -> str:
+    """The request id: the client's or router's `X-Request-Id` when it is a sane one, else a new one.
+
+    Every access record carries it, so a header of any length or content is not copied in.
+    """
+    if given is not None and _REQUEST_ID.fullmatch(given):
+        return given
+    return next_request_id()
 
 
 class RequestError(Exception):
@@ -176,6 +190,38 @@ def request_params(data: object) -> GraphQLRequestData:
     return GraphQLRequestData(
         query=query, variables=variables, operation_name=operation_name, extensions=extensions
     )
+
+
+QUERY_STRINGS_KEPT = 1024
+QUERY_STRING_KEPT_BYTES = 8192
+"""Query strings up to this long have their parse memoised (a GET's document rides in it)."""
+
+
+def query_params_of(request: Request) -> Mapping[str, str]:
+    """The request's query parameters, parsed once per distinct query string.
+
+    Clients repeat the same GET (that is what makes it cacheable), and parsing a document out of
+    a URL costs more than answering it from the cache. The parse is immutable, so it is shared.
+    """
+    raw: bytes = request.scope.get("query_string", b"")
+    if len(raw) > QUERY_STRING_KEPT_BYTES:
+        return request.query_params
+    return _query_params(raw)
+
+
+@lru_cache(maxsize=QUERY_STRINGS_KEPT)
+def _query_params(raw: bytes) -> QueryParams:
+    return QueryParams(raw)
+
+
+def get_params(query: Mapping[str, str | None]) -> GraphQLRequestData:
+    """The parameters of a GET request: `variables` and `extensions` are JSON; empty is absent."""
+    params: dict[str, Any] = dict(query)
+    for name in ("variables", "extensions"):
+        if name in params:
+            raw = params[name]
+            params[name] = decode_json(raw, f"`{name}` parameter") if raw else None
+    return request_params(params)
 
 
 def decode_json(raw: str | bytes, what: str = "request body") -> object:
@@ -333,11 +379,14 @@ class CityGraphQL(GraphQL[CityContext, None]):
         if self.traffic is None:
             return await self.run(request)
         return await self.traffic.serve(
-            request,
-            principal_of=self.principal,
-            parse_params=lambda r: self.parse_http_body(self.request_adapter_class(r)),
-            run=self.run,
+            request, principal_of=self.principal, parse_params=self.parse_params, run=self.run
         )
+
+    async def parse_params(self, request: Request) -> GraphQLRequestData:
+        """The request's GraphQL parameters, from its query string (GET) or its body."""
+        if request.method == "GET":
+            return get_params(query_params_of(request))
+        return await self.parse_http_body(self.request_adapter_class(request))
 
     async def principal(self, request: Request) -> Principal:
         """The request's principal, decided once (api.traffic may have asked first)."""
@@ -384,12 +433,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
         if prepared is not None:
             return prepared
         if request.method == "GET":
-            params: dict[str, Any] = dict(request.query_params)
-            for name in ("variables", "extensions"):
-                if name in params:  # JSON in the query string; empty means absent
-                    raw = params[name]
-                    params[name] = decode_json(raw, f"`{name}` parameter") if raw else None
-            return request_params(params)
+            return get_params(request.query_params)
         content_type, options = parse_content_type(request.content_type or "")
         if content_type != JSON:
             raise RequestError(415, "send the request as application/json")

@@ -43,7 +43,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.http import GraphQLRequestData
 
-from api.graphql_view import GRAPHQL_RESPONSE, PREPARED, RequestError, exchange_of, negotiate
+from api.graphql_view import (
+    GRAPHQL_RESPONSE,
+    PREPARED,
+    RequestError,
+    exchange_of,
+    negotiate,
+    query_params_of,
+)
 from api.settings import Settings
 from audit.service import pseudonyms_of
 from auth.principal import Principal, Tier
@@ -196,6 +203,13 @@ class Traffic:
             self.news = LoadNews(settings.redis_url, self.versions.refresh)
             city.load_listeners.append(self._announce)
         self.stats = TrafficStats()
+        period = settings.rate_period_s
+        self.rate_policies = {
+            t: Policy(n, period) for t, n in settings.rate_limits.items() if n > 0
+        }
+        self.budget_policies = {
+            t: Policy(n, period) for t, n in settings.cost_budgets.items() if n > 0
+        }
         self._analyses: dict[tuple[str, str | None, bytes], Analysis] = {}
         self.refusal_listeners: list[Callable[[Request, Principal, str], None]] = []
         """Called on every refusal (code RATE_LIMITED, ...): the audit log records them."""
@@ -274,10 +288,10 @@ class Traffic:
 
     async def admit(self, request: Request, principal: Principal) -> Decision | None:
         """Take one request from the principal's bucket; RequestError 429 when it is empty."""
-        limit = self.settings.rate_limits.get(principal.tier, 0)
-        if limit <= 0:
+        policy = self.rate_policies.get(principal.tier)
+        if policy is None:
             return None
-        policy = Policy(limit, self.settings.rate_period_s)
+        limit = policy.limit
         decision = await self.limiter.take(self.rate_key(request, principal), policy)
         if not decision.allowed:
             retry = decision.headers()["Retry-After"]
@@ -409,10 +423,10 @@ class Traffic:
 
     async def charge(self, request: Request, principal: Principal, analysis: Analysis) -> None:
         """Count the document's cost against the principal's budget; 429 when it is spent."""
-        budget = self.settings.cost_budgets.get(principal.tier, 0)
-        if budget <= 0 or analysis.cost.cost <= 0:
+        policy = self.budget_policies.get(principal.tier)
+        if policy is None or analysis.cost.cost <= 0:
             return
-        policy = Policy(budget, self.settings.rate_period_s)
+        budget = policy.limit
         key = "cost:" + self.rate_key(request, principal)
         decision = await self.limiter.take(key, policy, min(analysis.cost.cost, budget))
         if not decision.allowed:
@@ -447,23 +461,21 @@ class Traffic:
         """The response to one `/graphql` request."""
         if request.method not in ("GET", "POST") or (
             request.method == "GET"
-            and "query" not in request.query_params
-            and "extensions" not in request.query_params
+            and "query" not in (query := query_params_of(request))
+            and "extensions" not in query
         ):
             return await run(request)  # 405, GraphiQL: the view's business
         principal = await principal_of(request)
         decision = await self.admit(request, principal)
-        limit_headers = decision.headers() if decision else {}
         try:
             response = await self._serve(request, principal, parse_params, run)
         except RequestError as exc:
-            exc.headers = {**limit_headers, **exc.headers}
+            if decision is not None:
+                exc.headers = {**decision.headers(), **exc.headers}
             raise
-        # appended, not set: none of these is on the response yet, and setting scans the headers
-        response.raw_headers.extend(
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in limit_headers.items()
-        )
+        if decision is not None:
+            # appended, not set: none of these is on the response yet, and setting scans them all
+            response.raw_headers.extend(decision.raw_headers())
         return response
 
     async def _serve(
@@ -525,18 +537,52 @@ class Traffic:
     def _answer(
         self, request: Request, principal: Principal, entry: CachedResponse, *, hit: bool
     ) -> Response:
-        headers = {"Vary": "Accept", "X-Cache": "HIT" if hit else "MISS"}
+        etag: str | None = None
         if request.method == "GET":
             visibility = "public" if principal.tier is Tier.ANONYMOUS else "private"
-            headers["Cache-Control"] = f"{visibility}, max-age={self.settings.cache_max_age_s}"
-            headers["ETag"] = entry.etag
-            if entry.etag in _etags(request.headers.get("if-none-match")):
+            cache_control = f"{visibility}, max-age={self.settings.cache_max_age_s}"
+            etag = entry.etag
+            if etag in _etags(request.headers.get("if-none-match")):
                 self.stats.not_modified += 1
-                return Response(status_code=304, headers=headers)
+                headers = _answer_headers(cache_control, etag, hit, None)
+                return PreparedResponse(b"", list(headers), status_code=304)
         else:
-            headers["Cache-Control"] = "no-store"  # POSTs are not cached by HTTP caches anyway
+            cache_control = "no-store"  # POSTs are not cached by HTTP caches anyway
         media = negotiate(request.headers.get("accept"))
-        return Response(entry.body, media_type=media, headers=headers)
+        headers = _answer_headers(cache_control, etag, hit, media)
+        return PreparedResponse(
+            entry.body, [*headers, (b"content-length", b"%d" % len(entry.body))]
+        )
+
+
+class PreparedResponse(Response):
+    """A response sent with headers built beforehand: a cached answer's, the same for every hit."""
+
+    def __init__(
+        self, body: bytes, raw_headers: list[tuple[bytes, bytes]], status_code: int = 200
+    ) -> None:
+        # Response.__init__ would build the same list from a dict again, header by header
+        self.status_code = status_code
+        self.body = body
+        self.background = None
+        self.raw_headers = raw_headers
+
+
+@lru_cache(maxsize=1024)
+def _answer_headers(
+    cache_control: str, etag: str | None, hit: bool, media: str | None
+) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers of a cached answer (all but its length; no type on a 304)."""
+    headers = [
+        (b"vary", b"Accept"),
+        (b"x-cache", b"HIT" if hit else b"MISS"),
+        (b"cache-control", cache_control.encode("latin-1")),
+    ]
+    if etag is not None:
+        headers.append((b"etag", etag.encode("latin-1")))
+    if media is not None:
+        headers.append((b"content-type", media.encode("latin-1")))
+    return tuple(headers)
 
 
 def tier_name(principal: Principal) -> str:

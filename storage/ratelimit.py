@@ -82,6 +82,14 @@ class Decision:
             headers["Retry-After"] = str(max(1, math.ceil(self.retry_after_s)))
         return headers
 
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """The `RateLimit-*` headers of an allowed request, as ASGI sends them."""
+        return [
+            (b"ratelimit-limit", b"%d" % self.limit),
+            (b"ratelimit-remaining", b"%d" % max(0, self.remaining)),
+            (b"ratelimit-reset", b"%d" % math.ceil(self.reset_s)),
+        ]
+
 
 class RateLimiter(Protocol):
     """Takes `cost` units from `key`'s bucket under `policy`, or refuses."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
 import orjson
 
-from audit.records import AccessRecord, now
+from audit.records import AccessRecord, next_record_id, next_request_id, now
 from auth.principal import Tier
 from auth.pseudonym import Pseudonyms
 from tests.api.conftest import RESIDENTS
@@ -48,6 +49,9 @@ def test_every_request_leaves_one_record_without_secrets(tmp_path: Path) -> None
         assert ask(client, "{ nope }").status_code == 200  # invalid document, plain JSON
     records = read_log(settings)
     assert len(records) == 8
+    for record in records:  # the view builds bodies directly: in AccessRecord's exact form
+        assert set(record) == {f.name for f in fields(AccessRecord)}
+        assert AccessRecord.from_body(record).body() == record
     by_request = sorted(records, key=lambda r: r["at"])
     public, anon_denied, no_purpose, staff_read, citizen_read, bad_token, bad_json, invalid = (
         by_request
@@ -172,3 +176,46 @@ def test_bodies_refused_for_their_size_are_recorded_once(tmp_path: Path) -> None
     assert [r["status"] for r in records] == [413, 413]
     assert records[0]["request_id"] == "big-declared"
     assert len(records[1]["request_id"]) == 32  # none sent: one is made, never left empty
+
+
+def test_a_request_id_is_the_callers_when_sane_else_a_new_unique_one(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    body = orjson.dumps({"query": STATIONS})
+    sent = {
+        "router": "2c0f9d1e-7b7a-4c55-a0f3-0c6d1b9e8a21",
+        "too long": "x" * 129,
+        "with spaces": "drop table; --",
+        "none": None,
+        "none again": None,
+    }
+    with audited_client(settings) as client:
+        for given in sent.values():
+            headers = {"content-type": "application/json"}
+            if given is not None:
+                headers["x-request-id"] = given
+            assert client.post("/graphql", content=body, headers=headers).status_code == 200
+    ids = [r["request_id"] for r in sorted(read_log(settings), key=lambda r: r["at"])]
+    assert ids[0] == sent["router"]
+    made = ids[1:]
+    assert sent["too long"] not in made
+    assert sent["with spaces"] not in made
+    assert len(set(made)) == 4  # each request its own
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in made)
+
+
+def test_a_forked_worker_draws_its_own_id_prefix() -> None:
+    parent = [next_record_id(), next_request_id()]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first ids, then out without running pytest's teardown
+        os.write(write, f"{next_record_id()} {next_request_id()}".encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 200).decode().split()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 2
+    # ids are a 16-hex-digit prefix and a count: the child's prefixes are new, its counts restart
+    assert {c[:16] for c in child}.isdisjoint({p[:16] for p in parent})
+    assert all(int(c[16:], 16) == 0 for c in child)
+    assert parent[0][:16] != parent[1][:16]  # record ids and request ids are separate series

@@ -41,6 +41,19 @@ async def test_local_gcra_allows_a_burst_then_one_per_interval() -> None:
     assert (await limiter.take("other", policy)).allowed  # keys are independent
 
 
+def test_the_raw_headers_say_what_the_named_ones_say() -> None:
+    clock = Clock()
+    limiter = LocalRateLimiter(clock=clock)
+    decision = limiter.take_now("k", Policy(limit=10, period_s=60.0), 3)
+    named = {k.lower().encode(): v.encode() for k, v in decision.headers().items()}
+    assert dict(decision.raw_headers()) == named
+    assert named == {
+        b"ratelimit-limit": b"10",
+        b"ratelimit-remaining": b"7",
+        b"ratelimit-reset": b"18",
+    }
+
+
 async def test_the_redis_script_answers_like_the_local_limiter(redis_url: str) -> None:
     link = RedisLink(connect(redis_url), Breaker("redis"))
     limiter = RedisRateLimiter(link, fallback=LocalRateLimiter())
