@@ -18,7 +18,7 @@ from audit.records import (
     RecordBody,
     document_hash,
     next_record_id,
-    now,
+    now_text,
     operation_of,
     outcome_of,
 )
@@ -110,7 +110,7 @@ class RequestAudit:
             purpose = principal.purpose if restricted else None
         return {
             "request_id": request_id or "",
-            "at": now().isoformat(timespec="microseconds"),
+            "at": now_text(),
             "tier": tier.value,
             "outcome": outcome_of(status, error_codes).value,
             "status": status,

@@ -13,6 +13,7 @@ import itertools
 import os
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -175,3 +176,22 @@ def _sorted(values: list[str]) -> list[str]:
 def now() -> datetime:
     """The current time, with its timezone (audit times are never naive)."""
     return datetime.now(UTC)
+
+
+class _Clock:
+    """The current UTC time as a record's `at` text, the seconds' part formatted once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self) -> str:
+        second, ns = divmod(time.time_ns(), 1_000_000_000)
+        if second != self._second:
+            at = datetime.fromtimestamp(second, UTC)
+            self._second, self._prefix = second, at.strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._prefix}.{ns // 1000:06d}+00:00"
+
+
+now_text = _Clock()
+"""`now().isoformat(timespec="microseconds")`, a third of the cost: it runs for every request."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import fields
+from datetime import datetime
 from pathlib import Path
 
 import orjson
 
-from audit.records import AccessRecord, next_record_id, next_request_id, now
+from audit.records import AccessRecord, next_record_id, next_request_id, now, now_text
 from auth.principal import Tier
 from auth.pseudonym import Pseudonyms
 from tests.api.conftest import RESIDENTS
@@ -219,3 +220,13 @@ def test_a_forked_worker_draws_its_own_id_prefix() -> None:
     assert {c[:16] for c in child}.isdisjoint({p[:16] for p in parent})
     assert all(int(c[16:], 16) == 0 for c in child)
     assert parent[0][:16] != parent[1][:16]  # record ids and request ids are separate series
+
+
+def test_a_records_time_is_written_as_the_log_reads_it() -> None:
+    for _ in range(3):
+        before = now()
+        text = now_text()
+        after = now()
+        at = datetime.fromisoformat(text)
+        assert before <= at <= after
+        assert at.isoformat(timespec="microseconds") == text  # the canonical form, exactly
