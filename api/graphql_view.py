@@ -214,6 +214,31 @@ def _query_params(raw: bytes) -> QueryParams:
     return QueryParams(raw)
 
 
+def get_params_of(request: Request) -> GraphQLRequestData:
+    """A GET request's parameters; those of a plain document (nothing but text) parsed once.
+
+    Parameters with variables or extensions are made anew each time: they hold dicts, which a
+    request must not share with another.
+    """
+    raw: bytes = request.scope.get("query_string", b"")
+    found = _plain_gets.get(raw)
+    if found is not None:
+        return found
+    params = get_params(query_params_of(request))
+    if (
+        params.variables is None
+        and params.extensions is None
+        and len(raw) <= QUERY_STRING_KEPT_BYTES
+    ):
+        if len(_plain_gets) >= QUERY_STRINGS_KEPT:
+            _plain_gets.pop(next(iter(_plain_gets)))
+        _plain_gets[raw] = params
+    return params
+
+
+_plain_gets: dict[bytes, GraphQLRequestData] = {}
+
+
 def get_params(query: Mapping[str, str | None]) -> GraphQLRequestData:
     """The parameters of a GET request: `variables` and `extensions` are JSON; empty is absent."""
     params: dict[str, Any] = dict(query)
@@ -385,7 +410,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
     async def parse_params(self, request: Request) -> GraphQLRequestData:
         """The request's GraphQL parameters, from its query string (GET) or its body."""
         if request.method == "GET":
-            return get_params(query_params_of(request))
+            return get_params_of(request)
         return await self.parse_http_body(self.request_adapter_class(request))
 
     async def principal(self, request: Request) -> Principal:

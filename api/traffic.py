@@ -210,6 +210,18 @@ class Traffic:
         self.budget_policies = {
             t: Policy(n, period) for t, n in settings.cost_budgets.items() if n > 0
         }
+        caps = (
+            ("depth", settings.tier_max_depth, "QUERY_TOO_COMPLEX"),
+            ("aliases", settings.tier_max_aliases, "QUERY_TOO_COMPLEX"),
+            ("tokens", settings.tier_max_tokens, "QUERY_TOO_COMPLEX"),
+            ("directives", settings.tier_max_directives, "QUERY_TOO_COMPLEX"),
+            ("cost", settings.cost_limits, "QUERY_TOO_COSTLY"),
+        )
+        self.tier_caps = {
+            tier: tuple((what, limits[tier], code) for what, limits, code in caps if tier in limits)
+            for tier in Tier
+        }
+        """Per tier, the caps it has: (what, limit, error code), checked in this order."""
         self._analyses: dict[tuple[str, str | None, bytes], Analysis] = {}
         self.refusal_listeners: list[Callable[[Request, Principal, str], None]] = []
         """Called on every refusal (code RATE_LIMITED, ...): the audit log records them."""
@@ -396,15 +408,9 @@ class Traffic:
             or cost.directives > s.max_directives
         ):
             return  # over the schema's own limits: its validation answers, as for every tier
-        checks = [
-            ("depth", cost.depth, s.tier_max_depth.get(tier), "QUERY_TOO_COMPLEX"),
-            ("aliases", cost.aliases, s.tier_max_aliases.get(tier), "QUERY_TOO_COMPLEX"),
-            ("tokens", analysis.tokens, s.tier_max_tokens.get(tier), "QUERY_TOO_COMPLEX"),
-            ("directives", cost.directives, s.tier_max_directives.get(tier), "QUERY_TOO_COMPLEX"),
-            ("cost", cost.cost, s.cost_limits.get(tier), "QUERY_TOO_COSTLY"),
-        ]
-        for what, value, limit, code in checks:
-            if limit is not None and value > limit:
+        for what, limit, code in self.tier_caps.get(tier, ()):
+            value = analysis.tokens if what == "tokens" else getattr(cost, what)
+            if value > limit:
                 status = (
                     400 if negotiate(request.headers.get("accept")) == GRAPHQL_RESPONSE else 200
                 )

@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import redis.asyncio as redis
 from redis.exceptions import NoScriptError
@@ -59,9 +59,12 @@ class Policy:
         return self.period_s / self.limit
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The answer for one request, with what the RateLimit headers say."""
+class Decision(NamedTuple):
+    """The answer for one request, with what the RateLimit headers say.
+
+    A named tuple: one is made per request and per budget, and a frozen dataclass's
+    `__init__` costs several times a tuple's.
+    """
 
     allowed: bool
     limit: int
