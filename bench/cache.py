@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -145,12 +146,16 @@ def bare_factory() -> Starlette:
     return bare_app(Path(os.environ["BENCH_PAYLOAD"]).read_bytes())
 
 
-def over_http(data_dir: Path, seconds: int) -> None:
-    """The same comparison through uvicorn (one worker each) and wrk over loopback."""
+def over_http(data_dir: Path, seconds: int, rounds: int) -> None:
+    """The same comparison through uvicorn (one worker each) and wrk over loopback.
+
+    Every server starts first; then each round measures each of them in turn, so that a slow
+    spell of a shared machine falls on all of them. Medians of the rounds are printed, and the
+    ratio's median over the rounds (each round's cached against the same round's bare).
+    """
     work = data_dir / "wrk"
     work.mkdir(exist_ok=True)
     env = {"CITYGRAPH_DATA_DIR": str(data_dir), "BENCH_PAYLOAD": str(work / "payload.json")}
-    results: dict[str, float] = {}
     contenders: tuple[tuple[str, str, dict[str, str]], ...] = (
         ("cached", "bench.cache:cached_factory", {"CITYGRAPH_AUDIT_SHIPPER": "process"}),
         (
@@ -161,25 +166,44 @@ def over_http(data_dir: Path, seconds: int) -> None:
         ("cached, audit off", "bench.cache:cached_factory", {"BENCH_AUDIT": "0"}),
         ("bare starlette", "bench.cache:bare_factory", {}),
     )
-    for name, factory, extra in contenders:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}/graphql?{QUERY_STRING.decode()}"
-        proc = serve(factory, port, {**env, **extra})
-        try:
-            if name == "cached":  # the bare endpoint answers what the GraphQL one computes
-                with urllib.request.urlopen(url, timeout=30) as response:
+    urls: dict[str, str] = {}
+    servers = []
+    try:
+        for name, factory, extra in contenders:
+            port = free_port()
+            urls[name] = f"http://127.0.0.1:{port}/graphql?{QUERY_STRING.decode()}"
+            if name == "bare starlette":  # it answers what the GraphQL endpoint computed
+                cached_port = urlsplit(urls["cached"]).port
+                query = QUERY_STRING.decode()
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{cached_port}/graphql?{query}", timeout=30
+                ) as response:
                     (work / "payload.json").write_bytes(response.read())
-            results[name] = wrk(url, body_file=None, seconds=seconds)
-        finally:
+            servers.append(serve(factory, port, {**env, **extra}))
+        samples: dict[str, list[float]] = {name: [] for name in urls}
+        for _ in range(rounds):
+            for name, url in urls.items():
+                samples[name].append(wrk(url, body_file=None, seconds=seconds))
+    finally:
+        for proc in servers:
             proc.terminate()
-            proc.wait(10)
-    print("HTTP over loopback (uvicorn, one worker each; wrk -t1 -c8), GET")
-    for name, value in results.items():
-        print(f"  {name:>18}: {value:9.0f} req/s")
-    bare = results["bare starlette"]
-    print(f"  ratio cached / bare:             {results['cached'] / bare:.3f}  (target >= 0.5)")
-    print(f"  ratio cached, inline ship / bare: {results['cached, inline ship'] / bare:.3f}")
-    print(f"  ratio cached, audit off / bare:  {results['cached, audit off'] / bare:.3f}")
+        for proc in servers:
+            proc.wait(20)
+    bare = samples["bare starlette"]
+    print(
+        f"HTTP over loopback (uvicorn, one worker each; wrk -t1 -c8), GET; "
+        f"median of {rounds} interleaved rounds of {seconds} s"
+    )
+    for name, values in samples.items():
+        spread = f"{min(values):.0f} - {max(values):.0f}"
+        print(f"  {name:>19}: {statistics.median(values):9.0f} req/s  ({spread})")
+    for name in ("cached", "cached, inline ship", "cached, audit off"):
+        ratios = [c / b for c, b in zip(samples[name], bare, strict=True)]
+        target = "  (target >= 0.5)" if name == "cached" else ""
+        print(
+            f"  ratio {name} / bare: {statistics.median(ratios):.3f}"
+            f"  (rounds {min(ratios):.3f} - {max(ratios):.3f}){target}"
+        )
 
 
 def main() -> None:
@@ -189,6 +213,7 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--redis", default=None, help="a Redis URL (a database you may fill)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds over HTTP")
     parser.add_argument("--no-http", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,7 +222,7 @@ def main() -> None:
         asyncio.run(run(data_dir, args.seconds, args.redis))
         if not args.no_http:
             try:
-                over_http(data_dir, max(3, int(args.seconds * 2)))
+                over_http(data_dir, max(3, int(args.seconds * 2)), args.rounds)
             except RuntimeError as exc:
                 print(f"HTTP benchmark skipped: {exc}")
 
