@@ -13,6 +13,7 @@ A refusal does not consume: a client that keeps retrying is not punished beyond 
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import OrderedDict
@@ -27,24 +28,37 @@ from storage.redis_client import RedisLink, RedisUnavailable
 
 KEY_PREFIX = "citygraph:rate:"
 
-# KEYS[1]: the key; ARGV: emission interval T (µs), period (µs), cost (units).
-# Returns {allowed (0/1), remaining units, retry after (µs), reset (µs)}.
+# KEYS: the keys of a batch; ARGV: per key, emission interval T (µs), period (µs), cost (units).
+# Returns one string: per key in order, "allowed remaining retry_after_us reset_us" (allowed 0 or 1),
+# the keys' answers joined by ",". One bulk reply: redis-py reads an array element by element,
+# in Python, which cost more than the script. Keys are taken in order, so a key twice in one
+# batch sees its first take.
 GCRA_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local period = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + interval * cost
-local allow_at = new_tat - period
-if allow_at > now then
-  return {0, math.floor((period - (tat - now)) / interval), allow_at - now, tat - now}
+local out = {}
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[3 * i - 2])
+  local period = tonumber(ARGV[3 * i - 1])
+  local cost = tonumber(ARGV[3 * i])
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + interval * cost
+  local allow_at = new_tat - period
+  if allow_at > now then
+    out[i] = string.format('0 %d %d %d', math.floor((period - (tat - now)) / interval),
+      allow_at - now, tat - now)
+  else
+    redis.call('SET', key, new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
+    out[i] = string.format('1 %d 0 %d', math.floor((period - (new_tat - now)) / interval),
+      new_tat - now)
+  end
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
-return {1, math.floor((period - (new_tat - now)) / interval), 0, new_tat - now}
+return table.concat(out, ',')
 """
+
+MAX_BATCH = 512
+"""Takes sent in one script call at most (a bigger wave goes in several)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +148,11 @@ class LocalRateLimiter:
 class RedisRateLimiter:
     """GCRA in Redis, shared by every process; `fallback` decides while Redis is unavailable.
 
+    Takes are batched: every take asked for in one turn of the event loop goes to Redis in one
+    script call, sent at the next turn (what ioredis calls auto-pipelining). Under load, the
+    requests in flight share a round trip instead of paying one each (redis-py costs ~70 µs of
+    CPU per call, the script a few µs a key); alone, a take waits one loop turn more.
+
     The fallback is a per-process limiter: with N processes a client may get up to N times its
     limit while Redis is down, which is the price of answering at all.
     """
@@ -142,23 +161,62 @@ class RedisRateLimiter:
         self.link = link
         self.fallback = fallback
         self._sha: str | None = None
+        self._waiting: list[tuple[str, Policy, int, asyncio.Future[Decision]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
-    async def _run(self, key: str, args: tuple[int, int, int]) -> list[int]:
-        async def script(r: redis.Redis) -> list[int]:
+    async def take(self, key: str, policy: Policy, cost: int = 1) -> Decision:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Decision] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._send_waiting)
+        self._waiting.append((key, policy, cost, future))
+        return await future
+
+    def _send_waiting(self) -> None:
+        batch, self._waiting = self._waiting, []
+        for start in range(0, len(batch), MAX_BATCH):
+            task = asyncio.ensure_future(self._send(batch[start : start + MAX_BATCH]))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[str, Policy, int, asyncio.Future[Decision]]]) -> None:
+        keys = [KEY_PREFIX + key for key, _, _, _ in batch]
+        args: list[int] = []
+        for _, policy, cost, _ in batch:
+            interval = max(1, round(policy.interval_s * 1_000_000))
+            args += (interval, round(policy.period_s * 1_000_000), cost)
+        try:
+            replies = await self._run(keys, args)
+        except RedisUnavailable:
+            for key, policy, cost, future in batch:
+                if not future.done():  # a request that went away asks nothing more
+                    future.set_result(self.fallback.take_now(key, policy, cost))
+            return
+        except asyncio.CancelledError:  # shutting down: the requests must not hang
+            for *_, future in batch:
+                future.cancel()
+            raise
+        except Exception as exc:  # a bug: each request answers 500, none hangs
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, policy, _, future), reply in zip(batch, replies.split(b","), strict=True):
+            allowed, remaining, retry_us, reset_us = map(int, reply.split())
+            if not future.done():
+                future.set_result(
+                    Decision(
+                        bool(allowed), policy.limit, int(remaining), reset_us / 1e6, retry_us / 1e6
+                    )
+                )
+
+    async def _run(self, keys: list[str], args: list[int]) -> bytes:
+        async def script(r: redis.Redis) -> bytes:
             if self._sha is None:
                 self._sha = str(await r.script_load(GCRA_LUA))
             try:
-                return await r.evalsha(self._sha, 1, key, *args)  # type: ignore[no-any-return]
+                return await r.evalsha(self._sha, len(keys), *keys, *args)  # type: ignore[no-any-return]
             except NoScriptError:  # the server restarted or flushed its scripts
-                return await r.eval(GCRA_LUA, 1, key, *args)  # type: ignore[no-any-return]
+                return await r.eval(GCRA_LUA, len(keys), *keys, *args)  # type: ignore[no-any-return]
 
         return await self.link.call(script)
-
-    async def take(self, key: str, policy: Policy, cost: int = 1) -> Decision:
-        interval = max(1, round(policy.interval_s * 1_000_000))
-        args = (interval, round(policy.period_s * 1_000_000), cost)
-        try:
-            allowed, remaining, retry_us, reset_us = await self._run(KEY_PREFIX + key, args)
-        except RedisUnavailable:
-            return self.fallback.take_now(key, policy, cost)
-        return Decision(bool(allowed), policy.limit, int(remaining), reset_us / 1e6, retry_us / 1e6)

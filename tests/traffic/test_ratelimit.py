@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -68,6 +69,36 @@ async def test_the_redis_script_answers_like_the_local_limiter(redis_url: str) -
         await link.client.script_flush()
         assert not (await limiter.take("k", policy)).allowed
         assert link.breaker.healthy
+    finally:
+        await link.close()
+
+
+async def test_takes_asked_in_one_turn_share_one_script_call(redis_url: str) -> None:
+    link = RedisLink(connect(redis_url), Breaker("redis"))
+    limiter = RedisRateLimiter(link, fallback=LocalRateLimiter())
+    calls: list[int] = []
+    run = limiter._run
+
+    async def counted(keys: list[str], args: list[int]) -> bytes:
+        calls.append(len(keys))
+        return await run(keys, args)
+
+    limiter._run = counted  # type: ignore[method-assign]
+    policy = Policy(limit=5, period_s=60.0)
+    try:
+        await link.client.delete("citygraph:rate:burst", "citygraph:rate:other")
+        decisions = await asyncio.gather(
+            *(limiter.take("burst", policy) for _ in range(8)), limiter.take("other", policy, 2)
+        )
+        assert calls == [9]  # one round trip for the whole wave
+        burst, other = decisions[:8], decisions[8]
+        # in the order asked: the same key twice in a batch sees its first take
+        assert [d.allowed for d in burst] == [True] * 5 + [False] * 3
+        assert [d.remaining for d in burst[:5]] == [4, 3, 2, 1, 0]
+        assert other.allowed
+        assert other.remaining == 3
+        assert (await limiter.take("burst", policy)).allowed is False
+        assert calls == [9, 1]
     finally:
         await link.close()
 
