@@ -1,14 +1,18 @@
 """The whole-response cache: a cached public query against a bare Starlette endpoint, and uncached.
 
     uv run python -m bench.cache                      # in-process ASGI, then HTTP with wrk
-    uv run python -m bench.cache --redis redis://127.0.0.1:6379/15   # Redis behind the local LRU
+    uv run python -m bench.cache --redis redis://127.0.0.1:6379/15   # limits and cache in Redis
 
 In one run, interleaved: the GraphQL endpoint answering a 100-row page from the cache (the whole
 pipeline: principal, rate limit, cost, cache lookup with dataset versions, ETag, and the audit
 record every request gets), the same with audit off (what the cache path itself costs), a bare
-Starlette endpoint returning the same bytes, and the same query with the cache off. DESIGN
-section 9's target: cached / bare >= 0.5. Over HTTP, the audited answer is measured with the access
-log's shipper in its own process (production's default) and inline (the flush in the server).
+Starlette endpoint returning the same bytes, and the same query with the cache off.
+
+DESIGN section 9's target, cached / bare >= 0.5, is a throughput: what clients get from a server,
+so it is read over HTTP (uvicorn and wrk on loopback), where the audited answer is measured with
+the access log's shipper in its own process (production's default) and inline (the flush in the
+server). In process, with no server at all, the bare endpoint costs almost nothing (~9 µs) and the
+ratio only says how much Python the pipeline runs per answer: its time per answer is printed.
 """
 
 from __future__ import annotations
@@ -130,7 +134,9 @@ async def run(data_dir: Path, seconds: float, redis_url: str | None) -> None:
     for name, value in rates.items():
         print(f"  {name:>18}: {value:9.0f} req/s")
     bare = rates["bare starlette"]
-    print(f"  ratio cached / bare:             {rates['cached'] / bare:.3f}  (target >= 0.5)")
+    for name in ("cached", "cached, audit off", "bare starlette"):
+        print(f"  time per answer, {name}: {1e6 / rates[name]:.1f} µs")
+    print(f"  ratio cached / bare:             {rates['cached'] / bare:.3f}  (no server: see HTTP)")
     print(f"  ratio cached, audit off / bare:  {rates['cached, audit off'] / bare:.3f}")
     print(f"  ratio cached / uncached:         {rates['cached'] / rates['uncached']:.1f}")
 
@@ -139,14 +145,15 @@ def cached_factory() -> Starlette:
     """The app uvicorn serves: the cache on, audit as in production unless BENCH_AUDIT=0."""
     audit = os.environ.get("BENCH_AUDIT", "1") == "1"
     data_dir = Path(os.environ["CITYGRAPH_DATA_DIR"])
-    return create_app(settings(data_dir, cache=True, redis_url=None, audit=audit))
+    redis_url = os.environ.get("BENCH_REDIS") or None
+    return create_app(settings(data_dir, cache=True, redis_url=redis_url, audit=audit))
 
 
 def bare_factory() -> Starlette:
     return bare_app(Path(os.environ["BENCH_PAYLOAD"]).read_bytes())
 
 
-def over_http(data_dir: Path, seconds: int, rounds: int) -> None:
+def over_http(data_dir: Path, seconds: int, rounds: int, redis_url: str | None) -> None:
     """The same comparison through uvicorn (one worker each) and wrk over loopback.
 
     Every server starts first; then each round measures each of them in turn, so that a slow
@@ -155,7 +162,11 @@ def over_http(data_dir: Path, seconds: int, rounds: int) -> None:
     """
     work = data_dir / "wrk"
     work.mkdir(exist_ok=True)
-    env = {"CITYGRAPH_DATA_DIR": str(data_dir), "BENCH_PAYLOAD": str(work / "payload.json")}
+    env = {
+        "CITYGRAPH_DATA_DIR": str(data_dir),
+        "BENCH_PAYLOAD": str(work / "payload.json"),
+        "BENCH_REDIS": redis_url or "",
+    }
     contenders: tuple[tuple[str, str, dict[str, str]], ...] = (
         ("cached", "bench.cache:cached_factory", {"CITYGRAPH_AUDIT_SHIPPER": "process"}),
         (
@@ -190,9 +201,10 @@ def over_http(data_dir: Path, seconds: int, rounds: int) -> None:
         for proc in servers:
             proc.wait(20)
     bare = samples["bare starlette"]
+    where = f"in Redis {redis_url} (the cache behind a local LRU)" if redis_url else "in process"
     print(
-        f"HTTP over loopback (uvicorn, one worker each; wrk -t1 -c8), GET; "
-        f"median of {rounds} interleaved rounds of {seconds} s"
+        f"HTTP over loopback (uvicorn, one worker each; wrk -t1 -c8), GET, cache and limits "
+        f"{where}; median of {rounds} interleaved rounds of {seconds} s"
     )
     for name, values in samples.items():
         spread = f"{min(values):.0f} - {max(values):.0f}"
@@ -222,7 +234,7 @@ def main() -> None:
         asyncio.run(run(data_dir, args.seconds, args.redis))
         if not args.no_http:
             try:
-                over_http(data_dir, max(3, int(args.seconds * 2)), args.rounds)
+                over_http(data_dir, max(3, int(args.seconds * 2)), args.rounds, args.redis)
             except RuntimeError as exc:
                 print(f"HTTP benchmark skipped: {exc}")
 
