@@ -162,22 +162,31 @@ class RedisRateLimiter:
         self.fallback = fallback
         self._sha: str | None = None
         self._waiting: list[tuple[str, Policy, int, asyncio.Future[Decision]]] = []
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending: asyncio.Task[None] | None = None
+        self._scheduled = False
 
     async def take(self, key: str, policy: Policy, cost: int = 1) -> Decision:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Decision] = loop.create_future()
-        if not self._waiting:
-            loop.call_soon(self._send_waiting)
         self._waiting.append((key, policy, cost, future))
+        if self._sending is None and not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._send_waiting)
         return await future
 
     def _send_waiting(self) -> None:
-        batch, self._waiting = self._waiting, []
-        for start in range(0, len(batch), MAX_BATCH):
-            task = asyncio.ensure_future(self._send(batch[start : start + MAX_BATCH]))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+        """Send the takes waiting so far; those asked meanwhile go when this call is answered."""
+        self._scheduled = False
+        if self._sending is not None or not self._waiting:
+            return
+        batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+        self._sending = asyncio.ensure_future(self._send(batch))
+        self._sending.add_done_callback(self._sent)
+
+    def _sent(self, _task: asyncio.Task[None]) -> None:
+        self._sending = None
+        if self._waiting:
+            self._send_waiting()
 
     async def _send(self, batch: list[tuple[str, Policy, int, asyncio.Future[Decision]]]) -> None:
         keys = [KEY_PREFIX + key for key, _, _, _ in batch]

@@ -13,7 +13,7 @@ import pytest
 
 from auth.principal import Tier
 from storage.breaker import Breaker
-from storage.ratelimit import LocalRateLimiter, Policy, RedisRateLimiter
+from storage.ratelimit import Decision, LocalRateLimiter, Policy, RedisRateLimiter
 from storage.redis_client import RedisLink, connect
 from tests.traffic.conftest import MakeApp, staff_token
 
@@ -73,24 +73,33 @@ async def test_the_redis_script_answers_like_the_local_limiter(redis_url: str) -
         await link.close()
 
 
-async def test_takes_asked_in_one_turn_share_one_script_call(redis_url: str) -> None:
+async def test_takes_asked_together_share_one_script_call(redis_url: str) -> None:
     link = RedisLink(connect(redis_url), Breaker("redis"))
     limiter = RedisRateLimiter(link, fallback=LocalRateLimiter())
     calls: list[int] = []
     run = limiter._run
+    late: list[asyncio.Future[Decision]] = []
 
     async def counted(keys: list[str], args: list[int]) -> bytes:
         calls.append(len(keys))
+        if len(calls) == 1:  # asked while the first call is out, over several turns of the
+            # loop: they wait for its answer, and go together
+            for _ in range(3):
+                late.append(asyncio.ensure_future(limiter.take("late", policy)))
+                for _ in range(3):
+                    await asyncio.sleep(0)
         return await run(keys, args)
 
     limiter._run = counted  # type: ignore[method-assign]
     policy = Policy(limit=5, period_s=60.0)
     try:
-        await link.client.delete("citygraph:rate:burst", "citygraph:rate:other")
+        await link.client.delete(*(f"citygraph:rate:{k}" for k in ("burst", "other", "late")))
         decisions = await asyncio.gather(
             *(limiter.take("burst", policy) for _ in range(8)), limiter.take("other", policy, 2)
         )
-        assert calls == [9]  # one round trip for the whole wave
+        assert calls[0] == 9  # one round trip for the whole wave
+        assert [d.remaining for d in await asyncio.gather(*late)] == [4, 3, 2]
+        assert calls == [9, 3]
         burst, other = decisions[:8], decisions[8]
         # in the order asked: the same key twice in a batch sees its first take
         assert [d.allowed for d in burst] == [True] * 5 + [False] * 3
@@ -98,7 +107,7 @@ async def test_takes_asked_in_one_turn_share_one_script_call(redis_url: str) -> 
         assert other.allowed
         assert other.remaining == 3
         assert (await limiter.take("burst", policy)).allowed is False
-        assert calls == [9, 1]
+        assert calls == [9, 3, 1]
     finally:
         await link.close()
 
