@@ -210,18 +210,27 @@ class Traffic:
         self.budget_policies = {
             t: Policy(n, period) for t, n in settings.cost_budgets.items() if n > 0
         }
-        caps = (
-            ("depth", settings.tier_max_depth, "QUERY_TOO_COMPLEX"),
-            ("aliases", settings.tier_max_aliases, "QUERY_TOO_COMPLEX"),
-            ("tokens", settings.tier_max_tokens, "QUERY_TOO_COMPLEX"),
-            ("directives", settings.tier_max_directives, "QUERY_TOO_COMPLEX"),
-            ("cost", settings.cost_limits, "QUERY_TOO_COSTLY"),
+        caps: tuple[tuple[str, Callable[[Analysis], int], dict[Tier, int], str], ...] = (
+            ("depth", lambda a: a.cost.depth, settings.tier_max_depth, "QUERY_TOO_COMPLEX"),
+            ("aliases", lambda a: a.cost.aliases, settings.tier_max_aliases, "QUERY_TOO_COMPLEX"),
+            ("tokens", lambda a: a.tokens, settings.tier_max_tokens, "QUERY_TOO_COMPLEX"),
+            (
+                "directives",
+                lambda a: a.cost.directives,
+                settings.tier_max_directives,
+                "QUERY_TOO_COMPLEX",
+            ),
+            ("cost", lambda a: a.cost.cost, settings.cost_limits, "QUERY_TOO_COSTLY"),
         )
         self.tier_caps = {
-            tier: tuple((what, limits[tier], code) for what, limits, code in caps if tier in limits)
+            tier: tuple(
+                (what, measure, limits[tier], code)
+                for what, measure, limits, code in caps
+                if tier in limits
+            )
             for tier in Tier
         }
-        """Per tier, the caps it has: (what, limit, error code), checked in this order."""
+        """Per tier, the caps it has: (what, its measure, limit, error code), checked in order."""
         self._analyses: dict[tuple[str, str | None, bytes], Analysis] = {}
         self.refusal_listeners: list[Callable[[Request, Principal, str], None]] = []
         """Called on every refusal (code RATE_LIMITED, ...): the audit log records them."""
@@ -408,8 +417,8 @@ class Traffic:
             or cost.directives > s.max_directives
         ):
             return  # over the schema's own limits: its validation answers, as for every tier
-        for what, limit, code in self.tier_caps.get(tier, ()):
-            value = analysis.tokens if what == "tokens" else getattr(cost, what)
+        for what, measure, limit, code in self.tier_caps.get(tier, ()):
+            value = measure(analysis)
             if value > limit:
                 status = (
                     400 if negotiate(request.headers.get("accept")) == GRAPHQL_RESPONSE else 200

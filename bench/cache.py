@@ -25,7 +25,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -177,20 +177,18 @@ def over_http(data_dir: Path, seconds: int, rounds: int, redis_url: str | None) 
         ("cached, audit off", "bench.cache:cached_factory", {"BENCH_AUDIT": "0"}),
         ("bare starlette", "bench.cache:bare_factory", {}),
     )
-    urls: dict[str, str] = {}
+    query = QUERY_STRING.decode()
+    ports = {name: free_port() for name, _, _ in contenders}
+    urls = {name: f"http://127.0.0.1:{port}/graphql?{query}" for name, port in ports.items()}
     servers = []
     try:
         for name, factory, extra in contenders:
-            port = free_port()
-            urls[name] = f"http://127.0.0.1:{port}/graphql?{QUERY_STRING.decode()}"
             if name == "bare starlette":  # it answers what the GraphQL endpoint computed
-                cached_port = urlsplit(urls["cached"]).port
-                query = QUERY_STRING.decode()
                 with urllib.request.urlopen(
-                    f"http://127.0.0.1:{cached_port}/graphql?{query}", timeout=30
+                    f"http://127.0.0.1:{ports['cached']}/graphql?{query}", timeout=30
                 ) as response:
                     (work / "payload.json").write_bytes(response.read())
-            servers.append(serve(factory, port, {**env, **extra}))
+            servers.append(serve(factory, ports[name], {**env, **extra}))
         samples: dict[str, list[float]] = {name: [] for name in urls}
         for _ in range(rounds):
             for name, url in urls.items():
