@@ -437,8 +437,11 @@ def _wait_for_line(log: Path, text: str, alive: Callable[[], bool], timeout: flo
     return False
 
 
-def spawn_redis(*, attempts: int = 3) -> SpawnedServer:
-    """Start a private redis-server on a free loopback port, without persistence."""
+def spawn_redis(*extra: str, attempts: int = 3) -> SpawnedServer:
+    """Start a private redis-server on a free loopback port, without persistence.
+
+    `extra` are more configuration arguments (`"--unixsocket", path`, ...).
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         missing("redis-server", "`redis-server` is not on PATH; install Debian's redis-server")
@@ -448,7 +451,7 @@ def spawn_redis(*, attempts: int = 3) -> SpawnedServer:
         log = (workdir / "redis.log").open("wb")
         popen = subprocess.Popen(
             [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"],
+             "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no", *extra],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in the terminal goes to pytest, not to the server
         )  # fmt: skip
