@@ -1,7 +1,14 @@
 """How a `/graphql` request flows before and after execution: limits, persisted queries, cost, cache.
 
-    principal (api.security) -> rate limit -> persisted query -> allow-list -> cost and tier caps
-    -> cost budget -> cache lookup (queries only) -> execute -> store if nothing restricted was read
+    principal (api.security) -> request parameters -> rate limit -> persisted query -> allow-list
+    -> cost and tier caps -> cost budget -> cache lookup (queries only) -> execute -> store if
+    nothing restricted was read
+
+A document this process already knows (analysed before, its persisted hash held here, within its
+tier's caps and its client's allow-list) skips the steps between: its rate and its cost budget
+are taken in one call (`Traffic.known`, `RateLimiter.take_all`), the budget only if the rate
+admits the request. Either way the outcomes come in the same order: a 429 for the rate first, then
+a refusal of the document, then a 429 for the budget; a refused request takes nothing more.
 
 - Rate limits: GCRA per principal (client id, else subject, else the pseudonymised address) and
   tier; every answer carries `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; a refusal
@@ -72,6 +79,7 @@ from storage.ratelimit import (
     Policy,
     RateLimiter,
     RedisRateLimiter,
+    Take,
 )
 from storage.redis_client import RedisLink, connect
 
@@ -307,28 +315,66 @@ class Traffic:
             listener(request, principal, error.code)
         return error
 
-    async def admit(self, request: Request, principal: Principal) -> Decision | None:
-        """Take one request from the principal's bucket; RequestError 429 when it is empty."""
-        policy = self.rate_policies.get(principal.tier)
-        if policy is None:
+    async def admit(
+        self, request: Request, principal: Principal, charge: Analysis | None = None
+    ) -> Decision | None:
+        """Take one request from the principal's bucket; RequestError 429 when it is empty.
+
+        With `charge`, the document's cost is taken from the principal's budget in the same
+        call, only if the rate allowed the request: one round trip to Redis instead of two.
+        """
+        rate = self.rate_policies.get(principal.tier)
+        budget = self.budget_policies.get(principal.tier) if charge is not None else None
+        takes: list[Take] = []
+        if rate is not None:
+            takes.append((self.rate_key(request, principal), rate, 1))
+        if budget is not None and charge is not None and charge.cost.cost > 0:
+            key = "cost:" + self.rate_key(request, principal)
+            takes.append((key, budget, min(charge.cost.cost, budget.limit)))
+        if not takes:
             return None
-        limit = policy.limit
-        decision = await self.limiter.take(self.rate_key(request, principal), policy)
-        if not decision.allowed:
-            retry = decision.headers()["Retry-After"]
-            log.info("rate limited", tier=principal.tier.value, retry_after_s=retry)
-            raise self.refuse(
-                request,
-                principal,
-                RequestError(
-                    429,
-                    f"too many requests: {limit} per {self.settings.rate_period_s:g} s for "
-                    f"tier {principal.tier.value}; retry in {retry} s",
-                    code="RATE_LIMITED",
-                    headers={**decision.headers(), "Cache-Control": "no-store"},
-                ),
-            )
+        decisions = await self.limiter.take_all(tuple(takes))
+        decision = decisions[0] if rate is not None else None
+        if decision is not None and not decision.allowed:
+            raise self._rate_refused(request, principal, decision)
+        spent = decisions[-1] if len(takes) > 1 or rate is None else None
+        if charge is not None and spent is not None and not spent.allowed:
+            raise self._budget_spent(request, principal, charge, spent)
         return decision
+
+    def _rate_refused(
+        self, request: Request, principal: Principal, decision: Decision
+    ) -> RequestError:
+        retry = decision.headers()["Retry-After"]
+        log.info("rate limited", tier=principal.tier.value, retry_after_s=retry)
+        return self.refuse(
+            request,
+            principal,
+            RequestError(
+                429,
+                f"too many requests: {decision.limit} per {self.settings.rate_period_s:g} s for "
+                f"tier {principal.tier.value}; retry in {retry} s",
+                code="RATE_LIMITED",
+                headers={**decision.headers(), "Cache-Control": "no-store"},
+            ),
+        )
+
+    def _budget_spent(
+        self, request: Request, principal: Principal, analysis: Analysis, decision: Decision
+    ) -> RequestError:
+        retry = decision.headers()["Retry-After"]
+        return self.refuse(
+            request,
+            principal,
+            RequestError(
+                429,
+                f"query cost budget spent: this document costs {analysis.cost.cost}, "
+                f"{decision.remaining} of {decision.limit} per {self.settings.rate_period_s:g} s "
+                f"remain for tier {tier_name(principal)}; retry in {retry} s",
+                code="RATE_LIMITED",
+                headers={"Retry-After": retry, "Cache-Control": "no-store"},
+            ),
+        )
 
     # --- which document ----------------------------------------------------------------------
 
@@ -374,11 +420,11 @@ class Traffic:
         """The document's analysis, memoised by its text, operation and variables."""
         if params.query is None:
             return None
-        variables = orjson.dumps(params.variables or {}, option=orjson.OPT_SORT_KEYS)
-        memo_key = (params.query, params.operation_name, variables)
+        memo_key = _memo_key(params.query, params)
         found = self._analyses.get(memo_key)
         if found is not None:
             return found
+        variables = memo_key[2]
         parsed = _parse(params.query)
         if parsed is None:
             return None
@@ -406,58 +452,83 @@ class Traffic:
         self._analyses[memo_key] = analysis
         return analysis
 
-    def check_caps(self, request: Request, principal: Principal, analysis: Analysis) -> None:
-        """Refuse a document above its tier's cost or shape caps, saying what it asks and may."""
-        tier, s = principal.tier, self.settings
-        cost = analysis.cost
+    def over_cap(
+        self, principal: Principal, analysis: Analysis
+    ) -> tuple[str, int, int, str] | None:
+        """The first of its tier's caps the document is over: (what, value, limit, code)."""
+        s, cost = self.settings, analysis.cost
         if (
             cost.depth > s.max_depth
             or cost.aliases > s.max_aliases
             or analysis.tokens > s.max_tokens
             or cost.directives > s.max_directives
         ):
-            return  # over the schema's own limits: its validation answers, as for every tier
-        for what, measure, limit, code in self.tier_caps.get(tier, ()):
+            return None  # over the schema's own limits: its validation answers, as for every tier
+        for what, measure, limit, code in self.tier_caps.get(principal.tier, ()):
             value = measure(analysis)
             if value > limit:
-                status = (
-                    400 if negotiate(request.headers.get("accept")) == GRAPHQL_RESPONSE else 200
-                )
-                raise self.refuse(
-                    request,
-                    principal,
-                    CostRefused(
-                        status,
-                        f"the document's {what} is {value}, over the limit of {limit} "
-                        f"for tier {tier.value}",
-                        code,
-                        value=value,
-                        limit=limit,
-                    ),
-                )
+                return what, value, limit, code
+        return None
+
+    def check_caps(self, request: Request, principal: Principal, analysis: Analysis) -> None:
+        """Refuse a document above its tier's cost or shape caps, saying what it asks and may."""
+        over = self.over_cap(principal, analysis)
+        if over is None:
+            return
+        what, value, limit, code = over
+        status = 400 if negotiate(request.headers.get("accept")) == GRAPHQL_RESPONSE else 200
+        raise self.refuse(
+            request,
+            principal,
+            CostRefused(
+                status,
+                f"the document's {what} is {value}, over the limit of {limit} "
+                f"for tier {principal.tier.value}",
+                code,
+                value=value,
+                limit=limit,
+            ),
+        )
+
+    def known(
+        self, principal: Principal, params: GraphQLRequestData
+    ) -> tuple[GraphQLRequestData, Analysis] | None:
+        """The request's document and analysis, when this process knows both and may run them.
+
+        Only what needs no I/O and refuses nothing: a document sent in full, or by a hash this
+        process holds; analysed before; within the tier's caps and the client's allow-list.
+        Anything else (None) goes the checked way, one step at a time after the rate limit.
+        """
+        query = params.query
+        persisted = (params.extensions or {}).get("persistedQuery")
+        if persisted is not None:
+            if query is not None or not isinstance(persisted, dict):
+                return None  # a registration (to check and keep), or a malformed extension
+            digest = persisted.get("sha256Hash")
+            if persisted.get("version", 1) != 1 or not isinstance(digest, str):
+                return None
+            digest = digest.lower()
+            query = self.registered.get(digest)
+            if query is None and self.settings.apq_enabled:
+                query = self.persisted.peek(digest)
+        if query is None:
+            return None
+        if principal.client_id in self.allowlist and sha256_hex(query) not in self.registered:
+            return None
+        analysis = self._analyses.get(_memo_key(query, params))
+        if analysis is None or self.over_cap(principal, analysis) is not None:
+            return None
+        return (params if query is params.query else replace(params, query=query)), analysis
 
     async def charge(self, request: Request, principal: Principal, analysis: Analysis) -> None:
         """Count the document's cost against the principal's budget; 429 when it is spent."""
         policy = self.budget_policies.get(principal.tier)
         if policy is None or analysis.cost.cost <= 0:
             return
-        budget = policy.limit
         key = "cost:" + self.rate_key(request, principal)
-        decision = await self.limiter.take(key, policy, min(analysis.cost.cost, budget))
+        decision = await self.limiter.take(key, policy, min(analysis.cost.cost, policy.limit))
         if not decision.allowed:
-            retry = decision.headers()["Retry-After"]
-            raise self.refuse(
-                request,
-                principal,
-                RequestError(
-                    429,
-                    f"query cost budget spent: this document costs {analysis.cost.cost}, "
-                    f"{decision.remaining} of {budget} per {self.settings.rate_period_s:g} s "
-                    f"remain for tier {tier_name(principal)}; retry in {retry} s",
-                    code="RATE_LIMITED",
-                    headers={"Retry-After": retry, "Cache-Control": "no-store"},
-                ),
-            )
+            raise self._budget_spent(request, principal, analysis, decision)
 
     # --- the whole flow ----------------------------------------------------------------------
 
@@ -481,9 +552,21 @@ class Traffic:
         ):
             return await run(request)  # 405, GraphiQL: the view's business
         principal = await principal_of(request)
-        decision = await self.admit(request, principal)
+        decision: Decision | None = None
         try:
-            response = await self._serve(request, principal, parse_params, run)
+            try:
+                params = await parse_params(request)
+            except RequestError:
+                decision = await self.admit(request, principal)  # a 429 comes first
+                raise
+            known = self.known(principal, params)
+            if known is not None:  # the usual case: rate and cost budget in one call
+                params, analysis = known
+                decision = await self.admit(request, principal, charge=analysis)
+                response = await self._respond(request, principal, params, analysis, run)
+            else:
+                decision = await self.admit(request, principal)
+                response = await self._checked(request, principal, params, run)
         except RequestError as exc:
             if decision is not None:
                 exc.headers = {**decision.headers(), **exc.headers}
@@ -493,19 +576,31 @@ class Traffic:
             response.raw_headers.extend(decision.raw_headers())
         return response
 
-    async def _serve(
+    async def _checked(
         self,
         request: Request,
         principal: Principal,
-        parse_params: Callable[[Request], Awaitable[GraphQLRequestData]],
+        params: GraphQLRequestData,
         run: Callable[[Request], Awaitable[Response]],
     ) -> Response:
-        params = await self.resolve(request, principal, await parse_params(request))
+        """A request admitted by its rate, its document not yet known: each step in turn."""
+        params = await self.resolve(request, principal, params)
         analysis = self.analyse(params)
         if analysis is None:  # unparsable: the view says why
             return await self._run(request, params, run)
         self.check_caps(request, principal, analysis)
         await self.charge(request, principal, analysis)
+        return await self._respond(request, principal, params, analysis, run)
+
+    async def _respond(
+        self,
+        request: Request,
+        principal: Principal,
+        params: GraphQLRequestData,
+        analysis: Analysis,
+        run: Callable[[Request], Awaitable[Response]],
+    ) -> Response:
+        """The answer to an admitted, charged document: from the cache, or run (and kept)."""
         if not self.settings.cache_enabled or analysis.operation is not OperationType.QUERY:
             return await self._run(request, params, run)
         key = self.cache_key(principal, analysis)
@@ -598,6 +693,12 @@ def _answer_headers(
     if media is not None:
         headers.append((b"content-type", media.encode("latin-1")))
     return tuple(headers)
+
+
+def _memo_key(query: str, params: GraphQLRequestData) -> tuple[str, str | None, bytes]:
+    """An analysis's key: the document's text, the operation, the variables (sorted keys)."""
+    variables = orjson.dumps(params.variables or {}, option=orjson.OPT_SORT_KEYS)
+    return query, params.operation_name, variables
 
 
 def tier_name(principal: Principal) -> str:

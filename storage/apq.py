@@ -33,6 +33,10 @@ def sha256_hex(document: str) -> str:
 class PersistedQueries(Protocol):
     """Documents by the hex SHA-256 of their text."""
 
+    def peek(self, sha256: str) -> str | None:
+        """The document if this process holds it (no I/O), marked as recently used."""
+        ...
+
     async def get(self, sha256: str) -> str | None: ...
 
     async def put(self, sha256: str, document: str) -> None: ...
@@ -73,6 +77,9 @@ class RedisPersistedQueries:
         self.link = link
         self.local = local
         self.ttl_s = ttl_s
+
+    def peek(self, sha256: str) -> str | None:
+        return self.local.peek(sha256)
 
     async def get(self, sha256: str) -> str | None:
         doc = self.local.peek(sha256)

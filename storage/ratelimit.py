@@ -14,51 +14,67 @@ A refusal does not consume: a client that keeps retrying is not punished beyond 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple, Protocol
 
-import redis.asyncio as redis
-from redis.exceptions import NoScriptError
-
 from storage.redis_client import RedisLink, RedisUnavailable
+from storage.resp import Packed, ReplyError
 
 KEY_PREFIX = "citygraph:rate:"
 
-# KEYS: the keys of a batch; ARGV: per key, emission interval T (µs), period (µs), cost (units).
-# Returns one string: per key in order, "allowed remaining retry_after_us reset_us" (allowed 0 or 1),
-# the keys' answers joined by ",". One bulk reply: redis-py reads an array element by element,
-# in Python, which cost more than the script. Keys are taken in order, so a key twice in one
-# batch sees its first take.
+# KEYS: the keys of a batch; ARGV: per key, emission interval T (µs), period (µs), cost (units),
+# and whether it is chained (1) to the key before it: a chained take is made only if the take
+# before it was allowed (a request's cost budget, after its rate). Returns one string: per key
+# in order, "allowed remaining retry_after_us reset_us" (allowed 0, 1, or 2 for a chained take
+# not made), the keys' answers joined by ",". One bulk reply: redis-py read an array element by
+# element, in Python, which cost more than the script. Keys are taken in order, so a key twice
+# in one batch sees its first take.
 GCRA_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local out = {}
+local allowed = 1
 for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[3 * i - 2])
-  local period = tonumber(ARGV[3 * i - 1])
-  local cost = tonumber(ARGV[3 * i])
-  local tat = tonumber(redis.call('GET', key) or now)
-  if tat < now then tat = now end
-  local new_tat = tat + interval * cost
-  local allow_at = new_tat - period
-  if allow_at > now then
-    out[i] = string.format('0 %d %d %d', math.floor((period - (tat - now)) / interval),
-      allow_at - now, tat - now)
+  local interval = tonumber(ARGV[4 * i - 3])
+  local period = tonumber(ARGV[4 * i - 2])
+  local cost = tonumber(ARGV[4 * i - 1])
+  if ARGV[4 * i] == '1' and allowed ~= 1 then
+    out[i] = '2 0 0 0'
+    allowed = 2
   else
-    redis.call('SET', key, new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
-    out[i] = string.format('1 %d 0 %d', math.floor((period - (new_tat - now)) / interval),
-      new_tat - now)
+    local tat = tonumber(redis.call('GET', key) or now)
+    if tat < now then tat = now end
+    local new_tat = tat + interval * cost
+    local allow_at = new_tat - period
+    if allow_at > now then
+      out[i] = string.format('0 %d %d %d', math.floor((period - (tat - now)) / interval),
+        allow_at - now, tat - now)
+      allowed = 0
+    else
+      redis.call('SET', key, new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
+      out[i] = string.format('1 %d 0 %d', math.floor((period - (new_tat - now)) / interval),
+        new_tat - now)
+      allowed = 1
+    end
   end
 end
 return table.concat(out, ',')
 """
 
+GCRA_SHA = hashlib.sha1(GCRA_LUA.encode(), usedforsecurity=False).hexdigest().encode()
+"""The script's name for EVALSHA: its SHA-1, as the server computes it."""
+
 MAX_BATCH = 512
-"""Takes sent in one script call at most (a bigger wave goes in several)."""
+"""Requests' takes sent in one script call at most (a bigger wave goes in several)."""
+
+Take = tuple[str, "Policy", int]
+"""A key, its policy and the units to take from it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +129,10 @@ class RateLimiter(Protocol):
 
     async def take(self, key: str, policy: Policy, cost: int = 1) -> Decision: ...
 
+    async def take_all(self, takes: tuple[Take, ...]) -> list[Decision | None]:
+        """Each take in order, made only while those before it were allowed (None: not made)."""
+        ...
+
 
 class LocalRateLimiter:
     """GCRA in this process: the same answers as the Redis script, for one process."""
@@ -126,6 +146,19 @@ class LocalRateLimiter:
 
     async def take(self, key: str, policy: Policy, cost: int = 1) -> Decision:
         return self.take_now(key, policy, cost)
+
+    async def take_all(self, takes: tuple[Take, ...]) -> list[Decision | None]:
+        return self.take_all_now(takes)
+
+    def take_all_now(self, takes: tuple[Take, ...]) -> list[Decision | None]:
+        """`take_all`, synchronously."""
+        decisions: list[Decision | None] = []
+        for key, policy, cost in takes:
+            if decisions and (decisions[-1] is None or not decisions[-1].allowed):
+                decisions.append(None)
+            else:
+                decisions.append(self.take_now(key, policy, cost))
+        return decisions
 
     def take_now(self, key: str, policy: Policy, cost: int = 1) -> Decision:
         """`take`, synchronously."""
@@ -149,9 +182,10 @@ class RedisRateLimiter:
     """GCRA in Redis, shared by every process; `fallback` decides while Redis is unavailable.
 
     Takes are batched: every take asked for in one turn of the event loop goes to Redis in one
-    script call, sent at the next turn (what ioredis calls auto-pipelining). Under load, the
-    requests in flight share a round trip instead of paying one each (redis-py costs ~70 µs of
-    CPU per call, the script a few µs a key); alone, a take waits one loop turn more.
+    script call, sent at the next turn (what ioredis calls auto-pipelining), over the link's lean
+    connection (storage.resp). Under load, the requests in flight share a round trip instead of
+    paying one each; alone, a take waits one loop turn more. Only one call is out at a time:
+    takes asked meanwhile go together when it is answered, so waves grow with the load.
 
     The fallback is a per-process limiter: with N processes a client may get up to N times its
     limit while Redis is down, which is the price of answering at all.
@@ -160,15 +194,22 @@ class RedisRateLimiter:
     def __init__(self, link: RedisLink, *, fallback: LocalRateLimiter) -> None:
         self.link = link
         self.fallback = fallback
-        self._sha: str | None = None
-        self._waiting: list[tuple[str, Policy, int, asyncio.Future[Decision]]] = []
+        self._waiting: list[tuple[tuple[Take, ...], asyncio.Future[list[Decision | None]]]] = []
         self._sending: asyncio.Task[None] | None = None
         self._scheduled = False
+        self.calls = 0
+        """Script calls made: a counter for tests and metrics."""
 
     async def take(self, key: str, policy: Policy, cost: int = 1) -> Decision:
+        (decision,) = await self.take_all(((key, policy, cost),))
+        if decision is None:  # pragma: no cover - the first take of a request is always made
+            raise RuntimeError("a first take was not made")
+        return decision
+
+    async def take_all(self, takes: tuple[Take, ...]) -> list[Decision | None]:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Decision] = loop.create_future()
-        self._waiting.append((key, policy, cost, future))
+        future: asyncio.Future[list[Decision | None]] = loop.create_future()
+        self._waiting.append((takes, future))
         if self._sending is None and not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._send_waiting)
@@ -188,44 +229,77 @@ class RedisRateLimiter:
         if self._waiting:
             self._send_waiting()
 
-    async def _send(self, batch: list[tuple[str, Policy, int, asyncio.Future[Decision]]]) -> None:
-        keys = [KEY_PREFIX + key for key, _, _, _ in batch]
-        args: list[int] = []
-        for _, policy, cost, _ in batch:
-            interval = max(1, round(policy.interval_s * 1_000_000))
-            args += (interval, round(policy.period_s * 1_000_000), cost)
+    async def _send(
+        self, batch: list[tuple[tuple[Take, ...], asyncio.Future[list[Decision | None]]]]
+    ) -> None:
+        keys: list[str] = []
+        args: list[Packed] = []
+        for takes, _ in batch:
+            chained = 0
+            for key, policy, cost in takes:
+                keys.append(KEY_PREFIX + key)
+                args.append(_script_args(policy, cost, chained))
+                chained = 1
         try:
             replies = await self._run(keys, args)
+            answers = _decisions(batch, replies.split(b","), len(keys))
         except RedisUnavailable:
-            for key, policy, cost, future in batch:
+            for takes, future in batch:
                 if not future.done():  # a request that went away asks nothing more
-                    future.set_result(self.fallback.take_now(key, policy, cost))
+                    future.set_result(self.fallback.take_all_now(takes))
             return
         except asyncio.CancelledError:  # shutting down: the requests must not hang
-            for *_, future in batch:
+            for _, future in batch:
                 future.cancel()
             raise
         except Exception as exc:  # a bug: each request answers 500, none hangs
-            for *_, future in batch:
+            for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, policy, _, future), reply in zip(batch, replies.split(b","), strict=True):
-            allowed, remaining, retry_us, reset_us = map(int, reply.split())
+        for (_, future), decisions in zip(batch, answers, strict=True):
             if not future.done():
-                future.set_result(
-                    Decision(
-                        bool(allowed), policy.limit, int(remaining), reset_us / 1e6, retry_us / 1e6
-                    )
-                )
+                future.set_result(decisions)
 
-    async def _run(self, keys: list[str], args: list[int]) -> bytes:
-        async def script(r: redis.Redis) -> bytes:
-            if self._sha is None:
-                self._sha = str(await r.script_load(GCRA_LUA))
-            try:
-                return await r.evalsha(self._sha, len(keys), *keys, *args)  # type: ignore[no-any-return]
-            except NoScriptError:  # the server restarted or flushed its scripts
-                return await r.eval(GCRA_LUA, len(keys), *keys, *args)  # type: ignore[no-any-return]
+    async def _run(self, keys: list[str], args: list[Packed]) -> bytes:
+        self.calls += 1
+        try:
+            reply = await self.link.execute(b"EVALSHA", GCRA_SHA, len(keys), *keys, *args)
+        except ReplyError as exc:
+            if exc.kind != "NOSCRIPT":
+                raise
+            # the server does not know the script yet (restarted, flushed): EVAL caches it
+            reply = await self.link.execute(b"EVAL", GCRA_LUA, len(keys), *keys, *args)
+        if not isinstance(reply, bytes):
+            raise TypeError(f"the rate limit script answered {reply!r}")
+        return reply
 
-        return await self.link.call(script)
+
+@lru_cache(maxsize=4096)
+def _script_args(policy: Policy, cost: int, chained: int) -> Packed:
+    """A take's arguments to the script, encoded once: a policy and a cost repeat."""
+    interval = max(1, round(policy.interval_s * 1_000_000))
+    return Packed.of(interval, round(policy.period_s * 1_000_000), cost, chained)
+
+
+def _decisions(
+    batch: list[tuple[tuple[Take, ...], asyncio.Future[list[Decision | None]]]],
+    replies: list[bytes],
+    keys: int,
+) -> list[list[Decision | None]]:
+    """Each request's decisions from the script's answers, one per key in the batch's order."""
+    if len(replies) != keys:
+        raise RuntimeError(f"the rate limit script answered {len(replies)} takes of {keys}")
+    answers = iter(replies)
+    out = []
+    for takes, _ in batch:
+        decisions: list[Decision | None] = []
+        for (_, policy, _), reply in zip(takes, answers, strict=False):
+            allowed, remaining, retry_us, reset_us = map(int, reply.split())
+            decisions.append(
+                None
+                if allowed == 2
+                else Decision(allowed == 1, policy.limit, remaining, reset_us / 1e6, retry_us / 1e6)
+            )
+        out.append(decisions)
+    return out

@@ -15,7 +15,9 @@ from auth.principal import Tier
 from storage.breaker import Breaker
 from storage.ratelimit import Decision, LocalRateLimiter, Policy, RedisRateLimiter
 from storage.redis_client import RedisLink, connect
-from tests.traffic.conftest import MakeApp, staff_token
+from storage.resp import Packed
+from tests.traffic.conftest import MakeApp, staff_token, traffic_of
+from tests.traffic.test_cost import PAGE
 
 STATIONS = "{ bikeStations(first: 2) { nodes { id } } }"
 
@@ -80,7 +82,7 @@ async def test_takes_asked_together_share_one_script_call(redis_url: str) -> Non
     run = limiter._run
     late: list[asyncio.Future[Decision]] = []
 
-    async def counted(keys: list[str], args: list[int]) -> bytes:
+    async def counted(keys: list[str], args: list[Packed]) -> bytes:
         calls.append(len(keys))
         if len(calls) == 1:  # asked while the first call is out, over several turns of the
             # loop: they wait for its answer, and go together
@@ -110,6 +112,61 @@ async def test_takes_asked_together_share_one_script_call(redis_url: str) -> Non
         assert calls == [9, 3, 1]
     finally:
         await link.close()
+
+
+@pytest.mark.parametrize("where", ["local", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_a_chained_take_is_made_only_after_an_allowed_one(
+    where: str, request: pytest.FixtureRequest
+) -> None:
+    """A request's cost budget is taken with its rate, and only when the rate admits it."""
+    link = None
+    limiter: LocalRateLimiter | RedisRateLimiter = LocalRateLimiter()
+    if where == "redis":
+        link = RedisLink(connect(request.getfixturevalue("redis_url")), Breaker("redis"))
+        limiter = RedisRateLimiter(link, fallback=LocalRateLimiter())
+    rate, budget = Policy(limit=3, period_s=60.0), Policy(limit=100, period_s=60.0)
+    try:
+        outcomes = [
+            await limiter.take_all((("rate", rate, 1), ("budget", budget, 60))) for _ in range(4)
+        ]
+        allowed = [[d.allowed if d else None for d in pair] for pair in outcomes]
+        # admitted and charged; admitted and refused (nothing charged); a 429 charges nothing
+        assert allowed == [[True, True], [True, False], [True, False], [False, None]]
+        assert [d.remaining for d in outcomes[1] if d] == [1, 40]
+        # the refused and the skipped takes consumed nothing: 40 units are left
+        spent = await limiter.take("budget", budget, 40)
+        assert (spent.allowed, spent.remaining) == (True, 0)
+        if isinstance(limiter, RedisRateLimiter):
+            assert limiter.calls == 5  # one call per request, both keys together
+    finally:
+        if link is not None:
+            await link.close()
+
+
+def test_a_known_document_takes_its_rate_and_budget_in_one_call(
+    make_app: MakeApp, redis_url: str
+) -> None:
+    client = make_app(
+        redis_url=redis_url,
+        rate_limits={Tier.ANONYMOUS: 4},
+        cost_budgets={Tier.ANONYMOUS: 100},
+    )
+    limiter = traffic_of(client).limiter
+    assert isinstance(limiter, RedisRateLimiter)
+
+    def post() -> tuple[int, int, str]:
+        """Status, script calls made, and the start of the error's message."""
+        before = limiter.calls
+        response = client.post("/graphql", json={"query": PAGE})
+        errors = response.json().get("errors") or [{"message": ""}]
+        return response.status_code, limiter.calls - before, errors[0]["message"][:17]
+
+    assert post() == (200, 2, "")  # new: the rate, then the analysis, then the budget
+    assert post() == (200, 1, "")  # known: both in one call
+    assert post() == (429, 1, "query cost budget")  # 3 x 41 > 100
+    assert post() == (429, 1, "query cost budget")  # the refusal took nothing from the budget
+    assert post() == (429, 1, "too many requests")  # the 5th of 4: the budget is not asked
+    assert traffic_of(client).stats.refused == {"RATE_LIMITED": 3}
 
 
 def test_every_response_carries_the_ratelimit_headers(make_app: MakeApp) -> None:
