@@ -215,6 +215,19 @@ class Settings(BaseSettings):
     def _coherent(self) -> Self:
         if self.page_default > self.page_max:
             raise ValueError("page_default must not exceed page_max")
+        # GCRA in Redis counts time in microseconds: a finer interval would be rounded up, and
+        # the limit enforced (and said in RateLimit headers) would not be the one configured
+        most = int(self.rate_period_s * 1_000_000)
+        for name, limits in (
+            ("rate_limits", self.rate_limits),
+            ("cost_budgets", self.cost_budgets),
+        ):
+            for tier, limit in limits.items():
+                if limit > most:
+                    raise ValueError(
+                        f"{name}[{tier.value}] = {limit} is more than one per microsecond of "
+                        f"rate_period_s ({most}); use 0 for no limit"
+                    )
         if self.environment is Environment.PRODUCTION and self.default_database_url.startswith(
             "sqlite"
         ):

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from api.settings import Settings
 from auth.principal import Tier
 from storage.breaker import Breaker
 from storage.ratelimit import Decision, LocalRateLimiter, Policy, RedisRateLimiter
@@ -283,3 +284,14 @@ def test_the_breaker_opens_probes_once_and_closes() -> None:
     breaker.success()
     assert breaker.healthy
     assert breaker.opened_total == 1
+
+
+def test_a_limit_finer_than_a_microsecond_is_refused_at_boot(tmp_path: Path) -> None:
+    """The Redis script counts in microseconds: 60 s cannot hold more than 60 million units."""
+    with pytest.raises(ValueError, match=r"rate_limits\[app\] = 100000000 is more than one per"):
+        Settings(data_dir=tmp_path, rate_limits={Tier.APP: 10**8})
+    with pytest.raises(ValueError, match=r"cost_budgets\[anonymous\]"):
+        Settings(data_dir=tmp_path, cost_budgets={Tier.ANONYMOUS: 60_000_001})
+    assert Settings(data_dir=tmp_path, rate_limits={Tier.APP: 60_000_000}).rate_limits
+    hourly = Settings(data_dir=tmp_path, rate_period_s=3600, rate_limits={Tier.APP: 10**9})
+    assert hourly.rate_limits[Tier.APP] == 10**9
