@@ -112,7 +112,8 @@ class Shipper:
                 # a log that is down is retried at a calmer pace, up to every 5 s
                 backoff = self.poll_s if ok else min(max(backoff * 2, 0.5), 5.0)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
+                    async with asyncio.timeout(backoff):  # not wait_for: see storage.background
+                        await stop.wait()
 
     async def _pass(self) -> bool:
         return await self.drain.folder(self.folder, sealed_only=True)

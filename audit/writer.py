@@ -57,6 +57,7 @@ from audit.spool import (
     segments,
 )
 from audit.store import AuditStoreError, ChainAppender, Prepared
+from storage.background import stop
 
 log = structlog.get_logger("citygraph.audit")
 
@@ -148,9 +149,7 @@ class AuditWriter:
     async def close(self) -> None:
         """Seal the last segment and ship everything; what the store refuses stays spooled."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await stop(self._task)  # its waits use asyncio.timeout: see storage.background
             self._task = None
         # a seal or a shipper start the task was awaiting has to be over before the last steps
         await asyncio.gather(*self._in_flight, return_exceptions=True)
@@ -172,9 +171,8 @@ class AuditWriter:
     async def commit(self, body: RecordBody) -> None:
         """Make a record durable in the log now; AuditUnavailable if that cannot be done."""
         try:
-            await asyncio.wait_for(
-                self.appender.append_prepared([(canonical(body), body)]), self.commit_timeout_s
-            )
+            async with asyncio.timeout(self.commit_timeout_s):
+                await self.appender.append_prepared([(canonical(body), body)])
         except (AuditStoreError, TimeoutError) as exc:
             self.store_available = False
             log.warning(
@@ -218,7 +216,8 @@ class AuditWriter:
         backoff = self.flush_interval_s
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), backoff)
+                async with asyncio.timeout(backoff):  # not wait_for: see storage.background
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 ok = await self.flush()
@@ -231,7 +230,8 @@ class AuditWriter:
     async def _seal_forever(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
+                async with asyncio.timeout(self.flush_interval_s):  # not wait_for (background)
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.flush()

@@ -22,6 +22,7 @@ import redis.asyncio as redis
 import structlog
 from redis.exceptions import RedisError
 
+from storage.background import stop
 from storage.redis_client import connect
 
 log = structlog.get_logger("citygraph.cache")
@@ -68,9 +69,7 @@ class LoadNews:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop(self._task)
             self._task = None
 
     async def _run(self) -> None:

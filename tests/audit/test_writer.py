@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from audit.shipper import ShipperMode
 from audit.store import ChainAppender
 from audit.verify import verify
 from audit.writer import AuditUnavailable, AuditWriter
@@ -67,3 +70,38 @@ async def test_a_store_that_is_down_refuses_commits_and_keeps_the_spool(tmp_path
     await writer.close()
     assert list((tmp_path / "spool").rglob("*.jsonl"))  # still there for the next start
     await missing.dispose()
+
+
+@pytest.mark.parametrize("shipper", ["inline", "process"])
+async def test_closing_as_a_batch_fills_ships_it_and_returns(
+    log_engine: AsyncEngine, tmp_path: Path, shipper: ShipperMode
+) -> None:
+    """A shutdown in the very turn the last request filled a batch (seen hanging for good).
+
+    The batch wakes the writer's task and close() cancels it in the same turn of the loop;
+    Python 3.11's `asyncio.wait_for` returned the wake-up and dropped the cancellation
+    (CPython gh-86296), so the task went on forever and close() with it.
+    """
+    writer = AuditWriter(
+        ChainAppender(log_engine, KEY),
+        tmp_path / "spool",
+        batch_size=3,
+        flush_interval_s=60,  # no timer comes to the rescue
+        shipper=shipper,
+    )
+    await writer.open()
+    for _ in range(3):
+        await asyncio.sleep(0)  # the task is waiting for its wake-up
+    task = writer._task
+    assert task is not None
+    records = [record(n) for n in range(1, 4)]
+    for r in records:
+        writer.submit(r.body())  # the third wakes the task...
+    start = time.monotonic()
+    closing = asyncio.ensure_future(writer.close())  # ...and this cancels it, in the same turn
+    done, _ = await asyncio.wait([closing], timeout=20)
+    assert closing in done, "close() did not return"  # a hang is a failure, not a timeout
+    closing.result()
+    assert task.done()
+    assert time.monotonic() - start < 20
+    assert await logged(log_engine) == [r.record_id for r in records]
