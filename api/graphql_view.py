@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -479,10 +480,14 @@ class CityGraphQL(GraphQL[CityContext, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         method = request_adapter.method
+        variables = request_data.variables
         if self.audit is not None:
             context.operation_name = request_data.operation_name
             context.document = request_data.query
             context.audit_engine = self.audit.engine
+            # the fail-closed second run needs the variables as sent: a run may change them
+            # (strawberry's `_entities` takes `__typename` out of each representation)
+            variables = copy.deepcopy(variables) if variables else variables
         try:
             result = await self.schema.execute(
                 request_data.query,
@@ -510,7 +515,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
             return await self.schema.execute(
                 request_data.query,
                 root_value=root_value,
-                variable_values=request_data.variables,
+                variable_values=variables,
                 context_value=context,
                 operation_name=request_data.operation_name,
                 allowed_operation_types=OperationType.from_http(method),

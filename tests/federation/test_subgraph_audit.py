@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,3 +108,32 @@ def test_service_leaves_a_record_whether_served_or_refused(settings: Settings) -
         ("denied", ["FORBIDDEN"]),
     ]
     assert all(r["datasets"] == [] and r["restricted"] is False for r in records)
+
+
+def test_an_entities_read_fails_closed_while_the_log_cannot_commit(tmp_path: Path) -> None:
+    """The fail-closed second run gets the representations the router sent, unchanged.
+
+    Strawberry's `_entities` takes `__typename` out of each representation it is given; the
+    second run (every restricted read refused) used the same, emptied dicts, and answered
+    INTERNAL_SERVER_ERROR (seen in CI through the router, on a log locked by other processes).
+    """
+    settings = settings_for(tmp_path, audit_flush_interval_s=60, audit_commit_timeout_s=0.3)
+    staff = token(tmp_path, ["registry:read"])
+    headers = {"Authorization": f"Bearer {staff}", **PURPOSE}
+    with registry(settings) as client:
+        log = sqlite3.connect(settings.data_dir / "city.db", timeout=0)
+        try:
+            log.execute("BEGIN IMMEDIATE")  # another process writes the log: commits must wait
+            body = entities(client, **headers)
+        finally:
+            log.rollback()
+            log.close()
+        assert body.get("data") is not None, body
+        assert body["data"]["_entities"] == [  # not even the id: no oracle of who exists
+            {"id": None, "givenName": None, "familyName": None, "birthDate": None}
+        ]
+        assert {e["extensions"]["code"] for e in body["errors"]} == {"AUDIT_UNAVAILABLE"}
+        assert str(RESIDENTS[0]["family_name"]) not in str(body)
+        # the log free again, the same read is served and committed
+        served = entities(client, **headers)
+        assert served["data"]["_entities"][0]["familyName"] == RESIDENTS[0]["family_name"]
