@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from audit.chain import GENESIS, canonical, link
 from audit.records import AccessRecord
+from storage.engines import writing
 
 metadata = MetaData()
 
@@ -282,7 +283,7 @@ class ChainAppender:
             return
         async with self._lock:
             try:
-                async with self.engine.begin() as conn:
+                async with writing(self.engine) as conn:  # reads the head, then writes
                     if not self._head_known:
                         await self._reload_head(conn)
                     self._head_known = False  # until this commit is known to have happened

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.shipper import ShipperMode
-from audit.store import ChainAppender
+from audit.store import ChainAppender, create_tables
 from audit.verify import verify
 from audit.writer import AuditUnavailable, AuditWriter
 from storage.engines import make_engine
@@ -105,3 +106,34 @@ async def test_closing_as_a_batch_fills_ships_it_and_returns(
     assert task.done()
     assert time.monotonic() - start < 20
     assert await logged(log_engine) == [r.record_id for r in records]
+
+
+async def test_an_append_waits_for_another_process_writing_the_same_sqlite_file(
+    tmp_path: Path,
+) -> None:
+    """SQLite: another process's write in progress makes an append wait, never fail.
+
+    An append reads its chain's head, then writes. In a plain (deferred) transaction that read
+    was a snapshot; when another process committed before the write, SQLite refused the write
+    at once (SQLITE_BUSY_SNAPSHOT, no busy wait) and a restricted read failed closed (seen in
+    CI, eleven processes on one file). The append's transaction now takes the write lock as it
+    begins, and waits for it.
+    """
+    path = tmp_path / "audit.db"
+    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    await create_tables(engine)
+    # a named chain (a subgraph's, "registry@..."): its head unknown, the append reads it first
+    appender = ChainAppender(engine, KEY, chain_id="registry@test")
+    other = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE elsewhere (n INTEGER)")
+    other.execute("BEGIN IMMEDIATE")  # another process is writing...
+    other.execute("INSERT INTO elsewhere VALUES (1)")
+    commit_later = asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+    written = record(1)
+    try:
+        await appender.append([written])  # ...and commits while the append waits
+    finally:
+        commit_later.cancel()
+        other.close()
+    assert await logged(engine) == [written.record_id]
+    await engine.dispose()
