@@ -63,19 +63,12 @@ class RedisLink:
 
     async def call(self, command: Callable[[redis.Redis], Awaitable[T]]) -> T:
         """Run `command(client)` unless the breaker is open; a failure feeds the breaker."""
-        if not self.breaker.allow():
-            raise RedisUnavailable("breaker open")
-        try:
+
+        async def bounded() -> T:
             async with asyncio.timeout(self.deadline_s):
-                result = await command(self.client)
-        except (RedisError, OSError, TimeoutError) as exc:
-            self.breaker.failure()
-            raise RedisUnavailable(type(exc).__name__) from exc
-        except asyncio.CancelledError:  # the request went away: no verdict, but free the probe
-            self.breaker.abandon()
-            raise
-        self.breaker.success()
-        return result
+                return await command(self.client)
+
+        return await self._guarded(bounded)
 
     async def execute(self, *args: Arg) -> Reply:
         """One command's reply, unless the breaker is open; ReplyError when the server refuses it.
@@ -85,21 +78,26 @@ class RedisLink:
         """
         if self.lean is None:
             return await self._execute_by_client(args)
+        lean = self.lean
+        return await self._guarded(lambda: lean.execute(*args))
+
+    async def _guarded(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """`attempt()` through the breaker: refused while it is open, and told how it went."""
         if not self.breaker.allow():
             raise RedisUnavailable("breaker open")
         try:
-            reply = await self.lean.execute(*args)
-        except ReplyError:
+            result = await attempt()
+        except ReplyError:  # the server answered: it is up
             self.breaker.success()
             raise
-        except (OSError, TimeoutError) as exc:
+        except (RedisError, OSError, TimeoutError) as exc:
             self.breaker.failure()
             raise RedisUnavailable(type(exc).__name__) from exc
         except asyncio.CancelledError:  # the request went away: no verdict, but free the probe
             self.breaker.abandon()
             raise
         self.breaker.success()
-        return reply
+        return result
 
     async def _execute_by_client(self, args: tuple[Arg, ...]) -> Reply:
         """`execute` through redis-py, its errors told apart the same way."""
