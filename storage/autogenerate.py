@@ -15,7 +15,8 @@ from typing import Any
 from alembic import command
 
 from storage.engines import make_engine
-from storage.migrate import MIGRATIONS, alembic_config, branches, upgrade
+from storage.migrate import upgrade
+from storage.revisions import MIGRATIONS, alembic_config, branches
 
 
 async def autogenerate(department: str, message: str) -> None:

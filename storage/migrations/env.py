@@ -23,6 +23,10 @@ def _target_metadata() -> MetaData | None:
         from audit.store import metadata as audit_metadata
 
         return audit_metadata
+    if department == "loads":
+        from storage.loads import LOADS
+
+        return LOADS.metadata
     from schema.datasets import spec_of_model
     from schema.departments import MODELS
 
