@@ -10,19 +10,19 @@ from dataclasses import dataclass
 import orjson
 import structlog
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from api.databases import prepare_at_start
 from api.exports import Exports
 from api.graphql_view import CityGraphQL
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, RequestMetrics
 from api.security import Security
-from api.settings import Environment, Settings
+from api.settings import Settings
 from api.traffic import Traffic
 from audit.service import AuditLog
 from schema.city import City
@@ -78,22 +78,14 @@ def create_app(settings: Settings) -> Starlette:
     traffic = Traffic(settings, city=city, schema=gateway_schema._schema)
     graphql_app.traffic = traffic
 
-    async def ensure_tables() -> None:
-        # development and tests start on an empty data dir; in production migrations own the schema
-        if settings.environment is Environment.PRODUCTION:
-            return
-        try:
-            await city.create_tables()
-        except (OSError, SQLAlchemyError) as exc:
-            # an unreachable database must not stop the others from serving: /readyz reports it.
-            # The type only: a driver's message may quote the URL, password included.
-            log.warning("could not create missing tables", error_type=type(exc).__name__)
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await ensure_tables()
+        try:
+            await prepare_at_start(settings, city)
+        except BaseException:  # a refused start leaves no pool behind
+            await city.close()
+            raise
         traffic.open()
-        await security.open()
         if audit is not None:
             await audit.open()
         app.state.citygraph = AppState(settings=settings, city=city, audit=audit)

@@ -12,10 +12,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.settings import Environment, Settings
 from audit.cli import AuditCliConfig, audit_cli
 from auth.cli import AuthCliConfig, clients_cli, keys_cli, token_cli
+from schema.city import City
+from schema.datasets import Catalog
 from schema.ingest import ImportReport
 
 app = typer.Typer(
@@ -86,19 +90,60 @@ def _print_report(report: ImportReport) -> None:
         console.print(f"note: {note}")
 
 
-async def _with_city(settings: Settings, work):  # type: ignore[no-untyped-def]
-    from schema.city import City
+def _unprepared(exc: Exception) -> typer.Exit:
+    """A database that cannot be brought to this release's schema: one line, exit status 2."""
+    console.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(2)
+
+
+async def _prepared(settings: Settings, city: City, **extra: AsyncEngine) -> None:
+    """Migrate the city's databases (development) or check them (production), or exit cleanly."""
+    from api.databases import DatabaseBehind, prepare
+    from schema.published_tables import PublishedTableError
+    from storage.adopt import SchemaError
+    from storage.schema_lock import SchemaLockTimeout
+
+    try:
+        await prepare(settings, city, extra=extra)
+    except (DatabaseBehind, SchemaError, SchemaLockTimeout, PublishedTableError) as exc:
+        raise _unprepared(exc) from exc
+
+
+def _city(settings: Settings, catalog: Catalog | None = None) -> City:
     from schema.publishing import load_catalog
     from storage.engines import Databases
 
-    city = City(
-        load_catalog(settings.data_dir),
+    return City(
+        catalog or load_catalog(settings.data_dir),
         Databases(settings.default_database_url, settings.database_urls),
     )
+
+
+def _ready_to_serve(settings: Settings) -> None:
+    """Before a server starts: its databases at this release's schema, or one line and exit 2.
+
+    The lifespan prepares them again (a no-op by then); doing it here first keeps a production
+    refusal to one line instead of a server's traceback, and migrates once for every worker.
+    """
+
+    async def run() -> None:
+        city = _city(settings)
+        try:
+            await _prepared(settings, city)
+        except (OSError, SQLAlchemyError) as exc:  # unreachable: the server starts, /readyz says
+            console.print(f"warning: a database could not be prepared ({type(exc).__name__})")
+        finally:
+            await city.close()
+
+    asyncio.run(run())
+
+
+async def _with_city(settings: Settings, work):  # type: ignore[no-untyped-def]
+    city = _city(settings)
     loaded: set[str] = set()
     city.load_listeners.append(loaded.update)
     try:
-        await city.create_tables()
+        await _prepared(settings, city)
         return await work(city)
     finally:
         await city.close()
@@ -120,6 +165,7 @@ def _serve(settings: Settings) -> None:
     from api.logs import configure_logging
 
     configure_logging(settings.log_level)
+    _ready_to_serve(settings)
     console.print(f"citygraph on {settings.base_url}/graphql (GraphiQL in a browser)")
     uvicorn.run(
         create_app(settings),
@@ -206,13 +252,25 @@ def import_gtfs(feed: Annotated[Path, typer.Argument(help="A GTFS zip file.")]) 
     _print_report(report)
 
 
+def _department_of(manifest: Path) -> str:
+    """The department a manifest publishes into; a broken manifest is publish's to report."""
+    from schema.manifest import load_manifest
+
+    try:
+        return load_manifest(manifest).department
+    except (OSError, ValueError):
+        return "*"  # the default database
+
+
 @import_app.command("manifest")
 def import_manifest(
     manifest: Annotated[Path, typer.Argument(help="A dataset manifest (TOML).")],
 ) -> None:
     """Publish a CSV dataset described by a manifest; it joins the schema on the next start."""
+    from schema.city import builtin_specs
     from schema.publishing import publish
     from storage.engines import Databases
+    from storage.revisions import LOADS_BRANCH
 
     settings = _settings()
 
@@ -221,6 +279,11 @@ def import_manifest(
         # publishing it again is how a department repairs one
         databases = Databases(settings.default_database_url, settings.database_urls)
         try:
+            await _prepared(
+                settings,
+                City(Catalog(builtin_specs()), databases),
+                **{LOADS_BRANCH: databases.engine_for(_department_of(manifest))},
+            )
             report = await publish(
                 manifest=manifest,
                 data_dir=settings.data_dir,
@@ -239,30 +302,36 @@ def import_manifest(
 
 @app.command()
 def migrate() -> None:
-    """Bring every department's database to the latest schema (Alembic; run before `serve` in production)."""
-    from api.security import AUTH_DEPARTMENT
-    from audit.service import AUDIT_DEPARTMENT
-    from schema.city import City
-    from schema.publishing import load_catalog
-    from storage.engines import Databases
+    """Bring every database to this release's schema (run it before `serve` in production).
+
+    A database made by `create_all` before release 0.2 is recognised and adopted first; one whose
+    tables match no revision is refused with the differences, and nothing is changed.
+    """
+    from api.databases import service_branches
+    from storage.adopt import SchemaError
+    from storage.schema_lock import SchemaLockTimeout
 
     settings = _settings()
 
-    async def run() -> None:
-        databases = Databases(settings.default_database_url, settings.database_urls)
-        city = City(load_catalog(settings.data_dir), databases)
+    async def run() -> list[str]:
+        city = _city(settings)
         try:
-            await city.migrate(
-                extra={
-                    AUTH_DEPARTMENT: databases.engine_for(AUTH_DEPARTMENT),
-                    AUDIT_DEPARTMENT: databases.engine_for(AUDIT_DEPARTMENT),
-                }
-            )
+            return await city.migrate(extra=service_branches(city.databases))
         finally:
             await city.close()
 
-    asyncio.run(run())
-    console.print("migrations applied")
+    try:
+        applied = asyncio.run(run())
+    except (SchemaError, SchemaLockTimeout) as exc:
+        raise _unprepared(exc) from exc
+    except (OSError, SQLAlchemyError) as exc:
+        raise _unprepared(
+            RuntimeError(f"a database could not be reached ({type(exc).__name__})")
+        ) from exc
+    if applied:
+        console.print(f"migrations applied: {', '.join(applied)}")
+    else:
+        console.print("every database is at this release's schema")
 
 
 @app.command()
@@ -363,6 +432,7 @@ def subgraph_serve(
 
     settings = _settings(port=port, host=host)
     _check_department(load_catalog(settings.data_dir).departments(), name)
+    _ready_to_serve(settings)
     subgraph_server = create_subgraph_app(
         settings, name, router_secret=os.environ.get("CITYGRAPH_ROUTER_SECRET") or None
     )
@@ -389,7 +459,7 @@ def catalog() -> None:
 
 
 def _auth_config() -> AuthCliConfig:
-    from api.security import AUTH_DEPARTMENT
+    from auth.clients import AUTH_DEPARTMENT
 
     settings = _settings()
     return AuthCliConfig(

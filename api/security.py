@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import httpx
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.routing import Route
 
 from api.graphql_view import RequestError
 from api.settings import Environment, Settings
-from auth.clients import ClientRegistry, create_table
+from auth.clients import AUTH_DEPARTMENT, ClientRegistry
 from auth.http import ISSUER_RETRY_AFTER_S, oauth_routes, well_known_url
 from auth.keys import KeyStore
 from auth.principal import Principal
@@ -28,7 +27,6 @@ from storage.engines import Databases
 
 log = structlog.get_logger("citygraph.security")
 
-AUTH_DEPARTMENT = "auth"
 """The OAuth clients live in this department's database (the default one unless overridden)."""
 
 
@@ -93,16 +91,6 @@ class Security:
             registrations_per_hour=self.settings.registrations_per_hour,
             resource_documentation=f"{self.settings.base_url}/schema.graphql",
         )
-
-    async def open(self) -> None:
-        """Create the client table outside production (migrations own it there)."""
-        if self.production:
-            return
-        try:
-            await create_table(engine=self.engine)
-        except (OSError, SQLAlchemyError) as exc:
-            # like the datasets' tables: an unreachable database is for /readyz to report
-            log.warning("could not create the OAuth client table", error_type=type(exc).__name__)
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -36,6 +36,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
 from api.app import AppState
+from api.databases import prepare_at_start
 from api.graphql_view import CityGraphQL
 from api.limits import BodySizeLimit
 from api.security import Security
@@ -138,7 +139,11 @@ def create_subgraph_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await security.open()
+        try:
+            await prepare_at_start(settings, city)
+        except BaseException:  # a refused start leaves no pool behind
+            await city.close()
+            raise
         if audit is not None:
             await audit.open()
         app.state.citygraph = AppState(settings=settings, city=city, audit=audit)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from audit.chain import load_key
 from audit.hook import RequestAudit
 from audit.shipper import ShipperMode
-from audit.store import ChainAppender, create_tables, new_chain_id
+from audit.store import ChainAppender, new_chain_id
 from audit.writer import AuditWriter
 from auth.pseudonym import Pseudonyms
 from storage.engines import Databases
@@ -84,11 +84,9 @@ class AuditLog:
         commit_timeout_s: float = 2.0,
         shipper: ShipperMode = "inline",
         pseudonyms: Pseudonyms | None = None,
-        create: bool = True,
         server: str | None = None,
     ) -> None:
         self.engine = engine
-        self.create = create
         self.key = load_key(directory, chain_key)
         # a subgraph's chain is named after its department (`registry@host-pid-random`): which
         # server recorded a request is then in every record's place in the log, not in its body
@@ -137,18 +135,11 @@ class AuditLog:
             commit_timeout_s=settings.audit_commit_timeout_s,
             shipper=settings.audit_shipper,
             pseudonyms=pseudonyms_of(settings),
-            # outside production the app creates its tables; there, migrations own them
-            create=settings.environment != "production",
             server=server,
         )
 
     async def open(self) -> None:
-        """Create the tables outside production, then start the writer (and its shipper child)."""
-        if self.create:
-            try:
-                await create_tables(self.engine)
-            except Exception as exc:  # an unreachable store: records wait in the spool
-                log.warning("could not create the audit tables", error_type=type(exc).__name__)
+        """Start the writer (and its shipper child); the tables are the `audit` branch's."""
         await self.writer.open()
 
     async def close(self) -> None:

@@ -22,12 +22,13 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from auth.clients import create_client, create_table, list_clients, revoke_client
+from auth.clients import AUTH_DEPARTMENT, create_client, list_clients, revoke_client
 from auth.keys import SIGNING_ALGS, KeyStore
 from auth.purposes import PurposeError, PurposeRegistry
 from auth.scopes import Scope
 from auth.server import sign_access_token
 from storage.engines import make_engine
+from storage.migrate import upgrade
 
 DEV_CLIENT_ID = "citygraph-dev-cli"
 MAX_DEV_LIFETIME_S = 12 * 3600
@@ -71,8 +72,8 @@ def _with_engine(config: AuthCliConfig, work: Callable[[AsyncEngine], Awaitable[
     async def run() -> T:
         engine = make_engine(config.database_url)
         try:
-            if not config.production:  # in production, migrations own the schema
-                await create_table(engine=engine)
+            if not config.production:  # in production `citygraph migrate` changes the schema
+                await upgrade(engine, [AUTH_DEPARTMENT])
             return await work(engine)
         finally:
             await engine.dispose()

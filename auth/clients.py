@@ -36,6 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth.scopes import Scope
 
+AUTH_DEPARTMENT = "auth"
+"""Where the client table lives: its migration branch, and its name in CITYGRAPH_DATABASE_URLS."""
+
 metadata = MetaData()
 
 oauth_client = Table(
@@ -165,12 +168,6 @@ def _record(row: RowMapping) -> ClientRecord:
         revoked_at=None if revoked is None else _as_utc(revoked),
         secret_hash=row["secret_hash"],
     )
-
-
-async def create_table(*, engine: AsyncEngine) -> None:
-    """Create the oauth_client table if missing (development and tests; migrations in production)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
 
 
 async def create_client(

@@ -67,7 +67,7 @@ async def prepare(data_dir: Path, stations: int) -> None:
         Catalog(builtin_specs()),
         Databases(f"sqlite+aiosqlite:///{(data_dir / 'city.db').resolve()}"),
     )
-    await city.create_tables()
+    await city.migrate()
     await fill_bike_stations(city, stations)
     await city.close()
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 
-from sqlalchemy import Connection, Table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,8 +12,9 @@ from schema.departments import MODELS
 from schema.loaders import Loaders
 from storage.engines import Databases
 from storage.loads import Origin, record_loads
-from storage.migrate import upgrade
+from storage.migrate import Behind, pending, upgrade
 from storage.repository import Repository
+from storage.revisions import LOADS_BRANCH
 
 
 def builtin_specs() -> list[DatasetSpec]:
@@ -43,34 +42,6 @@ class City:
     def repository(self, dataset: str) -> Repository:
         return self.repositories[dataset]
 
-    async def create_tables(self) -> None:
-        """Create every missing table, each in its department's database.
-
-        A database that fails does not keep the others from getting their tables: every one is
-        tried, then the first failure is raised.
-        """
-        failures: list[Exception] = []
-        by_engine: dict[int, list[DatasetSpec]] = defaultdict(list)
-        for spec in self.catalog.datasets:
-            by_engine[id(self.repositories[spec.name].engine)].append(spec)
-        for specs in by_engine.values():
-            engine = self.repositories[specs[0].name].engine
-            tables = [s.table for s in specs]
-
-            def create(sync: Connection, tables: list[Table] = tables) -> None:
-                # references are metadata, not constraints: tables can be created in any order,
-                # and published tables (their own MetaData) sit beside built-in ones
-                for table in tables:
-                    table.create(sync, checkfirst=True)
-
-            try:
-                async with engine.begin() as conn:
-                    await conn.run_sync(create)
-            except (OSError, SQLAlchemyError) as exc:
-                failures.append(exc)
-        if failures:
-            raise failures[0]
-
     async def record_loads(
         self, datasets: Mapping[str, int | None], *, origin: Origin, source: str | None = None
     ) -> None:
@@ -86,21 +57,49 @@ class City:
         for listener in self.load_listeners:  # e.g. the response cache's dataset versions
             listener(set(datasets))
 
-    async def migrate(self, *, extra: Mapping[str, AsyncEngine] | None = None) -> None:
-        """Apply the built-in departments' migrations, each to its own database (production).
+    def hosted(
+        self, extra: Mapping[str, AsyncEngine] | None = None
+    ) -> list[tuple[AsyncEngine, list[str]]]:
+        """Each database of the city with the migration branches it holds.
 
-        `extra` names branches that are not datasets (the OAuth clients) and their engines.
+        A built-in dataset's department is a branch of its database; every database that holds
+        datasets (published ones included) has the loads table too. `extra` names branches that
+        are not datasets (the OAuth clients, the access log) and their engines.
         """
         hosted: dict[int, tuple[AsyncEngine, set[str]]] = {}
         for branch, engine in (extra or {}).items():
             hosted.setdefault(id(engine), (engine, set()))[1].add(branch)
         for spec in self.catalog.datasets:
-            if spec.published:
-                continue  # published datasets are created by `citygraph import manifest`
             engine = self.repositories[spec.name].engine
-            hosted.setdefault(id(engine), (engine, set()))[1].add(spec.department)
-        for engine, departments in hosted.values():
-            await upgrade(engine, sorted(departments))
+            branches = hosted.setdefault(id(engine), (engine, set()))[1]
+            branches.add(LOADS_BRANCH)
+            if not spec.published:  # a published dataset's table is its publication's
+                branches.add(spec.department)
+        return [(engine, sorted(branches)) for engine, branches in hosted.values()]
+
+    async def migrate(self, *, extra: Mapping[str, AsyncEngine] | None = None) -> list[str]:
+        """Apply every missing migration, each database in turn; the revisions applied.
+
+        Every database is tried even when one fails (an unreachable one must not keep the
+        others from their tables); then the first failure is raised.
+        """
+        applied: list[str] = []
+        failures: list[Exception] = []
+        for engine, branches in self.hosted(extra):
+            try:
+                applied += await upgrade(engine, branches)
+            except (OSError, SQLAlchemyError) as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
+        return applied
+
+    async def pending(self, *, extra: Mapping[str, AsyncEngine] | None = None) -> list[Behind]:
+        """What `migrate` would apply, database by database, without applying it."""
+        behind: list[Behind] = []
+        for engine, branches in self.hosted(extra):
+            behind += await pending(engine, branches)
+        return behind
 
     async def close(self) -> None:
         await self.databases.dispose()
