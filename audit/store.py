@@ -6,7 +6,8 @@
                   record is about, indexed for "whose records" and "which dataset" queries
 
 Both are append-only: triggers refuse UPDATE, DELETE (and TRUNCATE on PostgreSQL), and
-`grant_append_only(role)` leaves the application's role INSERT and SELECT only.
+`grant_append_only(role)` leaves the application's role INSERT and SELECT only. The tables and
+their triggers are made by the `audit` migration branch (storage/migrations/versions/audit).
 
 Concurrency: one chain per writer process (`chain_id` = host, pid and a random suffix), whose
 head lives in memory behind an asyncio lock. Two workers, or two instances on one database, never
@@ -87,44 +88,6 @@ audit_access = Table(
 KINDS = {"subject": "subjects", "dataset": "datasets", "department": "departments"}
 """audit_access kinds and the body lists they copy."""
 
-SQLITE_TRIGGERS = [
-    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
-    f"BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
-    for table in ("audit_log", "audit_access")
-    for op in ("UPDATE", "DELETE")
-]
-POSTGRES_TRIGGERS = [
-    """CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  RAISE EXCEPTION 'the audit log is append-only (% refused)', TG_OP
-    USING ERRCODE = 'insufficient_privilege';
-END $$""",
-    *(
-        f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION audit_append_only()"
-        for table in ("audit_log", "audit_access")
-    ),
-    *(
-        f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()"
-        for table in ("audit_log", "audit_access")
-    ),
-    "REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, audit_access FROM PUBLIC",
-]
-
-
-def trigger_statements(dialect: str) -> list[str]:
-    """The statements that make the log append-only on this dialect."""
-    return POSTGRES_TRIGGERS if dialect == "postgresql" else SQLITE_TRIGGERS
-
-
-async def create_tables(engine: AsyncEngine) -> None:
-    """Create the log's tables and triggers if missing (outside production; migrations there)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-        for statement in trigger_statements(conn.dialect.name):
-            await conn.exec_driver_sql(statement)
-
 
 async def grant_append_only(engine: AsyncEngine, role: str) -> None:
     """Leave `role` (the application's PostgreSQL role) INSERT and SELECT on the log, nothing else."""
@@ -182,7 +145,19 @@ def access_rows(body: dict[str, Any], *, chain_id: str, seq: int) -> list[dict[s
 
 
 class AuditStoreError(RuntimeError):
-    """The log could not be written (the database is down, full, or refuses)."""
+    """The log could not be written (the database is down, full, or refuses).
+
+    Its message is the error's class and the driver's code for it (`OperationalError
+    (SQLITE_BUSY)`, `IntegrityError (23505)`): what an operator needs to tell a lock from a full
+    disk or a refused connection, and never the driver's own text, which may quote values.
+    """
+
+    @classmethod
+    def of(cls, exc: BaseException) -> AuditStoreError:
+        orig = getattr(exc, "orig", None) or exc
+        code = getattr(orig, "sqlite_errorname", None) or getattr(orig, "sqlstate", None)
+        name = type(exc).__name__
+        return cls(f"{name} ({code})" if code else name)
 
 
 @dataclass(frozen=True)
@@ -271,7 +246,7 @@ class ChainAppender:
                 )
                 return {r.record_id for r in rows}
         except Exception as exc:  # SQLAlchemy's and the drivers' errors alike
-            raise AuditStoreError(type(exc).__name__) from exc
+            raise AuditStoreError.of(exc) from exc
 
     async def append(self, records: Sequence[AccessRecord]) -> None:
         """Chain and commit `records` in order, all or none; AuditStoreError when that fails."""
@@ -299,7 +274,7 @@ class ChainAppender:
                     if side:
                         await insert_rows(conn, audit_access, side)
             except Exception as exc:  # SQLAlchemy's and the drivers' errors alike
-                raise AuditStoreError(type(exc).__name__) from exc
+                raise AuditStoreError.of(exc) from exc
             self.head = Head(seq, prev)
             self._head_known = True
 

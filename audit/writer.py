@@ -176,7 +176,8 @@ class AuditWriter:
         except (AuditStoreError, TimeoutError) as exc:
             self.store_available = False
             log.warning(
-                "audit log unavailable for a restricted read", error_type=type(exc).__name__
+                "audit log unavailable for a restricted read",
+                error_type=str(exc) or type(exc).__name__,  # an AuditStoreError names its code
             )
             raise AuditUnavailable("the access log cannot be written") from exc
         self.store_available = True
