@@ -108,6 +108,8 @@ def command(service: dict[str, Any]) -> list[str]:
 
 
 CITYGRAPH_SERVICES = {n: s for n, s in PROFILE_SERVICES.items() if runs_citygraph(s)}
+MIGRATE_SERVICES = {n: s for n, s in CITYGRAPH_SERVICES.items() if command(s)[1:] == ["migrate"]}
+SERVING_SERVICES = {n: s for n, s in CITYGRAPH_SERVICES.items() if n not in MIGRATE_SERVICES}
 SUBGRAPH_SERVICES = {
     n: s for n, s in CITYGRAPH_SERVICES.items() if command(s)[:3] == SUBGRAPH_COMMAND
 }
@@ -115,7 +117,7 @@ SUBGRAPH_SERVICES = {
 
 def main_service() -> str:
     """The citygraph service that is not a subgraph: it issues the tokens."""
-    others = [n for n in CITYGRAPH_SERVICES if n not in SUBGRAPH_SERVICES]
+    others = [n for n in SERVING_SERVICES if n not in SUBGRAPH_SERVICES]
     assert len(others) == 1, f"expected one citygraph service beside the subgraphs: {others}"
     return others[0]
 
@@ -195,7 +197,7 @@ def test_every_citygraph_command_is_one_the_cli_accepts() -> None:
     (script,) = PYPROJECT["project"]["scripts"]
     (listen,) = dockerfile_instructions("HEALTHCHECK")
     health_port = int(re.findall(r"http://127\.0\.0\.1:(\d+)/", listen)[0])
-    for name, service in CITYGRAPH_SERVICES.items():
+    for name, service in SERVING_SERVICES.items():
         args = command(service)
         assert args[0] == script, name
         params = cli_params(args[1:])
@@ -364,6 +366,17 @@ def test_every_path_the_dockerfile_copies_exists_and_is_in_the_build_context() -
     wheel = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
     needed = {"pyproject.toml", "uv.lock", PYPROJECT["project"]["readme"], *wheel}
     assert needed <= copied, f"the Dockerfile does not copy {sorted(needed - copied)}"
+
+
+def test_one_migrate_service_runs_before_every_server_on_their_database(settings_of: Any) -> None:
+    (name,) = MIGRATE_SERVICES
+    migrate = settings_of(MIGRATE_SERVICES[name])
+    for serving, service in SERVING_SERVICES.items():
+        condition = (service.get("depends_on") or {}).get(name, {}).get("condition")
+        assert condition == "service_completed_successfully", serving
+        settings = settings_of(service)
+        assert settings.default_database_url == migrate.default_database_url, serving
+        assert settings.database_urls == migrate.database_urls, serving
 
 
 def test_depends_on_names_services_that_run_in_the_same_profile() -> None:

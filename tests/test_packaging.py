@@ -128,10 +128,10 @@ def scripts_test_command() -> list[str]:
     raise AssertionError("scripts/test has no `exec` line")
 
 
-def test_ci_runs_scripts_test_and_scripts_lint() -> None:
+def test_ci_runs_scripts_test_lint_and_check_wheel() -> None:
     ci = (REPO_ROOT / ".ci" / "run").read_text()
     code = [line.split("#")[0] for line in ci.splitlines()]
-    for script in ("scripts/test", "scripts/lint"):
+    for script in ("scripts/test", "scripts/lint", "scripts/check-wheel"):
         assert any(re.search(rf"(^|[\s\"'/]){script}([\s\"']|$)", line) for line in code), script
     assert scripts_test_command() == ["uv", "run", "pytest"]
 

@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from api.app import READY_TIMEOUT_S, create_app
+from api.databases import DatabaseBehind
 from api.settings import Environment, Settings
 from schema.city import builtin_specs
 from tests import services
@@ -80,19 +81,25 @@ def test_development_creates_missing_tables(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_production_leaves_the_schema_to_migrations(
+def test_production_refuses_an_unmigrated_database_and_makes_no_table(
     tmp_path: Path, fresh_postgres_url: str
 ) -> None:
     settings = Settings(
         data_dir=tmp_path, environment=Environment.PRODUCTION, database_url=fresh_postgres_url
     )
-    with TestClient(create_app(settings)) as client:
-        assert client.get("/readyz").status_code == 200
+    behind = r"registry \(bbfbc7aedc2a\).*run `citygraph migrate`"
+    with pytest.raises(DatabaseBehind, match=behind), TestClient(create_app(settings)):
+        pass
     with psycopg.connect(services.libpq_url(fresh_postgres_url), connect_timeout=3) as conn:
         tables = conn.execute(
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
         ).fetchone()
     assert tables == (0,)
+    development = settings.model_copy(update={"environment": Environment.DEVELOPMENT})
+    with TestClient(create_app(development)):
+        pass  # migrates
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").status_code == 200
 
 
 @pytest.mark.slow

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.records import AccessRecord
-from audit.store import create_tables
 from storage.engines import make_engine
+from storage.migrate import upgrade
 
 KEY = bytes(range(32))
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -52,7 +52,7 @@ async def log_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     else:
         url = request.getfixturevalue("fresh_postgres_url")
     engine = make_engine(url)
-    await create_tables(engine)
+    await upgrade(engine, ["audit"])
     yield engine
     await engine.dispose()
 

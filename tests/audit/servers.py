@@ -31,7 +31,7 @@ def seed_data_dir(settings: Settings) -> None:
             Databases(settings.default_database_url, settings.database_urls),
         )
         try:
-            await city.create_tables()
+            await city.migrate()
             await seed(city)
         finally:
             await city.close()
@@ -42,7 +42,9 @@ def seed_data_dir(settings: Settings) -> None:
 class Server:
     """`citygraph serve` in a subprocess of its own session, stopped by its pid."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, *, wait: bool = True
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir / f"server-{self.port}.log"
@@ -60,7 +62,12 @@ class Server:
                 cwd=REPO_ROOT, env=environ, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
-        deadline = time.monotonic() + 30
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        """Until /healthz answers; the server's log in the error if it exits or never does."""
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
                 raise RuntimeError(f"the server exited:\n{self.log.read_text()}")

@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.shipper import ShipperMode
-from audit.store import ChainAppender, create_tables
+from audit.store import AuditStoreError, ChainAppender
 from audit.verify import verify
 from audit.writer import AuditUnavailable, AuditWriter
 from storage.engines import make_engine
+from storage.migrate import upgrade
 from tests.audit.conftest import KEY, record
 from tests.services import free_port
 
@@ -121,7 +122,7 @@ async def test_an_append_waits_for_another_process_writing_the_same_sqlite_file(
     """
     path = tmp_path / "audit.db"
     engine = make_engine(f"sqlite+aiosqlite:///{path}")
-    await create_tables(engine)
+    await upgrade(engine, ["audit"])
     # a named chain (a subgraph's, "registry@..."): its head unknown, the append reads it first
     appender = ChainAppender(engine, KEY, chain_id="registry@test")
     other = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
@@ -137,3 +138,20 @@ async def test_an_append_waits_for_another_process_writing_the_same_sqlite_file(
         other.close()
     assert await logged(engine) == [written.record_id]
     await engine.dispose()
+
+
+async def test_a_store_refusal_names_the_driver_s_code_and_no_value(
+    log_engine: AsyncEngine, tmp_path: Path
+) -> None:
+    async with log_engine.begin() as conn:  # a log whose table went missing
+        await conn.exec_driver_sql("ALTER TABLE audit_access RENAME TO audit_access_gone")
+    appender = ChainAppender(log_engine, KEY)
+    body = record(1).body()
+    with pytest.raises(AuditStoreError) as refused:
+        await appender.append([record(1)])  # audit_log takes the row; audit_access is not there
+    expected = {
+        "sqlite": "OperationalError (SQLITE_ERROR)",
+        "postgresql": "ProgrammingError (42P01)",
+    }
+    assert str(refused.value) == expected[log_engine.dialect.name]
+    assert body["record_id"] not in str(refused.value)

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from auth.clients import ClientRegistry, NewClient, create_table, oauth_client
+from auth.clients import AUTH_DEPARTMENT, ClientRegistry, NewClient, oauth_client
 from auth.http import auth_error_response, oauth_routes, well_known_url
 from auth.keys import KeyStore, SigningKey, generate_key
 from auth.principal import Principal
@@ -37,6 +37,7 @@ from auth.resolve import InvalidToken, authenticate
 from auth.server import CityAuthorizationServer, sign_access_token
 from auth.tokens import IssuerUnavailable, TokenVerifier, Verifier
 from storage.engines import make_engine
+from storage.migrate import upgrade
 
 ISSUER = "https://citygraph.test"
 AUDIENCE = "https://citygraph.test"
@@ -279,7 +280,7 @@ def auth_database_url(
 async def engine(auth_database_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on the registry database, with an empty oauth_client table."""
     engine = make_engine(auth_database_url)
-    await create_table(engine=engine)
+    await upgrade(engine, [AUTH_DEPARTMENT])
     async with engine.begin() as conn:
         await conn.execute(delete(oauth_client))
     yield engine

@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth.clients import (
+    AUTH_DEPARTMENT,
     ClientRegistry,
     count_self_service_since,
     create_client,
-    create_table,
     get_client,
     hash_secret,
     list_clients,
@@ -21,6 +21,7 @@ from auth.clients import (
     verify_secret,
 )
 from storage.engines import make_engine
+from storage.migrate import upgrade
 
 
 async def test_a_secret_is_stored_as_a_salted_hash_and_checked(engine: AsyncEngine) -> None:
@@ -143,11 +144,13 @@ async def test_the_cached_registry_sees_its_own_revocations_at_once(engine: Asyn
     assert not record.active
 
 
-async def test_the_table_is_created_on_an_empty_postgres_database(fresh_postgres_url: str) -> None:
+async def test_the_auth_branch_makes_the_table_on_an_empty_postgres_database(
+    fresh_postgres_url: str,
+) -> None:
     engine = make_engine(fresh_postgres_url)
     try:
-        await create_table(engine=engine)
-        await create_table(engine=engine)  # idempotent
+        assert await upgrade(engine, [AUTH_DEPARTMENT]) != []
+        assert await upgrade(engine, [AUTH_DEPARTMENT]) == []  # nothing left to apply
         new = await create_client(
             engine=engine, name="pg", scopes=["open-data"], admin_granted=True
         )

@@ -19,10 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from auth.clients import ClientRegistry, create_table
+from auth.clients import AUTH_DEPARTMENT, ClientRegistry
 from auth.purposes import PurposeRegistry
 from auth.tokens import TokenVerifier
 from storage.engines import make_engine
+from storage.migrate import upgrade
 from tests.auth.conftest import AUDIENCE, build_app
 from tests.services import free_port
 
@@ -119,7 +120,7 @@ async def client_credentials_token(issuer: str, *, scope: str = "open-data") -> 
 async def citygraph(provider: Provider, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """Our echo app trusting `provider` by its issuer URL alone."""
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'clients.db'}")
-    await create_table(engine=engine)
+    await upgrade(engine, [AUTH_DEPARTMENT])
     async with httpx.AsyncClient() as idp_http:
         verifier = TokenVerifier.from_issuer_url(provider.issuer, audience=AUDIENCE, http=idp_http)
         app = build_app(

@@ -29,7 +29,7 @@ ENTITIES = """query ($representations: [_Any!]!) {
 
 
 async def seed_with_tables(city: City) -> None:
-    await city.create_tables()  # a subgraph leaves its tables to the one-process app or migrations
+    await city.migrate()  # a subgraph leaves its tables to the one-process app or migrations
     await seed(city)
 
 

@@ -31,7 +31,7 @@ def sqlite_url(folder: Path) -> str:
 
 async def open_city(url: str) -> City:
     city = City(CATALOG, Databases(url))
-    await city.create_tables()
+    await city.migrate()
     return city
 
 

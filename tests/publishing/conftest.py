@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from auth.principal import ANONYMOUS, Principal
-from schema.city import City
+from schema.city import City, builtin_specs
 from schema.context import CityContext
+from schema.datasets import Catalog
 from schema.gateway import build_gateway_schema
 from schema.ingest import ImportReport
 from schema.publishing import load_catalog, publish
@@ -172,7 +173,7 @@ class Workspace:
 
     async def seed_districts(self) -> None:
         city = City(load_catalog(self.data_dir), self.databases)
-        await city.create_tables()
+        await city.migrate()
         await city.repository("districts").upsert(district_rows())
 
     async def query(
@@ -198,7 +199,8 @@ class Workspace:
 
 @pytest.fixture
 async def workspace(tmp_path: Path) -> AsyncIterator[Workspace]:
-    """A workspace on SQLite in a temporary folder."""
+    """A workspace on SQLite in a temporary folder, its database migrated as a city's is."""
     databases = Databases(f"sqlite+aiosqlite:///{tmp_path / 'city' / 'city.db'}")
+    await City(Catalog(builtin_specs()), databases).migrate()
     yield Workspace(tmp_path, tmp_path / "city", databases)
     await databases.dispose()

@@ -13,6 +13,7 @@ from api.settings import Settings
 from schema.city import City, builtin_specs
 from schema.departments.territory.models import District
 from schema.manifest import ManifestError
+from schema.published_tables import PublishedTableError, check_published_tables
 from schema.publishing import load_catalog
 from storage.engines import Databases
 from tests.publishing.conftest import BENCHES_CSV, Workspace, manifest_data
@@ -50,7 +51,7 @@ async def test_a_published_dataset_joins_the_catalog_like_a_built_in(workspace: 
     assert (spec, spec.column("district_code")) in catalog.by_name("districts").referenced_by
 
 
-async def test_create_tables_makes_a_published_table_in_a_fresh_database(
+async def test_a_fresh_database_gets_an_empty_table_for_a_publication_outside_production(
     workspace: Workspace, tmp_path: Path
 ) -> None:
     await workspace.publish(workspace.write(manifest_data(), BENCHES_CSV))
@@ -58,10 +59,28 @@ async def test_create_tables_makes_a_published_table_in_a_fresh_database(
         load_catalog(workspace.data_dir), Databases(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
     )
     try:
-        await city.create_tables()
+        with pytest.raises(PublishedTableError, match=r"benches: its table .* is missing"):
+            await check_published_tables(city, create_missing=False)  # production
+        assert await check_published_tables(city, create_missing=True) == ["benches"]
         assert (await city.repository("benches").count(None)) == 0
+        assert await check_published_tables(city, create_missing=False) == []
     finally:
         await city.close()
+
+
+async def test_a_published_table_that_its_manifest_does_not_describe_is_refused_untouched(
+    workspace: Workspace,
+) -> None:
+    await workspace.publish(workspace.write(manifest_data(), BENCHES_CSV))
+    city = City(load_catalog(workspace.data_dir), workspace.databases)
+    table = city.catalog.by_name("benches").table.name
+    rows = await city.repository("benches").count(None)
+    assert rows > 0
+    async with workspace.databases.engine_for("facilities").begin() as conn:
+        await conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN painted TEXT")
+    with pytest.raises(PublishedTableError, match="column painted not in the manifest"):
+        await check_published_tables(city, create_missing=True)
+    assert (await city.repository("benches").count(None)) == rows  # nothing dropped or emptied
 
 
 def break_and_expect(workspace: Workspace, content: str, *problems: str) -> None:

@@ -182,7 +182,7 @@ class Backend:
 
 async def fill(city: City) -> None:
     """The fixture rows of every test in this folder."""
-    await city.create_tables()
+    await city.migrate()
     await city.repository("districts").upsert(DISTRICTS)
     await city.repository("quartiers").upsert(
         [

@@ -36,7 +36,7 @@ async def build(
     """Build the demo city into a SQLite file (created if new)."""
     city = open_city(db)
     try:
-        await city.create_tables()
+        await city.migrate()
         return await build_demo(
             city, seed=seed, residents=residents, open_data_dir=open_data_dir, progress=progress
         )

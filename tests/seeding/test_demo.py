@@ -141,7 +141,7 @@ async def test_the_demo_builds_on_postgresql(fresh_postgres_url: str, tmp_path: 
     await build(tmp_path / "city.db", seed=9, residents=1_500)
     city = City(CATALOG, Databases(fresh_postgres_url))
     try:
-        await city.create_tables()
+        await city.migrate()
         for _ in range(2):  # a rebuild replaces, it does not add
             await build_demo(city, seed=9, residents=1_500, open_data_dir=None, progress=None)
         counts = {}

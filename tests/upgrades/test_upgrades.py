@@ -1,0 +1,229 @@
+"""Any database that any release has made upgrades in place, keeping every row, publication,
+client, key and audit chain; production refuses a database behind the code in one line; two
+servers starting at once on one empty database migrate it once.
+
+The fixtures under fixtures/ were made by earlier releases with make_fixture.py (its docstring
+says how); every release that changes the schema adds its own, and every fixture keeps upgrading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import lzma
+import os
+import sqlite3
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from starlette.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Environment, Settings
+from auth.keys import KeyStore
+from auth.server import sign_access_token
+from tests import services
+from tests.audit.servers import SERVE, Server
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ISSUER = "http://127.0.0.1:8000"
+SCOPES = {"self_service": "open-data", "admin": "social:read"}
+"""What make_fixture.py registered each client for."""
+NAMES = sorted(p.name for p in FIXTURES.iterdir() if (p / "fixture.json").is_file())
+
+
+@dataclass
+class Restored:
+    """A fixture unpacked into a data dir (and a PostgreSQL database), as the release left it."""
+
+    fixture: dict[str, Any]
+    data_dir: Path
+    database_url: str | None
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "CITYGRAPH_DATA_DIR": str(self.data_dir),
+            "CITYGRAPH_ENVIRONMENT": "development",
+            "CITYGRAPH_PUBLIC_URL": ISSUER,
+            "CITYGRAPH_LOG_LEVEL": "warning",
+            **extra,
+        }
+        if self.database_url:
+            env["CITYGRAPH_DATABASE_URL"] = self.database_url
+        return env
+
+    def settings(self) -> Settings:
+        return Settings(
+            data_dir=self.data_dir,
+            environment=Environment.DEVELOPMENT,
+            public_url=ISSUER,
+            database_url=self.database_url,
+            cache_enabled=False,
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Rows of every table, named as the fixture names them."""
+        if self.database_url is None:
+            counts = {}
+            for db in sorted(self.data_dir.glob("*.db")):
+                with contextlib.closing(sqlite3.connect(db)) as conn:
+                    for (name,) in conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table'"
+                    ).fetchall():
+                        query = f'SELECT count(*) FROM "{name}"'  # noqa: S608 - the file's own names
+                        counts[f"{db.name}:{name}"] = conn.execute(query).fetchone()[0]
+            return counts
+        with psycopg.connect(services.libpq_url(self.database_url)) as conn:
+            names = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            counts = {}
+            for (name,) in names.fetchall():
+                query = f'SELECT count(*) FROM "{name}"'  # noqa: S608 - the catalog's own names
+                row = conn.execute(query).fetchone()
+                assert row is not None
+                counts[name] = int(row[0])
+            return counts
+
+
+def restore(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> Restored:
+    folder = FIXTURES / name
+    fixture = json.loads((folder / "fixture.json").read_text())
+    data_dir = tmp_path / "data"
+    with tarfile.open(folder / "data.tar.xz") as tar:
+        tar.extractall(data_dir, filter="data")
+    url = None
+    if fixture["engine"] == "postgres":
+        url = request.getfixturevalue("fresh_postgres_url")
+        subprocess.run(
+            ["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", services.libpq_url(url)],
+            input=lzma.decompress((folder / "postgres.sql.xz").read_bytes()),
+            capture_output=True,
+            check=True,
+        )
+    return Restored(fixture, data_dir, url)
+
+
+def citygraph(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", SERVE, *args],
+        cwd=services.REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def token(data_dir: Path, *scopes: str, subject: str, **claims: Any) -> str:
+    """A person's token, signed with the key the release made (kept by the upgrade)."""
+    return sign_access_token(
+        keys=KeyStore(data_dir / "keys").signing_keys(),
+        issuer=ISSUER,
+        audience=ISSUER,
+        subject=subject,
+        client_id="citygraph-dev",
+        scopes=scopes,
+        lifetime_s=600,
+        extra=claims,
+    )
+
+
+@contextlib.contextmanager
+def serving(restored: Restored) -> Iterator[TestClient]:
+    app = create_app(restored.settings())
+    with TestClient(app, base_url=ISSUER, client=("127.0.0.1", 50000)) as client:
+        yield client
+
+
+def ask(client: TestClient, query: str, bearer: str | None = None, **headers: str) -> Any:
+    if bearer:
+        headers["Authorization"] = f"Bearer {bearer}"
+    response = client.post("/graphql", json={"query": query}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_a_city_an_earlier_release_made_upgrades_keeping_everything(
+    name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    restored = restore(name, tmp_path, request)
+    fixture = restored.fixture
+    assert restored.counts() == fixture["counts"]  # the fixture is whole before the upgrade
+
+    if restored.database_url:  # production needs PostgreSQL: there it refuses, in one line
+        refused = citygraph(restored.env(CITYGRAPH_ENVIRONMENT="production"), "serve")
+        assert refused.returncode == 2, refused.stderr
+        assert "Traceback" not in refused.stderr + refused.stdout
+        assert "run `citygraph migrate`" in refused.stdout + refused.stderr
+        assert "not yet under migrations" in refused.stdout + refused.stderr
+
+    migrated = citygraph(restored.env(), "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    counts = restored.counts()
+    assert {table: counts.get(table) for table in fixture["counts"]} == fixture["counts"]
+    again = citygraph(restored.env(), "migrate")
+    assert "every database is at this release's schema" in again.stderr
+    verified = citygraph(restored.env(), "audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    queries, answers = fixture["queries"], fixture["answers"]
+    staff = token(restored.data_dir, "registry:read", subject="agent-7")
+    citizen = token(restored.data_dir, "self", subject="marie", resident_id=fixture["resident_id"])
+    with serving(restored) as client:
+        assert ask(client, queries["public"]) == answers["public"]
+        assert (
+            ask(client, queries["staff"], staff, **{"Citygraph-Purpose": fixture["purpose"]})
+            == (answers["staff"])
+        )
+        assert ask(client, queries["citizen"], citizen) == answers["citizen"]
+        for kind, credentials in fixture["clients"].items():  # registered before, secrets kept
+            granted = client.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials", "scope": SCOPES[kind]},
+                auth=(credentials["client_id"], credentials["client_secret"]),
+            )
+            assert granted.status_code == 200, granted.text
+            app_token = granted.json()["access_token"]
+            assert ask(client, queries["public"], app_token) == answers["public"]
+    after = restored.counts()
+    log_table = next(t for t in fixture["counts"] if t.endswith("audit_log"))
+    assert after[log_table] == fixture["counts"][log_table] + 5  # the chains go on
+    verified = citygraph(restored.env(), "audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_two_servers_starting_at_once_on_an_empty_database_migrate_it_once(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    env = {"CITYGRAPH_LOG_LEVEL": "info", "CITYGRAPH_ENVIRONMENT": "development"}
+    if engine == "postgres":
+        env["CITYGRAPH_DATABASE_URL"] = request.getfixturevalue("fresh_postgres_url")
+    servers = [Server(tmp_path, env, wait=False) for _ in range(2)]
+    try:
+        for server in servers:
+            server.wait_ready(timeout=90)
+        for server in servers:
+            answer = httpx.post(
+                f"{server.url}/graphql", json={"query": "{ districts { totalCount } }"}
+            )
+            assert answer.json() == {"data": {"districts": {"totalCount": 0}}}
+    finally:
+        for server in servers:
+            server.terminate()
+    logs = [server.log.read_text() for server in servers]
+    migrated = [log.count('"migrations applied"') for log in logs]
+    assert sorted(migrated) == [0, 1], logs  # one migrated; the other waited and found it done
+    assert all("Traceback" not in log for log in logs)
