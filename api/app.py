@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import orjson
 import structlog
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from api.catalog import CatalogEndpoints
 from api.exports import Exports
 from api.graphql_view import CityGraphQL
 from api.limits import BodySizeLimit
@@ -26,7 +26,6 @@ from api.settings import Environment, Settings
 from api.traffic import Traffic
 from audit.service import AuditLog
 from schema.city import City
-from schema.dcat import catalog_jsonld
 from schema.gateway import QueryLimits, build_gateway_schema
 from schema.publishing import load_catalog
 from storage.engines import Databases
@@ -131,12 +130,6 @@ def create_app(settings: Settings) -> Starlette:
     async def schema_sdl(_request: Request) -> Response:
         return PlainTextResponse(sdl, media_type="application/graphql")
 
-    async def catalog_ld(_request: Request) -> Response:
-        # loads are read each time: an import while the server runs shows up at once
-        loads = await city.loaders().loads()
-        body = orjson.dumps(catalog_jsonld(catalog, settings.base_url, loads))
-        return Response(body, media_type="application/ld+json")
-
     metrics = Metrics(settings, traffic=traffic, audit=audit)
     routes = [
         # every method reaches the view, which answers 405 with a GraphQL error body
@@ -146,7 +139,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz),
         *metrics.routes(),
         Route("/schema.graphql", schema_sdl),
-        Route("/catalog.jsonld", catalog_ld),
+        *CatalogEndpoints(city, settings).routes(),  # /catalog, /datasets/{name}: DCAT-AP
         *security.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
