@@ -16,6 +16,7 @@ when the app has one, and until then gets a 303 to the JSON-LD description.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from rdflib import Graph, Literal, Namespace, URIRef
@@ -32,6 +33,7 @@ from schema.datasets import DatasetSpec
 from schema.dcat_graph import CatalogMeta, catalog_graph, dataset_graph
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+PAGES_KEPT = 32
 HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
 FORM_NAMES = ", ".join(f"{f.media_type} (.{f.extension})" for f in FORMS)
 
@@ -54,6 +56,9 @@ class CatalogEndpoints:
         self.meta = catalog_meta(settings)
         self.page_size = settings.catalog_page_size
         self.html_page = html_page
+        # a page costs 40-80 ms of CPU to build and write (16 datasets, a busy machine): the
+        # last few are kept, keyed on the loads they show, so a harvest or a flood costs one each
+        self._pages: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
 
     def routes(self) -> list[Route]:
         return [
@@ -77,10 +82,18 @@ class CatalogEndpoints:
             return error_response(error)
         # loads are read each time: an import while the server runs shows up at once
         loads = await self.city.loaders().loads()
-        chosen = specs[(page - 1) * self.page_size : page * self.page_size]
-        graph = catalog_graph(self.meta, chosen, loads)
-        self._paging(graph, request, page=page, last=last, total=len(specs))
-        return _rdf_response(graph, form, root=str(self.meta.iri))
+        version = tuple(sorted((n, load.loaded_at) for n, load in loads.items()))
+        key = (request.url.path, page, form.extension, version)
+        body = self._pages.get(key)
+        if body is not None:
+            self._pages.move_to_end(key)
+        else:
+            chosen = specs[(page - 1) * self.page_size : page * self.page_size]
+            graph = catalog_graph(self.meta, chosen, loads)
+            self._paging(graph, request, page=page, last=last, total=len(specs))
+            body = serialize(graph, form, root=str(self.meta.iri))
+            self._remember(key, body)
+        return _rdf_response(body, form)
 
     async def dataset(self, request: Request) -> Response:
         """A dataset's own description (RDF), or its page for a browser."""
@@ -102,7 +115,12 @@ class CatalogEndpoints:
             )
         load = (await self.city.loaders().loads()).get(name)
         graph = dataset_graph(self.meta, spec, load)
-        return _rdf_response(graph, form, root=str(self.meta.dataset(name)))
+        return _rdf_response(serialize(graph, form, root=str(self.meta.dataset(name))), form)
+
+    def _remember(self, key: tuple[object, ...], body: bytes) -> None:
+        self._pages[key] = body
+        while len(self._pages) > PAGES_KEPT:
+            self._pages.popitem(last=False)
 
     def _spec(self, name: str) -> DatasetSpec:
         spec = next((s for s in self.city.catalog.datasets if s.name == name), None)
@@ -160,9 +178,5 @@ def _page(raw: str | None, last: int) -> int:
     return page
 
 
-def _rdf_response(graph: Graph, form: RdfForm, *, root: str) -> Response:
-    return Response(
-        serialize(graph, form, root=root),
-        media_type=form.content_type,
-        headers={"Vary": "Accept"},
-    )
+def _rdf_response(body: bytes, form: RdfForm) -> Response:
+    return Response(body, media_type=form.content_type, headers={"Vary": "Accept"})

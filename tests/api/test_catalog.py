@@ -119,6 +119,20 @@ def test_the_validator_finds_what_the_catalog_would_lack(
     assert any("publisher" in line for line in shacl_results(graph, shared_data))
 
 
+def test_a_load_shows_in_the_next_catalog_at_once(make_client: MakeClient) -> None:
+    client = make_client(public_url=BASE)
+    stations = URIRef(f"{BASE}/datasets/bikeStations")
+    before = parse(client.get("/catalog.ttl"))
+    assert before.value(stations, DCTERMS.modified) is None
+    on_app_loop(client, record_import, city_of(client))
+    after = parse(client.get("/catalog.ttl"))
+    assert after.value(stations, DCTERMS.modified) is not None
+
+
+async def record_import(city: City) -> None:
+    await city.record_loads({"bikeStations": 10}, origin="imported", source="test")
+
+
 # --- vocabularies and dates -------------------------------------------------------------------
 
 
