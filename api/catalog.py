@@ -170,7 +170,7 @@ def _form(request: Request) -> RdfForm:
 def _page(raw: str | None, last: int) -> int:
     if raw is None:
         return 1
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:  # "²".isdigit(), int("²") fails
         raise RequestError(400, f"page must be a whole number from 1, not {raw!r}")
     page = int(raw)
     if page > last:

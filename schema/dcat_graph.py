@@ -21,7 +21,7 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
 
 from schema import vocabularies as vocab
 from schema.datasets import DatasetSpec
-from schema.dcat import credit
+from schema.dcat import Credit, credit
 from storage.loads import Load
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
@@ -145,6 +145,13 @@ def _describe(g: Graph, meta: CatalogMeta, spec: DatasetSpec, load: Load | None)
         )
         return ds
     g.add((ds, DCTERMS.accessRights, _typed(g, vocab.PUBLIC_ACCESS, DCTERMS.RightsStatement)))
+    _open(g, meta, spec, c, ds)
+    return ds
+
+
+def _open(g: Graph, meta: CatalogMeta, spec: DatasetSpec, c: Credit, ds: URIRef) -> None:
+    """What only open data has: the attribution, and the ways to its rows with their licence."""
+    m = spec.meta
     rights = BNode()
     g.add((rights, RDF.type, DCTERMS.RightsStatement))
     g.add((rights, RDFS.label, Literal(c.attribution)))
@@ -166,7 +173,6 @@ def _describe(g: Graph, meta: CatalogMeta, spec: DatasetSpec, load: Load | None)
     sdl = URIRef(f"{meta.base}/schema.graphql")
     g.add((api, FOAF.page, sdl))
     g.add((sdl, RDF.type, FOAF.Document))
-    return ds
 
 
 def _distribution(

@@ -229,6 +229,8 @@ def test_the_json_ld_keeps_the_shape_existing_readers_index(demo: TestClient) ->
         ("/catalog.csv", {}, 404, "NOT_FOUND"),
         ("/catalog?page=0", {}, 400, "BAD_REQUEST"),
         ("/catalog?page=two", {}, 400, "BAD_REQUEST"),
+        ("/catalog?page=²", {}, 400, "BAD_REQUEST"),
+        ("/catalog?page=-1", {}, 400, "BAD_REQUEST"),
         ("/catalog?page=99", {}, 404, "NOT_FOUND"),
         ("/catalog?limit=5", {}, 400, "BAD_REQUEST"),
         ("/datasets/nothingHere", {"accept": "text/turtle"}, 404, "NOT_FOUND"),
