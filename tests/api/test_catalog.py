@@ -17,9 +17,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.app import create_app
 from api.catalog import CatalogEndpoints
+from api.cli import app as cli
 from api.settings import Environment, Settings
 from schema.city import City, builtin_specs
 from schema.datasets import Catalog
@@ -333,3 +335,15 @@ def test_an_html_page_plugs_in_front_of_the_rdf(tmp_path: Path) -> None:
         assert html.text == "<h1>districts</h1>"
         rdf = client.get("/datasets/districts", headers={"accept": "text/turtle"})
         assert rdf.headers["content-type"].startswith("text/turtle")
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def test_the_cli_prints_the_whole_catalog_in_a_form(tmp_path: Path) -> None:
+    env = {"CITYGRAPH_DATA_DIR": str(tmp_path), "CITYGRAPH_PUBLIC_URL": BASE}
+    result = CliRunner().invoke(cli, ["catalog", "--format", "ttl"], env=env)
+    assert result.exit_code == 0, result.output
+    assert datasets_of(Graph().parse(data=result.stdout, format="turtle")) == ALL
+    refused = CliRunner().invoke(cli, ["catalog", "--format", "csv"], env=env)
+    assert refused.exit_code == 2
