@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import orjson
 import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from api.catalog import CatalogEndpoints
 from api.databases import prepare_at_start
 from api.exports import Exports
 from api.graphql_view import CityGraphQL
@@ -26,7 +26,6 @@ from api.settings import Settings
 from api.traffic import Traffic
 from audit.service import AuditLog
 from schema.city import City
-from schema.dcat import catalog_jsonld
 from schema.gateway import QueryLimits, build_gateway_schema
 from schema.publishing import load_catalog
 from storage.engines import Databases
@@ -123,12 +122,6 @@ def create_app(settings: Settings) -> Starlette:
     async def schema_sdl(_request: Request) -> Response:
         return PlainTextResponse(sdl, media_type="application/graphql")
 
-    async def catalog_ld(_request: Request) -> Response:
-        # loads are read each time: an import while the server runs shows up at once
-        loads = await city.loaders().loads()
-        body = orjson.dumps(catalog_jsonld(catalog, settings.base_url, loads))
-        return Response(body, media_type="application/ld+json")
-
     metrics = Metrics(settings, traffic=traffic, audit=audit)
     routes = [
         # every method reaches the view, which answers 405 with a GraphQL error body
@@ -138,7 +131,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz),
         *metrics.routes(),
         Route("/schema.graphql", schema_sdl),
-        Route("/catalog.jsonld", catalog_ld),
+        *CatalogEndpoints(city, settings).routes(),  # /catalog, /datasets/{name}: DCAT-AP
         *security.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

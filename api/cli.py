@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -443,19 +442,24 @@ def subgraph_serve(
 
 
 @app.command()
-def catalog() -> None:
-    """Print the DCAT-AP catalog as JSON-LD."""
-    from schema.dcat import catalog_jsonld
+def catalog(
+    form: Annotated[
+        str, typer.Option("--format", help="jsonld, ttl, rdf (RDF/XML) or nt (N-Triples).")
+    ] = "jsonld",
+) -> None:
+    """Print the whole DCAT-AP catalog (the server adds when each dataset was last loaded)."""
+    from api.catalog import catalog_meta
+    from api.rdf import EXTENSIONS, serialize
+    from schema.dcat_graph import catalog_graph
     from schema.publishing import load_catalog
 
+    if form not in EXTENSIONS:
+        console.print(f"[red]error:[/red] --format is one of {', '.join(EXTENSIONS)}")
+        raise typer.Exit(2)
     settings = _settings()
-    typer.echo(
-        json.dumps(
-            catalog_jsonld(load_catalog(settings.data_dir), settings.base_url),
-            indent=2,
-            ensure_ascii=False,
-        )
-    )
+    meta = catalog_meta(settings)
+    graph = catalog_graph(meta, load_catalog(settings.data_dir).datasets, {})
+    typer.echo(serialize(graph, EXTENSIONS[form], root=str(meta.iri)).decode())
 
 
 def _auth_config() -> AuthCliConfig:

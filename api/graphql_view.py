@@ -41,6 +41,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from api.accept import accepted
 from api.limits import BodyTooLarge, VariablesTooLarge, check_variables, error_body
 from audit.hook import RequestAudit, Started, error_codes
 from audit.records import next_request_id
@@ -134,18 +135,7 @@ def negotiate(accept: str | None) -> str:
 
     Memoised: clients send a handful of distinct Accept headers, each request asks more than once.
     """
-    quality: dict[str, float] = {}
-    for part in (accept or "").split(","):
-        media, *params = (p.strip() for p in part.split(";"))
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        quality[media.lower()] = max(q, quality.get(media.lower(), 0.0))
+    quality = accepted(accept)
     # wildcards stand for application/json: legacy clients send */* and expect it
     json_q = max(quality.get(JSON, 0.0), quality.get("application/*", 0.0), quality.get("*/*", 0.0))
     if quality.get(GRAPHQL_RESPONSE, 0.0) > 0 and quality[GRAPHQL_RESPONSE] >= json_q:

@@ -70,6 +70,23 @@ class Settings(BaseSettings):
     open_data_dir: Path | None = Field(
         default=None, description="Folder of real open datasets the demo imports when present."
     )
+    # The DCAT-AP catalog (docs/catalog.md) ------------------------------------------------
+    catalog_publisher: str = Field(
+        default="citygraph demo city", min_length=1, description="Who publishes the catalog."
+    )
+    catalog_homepage: str | None = Field(
+        default=None,
+        pattern=r"^https?://\S+$",
+        description="The city's open-data home page (foaf:homepage); default: the public URL.",
+    )
+    catalog_contact_email: str | None = Field(
+        default=None,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="Where people ask about a dataset, restricted ones included.",
+    )
+    catalog_page_size: int = Field(
+        default=100, ge=1, le=1_000, description="Datasets per catalog page (Hydra paging)."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     metrics_enabled: bool = Field(
         default=True, description="Serve Prometheus metrics at /metrics (api.metrics)."

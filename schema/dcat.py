@@ -1,15 +1,17 @@
-"""The dataset catalog: the `datasets` field (DCAT-AP vocabulary) and its JSON-LD rendering."""
+"""The dataset catalog in GraphQL: the `datasets` field (DCAT-AP vocabulary), and whom to credit.
+
+The RDF catalog (DCAT-AP 3, every serialisation) is built in schema.dcat_graph.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
-from schema.datasets import Catalog, DatasetSpec
+from schema.datasets import DatasetSpec
+from schema.vocabularies import FREQUENCIES as FREQUENCIES  # manifests check their words here
 from storage.loads import Load
 
 CC0 = "https://creativecommons.org/publicdomain/zero/1.0/"
@@ -118,90 +120,3 @@ def dataset_info(spec: DatasetSpec, load: Load | None = None) -> DatasetInfo:
             for c in spec.columns
         ],
     )
-
-
-FREQUENCIES = {
-    "continuous": "CONT",
-    "hourly": "HOURLY",
-    "daily": "DAILY",
-    "weekly": "WEEKLY",
-    "monthly": "MONTHLY",
-    "quarterly": "QUARTERLY",
-    "annual": "ANNUAL",
-    "irregular": "IRREG",
-    "never": "NEVER",
-}
-
-
-def catalog_jsonld(
-    catalog: Catalog, base_url: str, loads: Mapping[str, Load] | None = None
-) -> dict[str, Any]:
-    """The catalog as DCAT-AP JSON-LD (dcat:Catalog with one dcat:Dataset per public dataset)."""
-    base = base_url.rstrip("/")
-    datasets = []
-    for spec in catalog.datasets:
-        m = spec.meta
-        if spec.restricted:
-            continue  # restricted datasets are not open data: they have no place in the open catalog
-        load = (loads or {}).get(m.name)
-        c = credit(spec, load)
-        entry: dict[str, Any] = {
-            "@id": f"{base}/datasets/{m.name}",
-            "@type": "dcat:Dataset",
-            "dct:identifier": m.name,
-            "dct:title": m.title,
-            "dct:description": m.description,
-            "dct:publisher": {"@type": "foaf:Agent", "foaf:name": c.publisher},
-            "dct:license": {"@id": c.license_url},
-            "dct:rights": c.attribution,
-            "dct:accrualPeriodicity": {
-                "@id": "http://publications.europa.eu/resource/authority/frequency/"
-                + FREQUENCIES.get(m.frequency, "IRREG")
-            },
-            "dcat:keyword": list(m.keywords),
-            "dct:spatial": {"@type": "dct:Location", "skos:prefLabel": m.spatial},
-            "dcat:distribution": [
-                {
-                    "@type": "dcat:Distribution",
-                    "dct:title": f"{m.title} as {fmt.upper()}",
-                    "dcat:accessURL": {"@id": f"{base}/export/{m.name}.{fmt}"},
-                    "dcat:mediaType": media,
-                    "dct:license": {"@id": c.license_url},
-                }
-                for fmt, media in (("csv", "text/csv"), ("geojson", "application/geo+json"))
-                if fmt == "csv" or spec.geographic
-            ]
-            + [
-                {
-                    "@type": "dcat:Distribution",
-                    "dct:title": f"{m.title} through GraphQL",
-                    "dcat:accessURL": {"@id": f"{base}/graphql"},
-                    "dct:conformsTo": {"@id": "https://spec.graphql.org/"},
-                }
-            ],
-        }
-        if m.temporal != (None, None):
-            entry["dct:temporal"] = {
-                "@type": "dct:PeriodOfTime",
-                "dcat:startDate": m.temporal[0],
-                "dcat:endDate": m.temporal[1],
-            }
-        if c.source:
-            entry["dct:source"] = {"@id": c.source}
-        if load is not None:
-            entry["dct:modified"] = {"@value": load.loaded_at.isoformat(), "@type": "xsd:dateTime"}
-        datasets.append(entry)
-    return {
-        "@context": {
-            "dcat": "http://www.w3.org/ns/dcat#",
-            "dct": "http://purl.org/dc/terms/",
-            "foaf": "http://xmlns.com/foaf/0.1/",
-            "skos": "http://www.w3.org/2004/02/skos/core#",
-            "xsd": "http://www.w3.org/2001/XMLSchema#",
-        },
-        "@id": f"{base}/catalog.jsonld",
-        "@type": "dcat:Catalog",
-        "dct:title": "citygraph open-data catalog",
-        "dct:description": "Every public dataset served by this citygraph API.",
-        "dcat:dataset": datasets,
-    }

@@ -30,7 +30,7 @@ def test_schema_sdl(client: TestClient) -> None:
     assert sdl.endswith("\n")
 
 
-def test_catalog_jsonld_lists_public_datasets_with_licences(client: TestClient) -> None:
+def test_catalog_jsonld_lists_every_dataset_with_licences(client: TestClient) -> None:
     response = client.get("/catalog.jsonld")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/ld+json"
@@ -38,12 +38,12 @@ def test_catalog_jsonld_lists_public_datasets_with_licences(client: TestClient) 
     assert catalog["@type"] == "dcat:Catalog"
     assert "dcat" in catalog["@context"]
     entries = {d["dct:identifier"]: d for d in catalog["dcat:dataset"]}
-    public = {s.name for s in builtin_specs() if not s.restricted}
-    assert set(entries) == public
-    assert "residents" not in entries
+    assert set(entries) == {s.name for s in builtin_specs()}  # restricted ones are listed too
+    assert "dcat:distribution" not in entries["residents"]
     stations = entries["bikeStations"]
-    assert stations["dct:license"] == {"@id": "https://opendatacommons.org/licenses/odbl/1-0/"}
-    assert "Vélib'" in stations["dct:rights"]
+    licences = {d["dct:license"]["@id"] for d in stations["dcat:distribution"]}
+    assert licences == {"http://publications.europa.eu/resource/authority/licence/ODC_BL"}
+    assert "Vélib'" in stations["dct:rights"]["rdfs:label"]
 
 
 def test_healthz(client: TestClient) -> None:

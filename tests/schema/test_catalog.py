@@ -3,9 +3,10 @@ else for rows the demo generated; and it says when the rows were loaded."""
 
 from __future__ import annotations
 
-from typing import Any
+from rdflib import Literal, URIRef
+from rdflib.namespace import DCTERMS, FOAF, XSD
 
-from schema.dcat import catalog_jsonld
+from schema.dcat_graph import CatalogMeta, catalog_graph
 from tests.schema.conftest import CATALOG, Backend
 
 QUERY = '{ dataset(name: "bikeStations") { publisher license synthetic origin modified rowCount attribution } }'
@@ -30,7 +31,7 @@ async def test_generated_rows_credit_nobody_else(backend: Backend) -> None:
     assert info["modified"].endswith("+00:00")
 
 
-async def test_imported_rows_credit_their_publisher_in_graphql_and_json_ld(
+async def test_imported_rows_credit_their_publisher_in_graphql_and_rdf(
     backend: Backend,
 ) -> None:
     await backend.city.record_loads({"bikeStations": 1468}, origin="imported", source="/data")
@@ -38,8 +39,11 @@ async def test_imported_rows_credit_their_publisher_in_graphql_and_json_ld(
     assert info["publisher"].startswith("Vélib'")
     assert info["origin"] == "imported"
     loads = await backend.city.loaders().loads()
-    document: dict[str, Any] = catalog_jsonld(CATALOG, "http://city.test", loads)
-    entry = next(d for d in document["dcat:dataset"] if d["dct:identifier"] == "bikeStations")
-    assert entry["dct:publisher"]["foaf:name"].startswith("Vélib'")
-    assert entry["dct:modified"]["@type"] == "xsd:dateTime"
-    assert all(d["dct:identifier"] != "residents" for d in document["dcat:dataset"])
+    meta = CatalogMeta(base_url="http://city.test", publisher="Ville", homepage="http://city.test/")
+    graph = catalog_graph(meta, CATALOG.datasets, loads)
+    stations = URIRef("http://city.test/datasets/bikeStations")
+    publisher = graph.value(stations, DCTERMS.publisher)
+    assert str(graph.value(publisher, FOAF.name)).startswith("Vélib'")
+    modified = graph.value(stations, DCTERMS.modified)
+    assert isinstance(modified, Literal)
+    assert modified.datatype == XSD.dateTime
