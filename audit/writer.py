@@ -25,8 +25,9 @@
 - `store_available` (the metrics' gauge): whether the last contact with the log succeeded, be it
   a commit or a flush here, or, in "process" mode, the shipper's last pass, which it reports in
   `ship.status`, read at each tick.
-- `close()` (graceful shutdown, SIGTERM through the ASGI lifespan) ships everything it can and
-  leaves the rest spooled for the next start.
+- `close()` (graceful shutdown, SIGTERM through the ASGI lifespan) ships everything it can,
+  retrying a log that refuses for up to `close_ship_timeout_s` (10 s), and leaves the rest
+  spooled for the next start.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import errno
 import fcntl
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,10 @@ from storage.background import stop
 log = structlog.get_logger("citygraph.audit")
 
 SHIPPER_STOP_TIMEOUT_S = 15.0
+CLOSE_SHIP_TIMEOUT_S = 10.0
+"""How long a shutdown keeps retrying a log that refuses (a lock another connection holds a
+moment longer than SQLite's busy timeout, a database restarting) before it leaves the rest
+spooled for the next start."""
 SHIPPER_QUICK_DEATH_S = 10.0
 """A shipper that dies younger than this is restarted ever more calmly (1 s, 2 s, ... 60 s)."""
 
@@ -83,6 +88,7 @@ class AuditWriter:
         commit_timeout_s: float = 2.0,
         takeover_interval_s: float = 30.0,
         shipper: ShipperMode = "inline",
+        close_ship_timeout_s: float = CLOSE_SHIP_TIMEOUT_S,
     ) -> None:
         self.appender = appender
         self.spool_root = spool_dir
@@ -91,6 +97,7 @@ class AuditWriter:
         self.flush_interval_s = flush_interval_s
         self.commit_timeout_s = commit_timeout_s
         self.takeover_interval_s = takeover_interval_s
+        self.close_ship_timeout_s = close_ship_timeout_s
         self.mode = shipper
         self._segment = 0
         self._fd: int | None = None
@@ -158,7 +165,7 @@ class AuditWriter:
         if self._shipper is not None:
             await self._stop_shipper()
         else:
-            await self.flush()
+            await self._until_shipped(self.flush)
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock: a later writer may replay the rest
             self._lock_fd = None
@@ -196,6 +203,22 @@ class AuditWriter:
             self._wake.set()
 
     # shipping ------------------------------------------------------------------------------
+
+    async def _until_shipped(self, ship: Callable[[], Awaitable[bool]]) -> None:
+        """At shutdown: ship, and retry a refusing log until close_ship_timeout_s has passed.
+
+        One refusal used to end it: a lock held a moment past SQLite's busy timeout left every
+        public record of the run spooled until the next start (seen in CI).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.close_ship_timeout_s
+        pause = 0.1
+        while not await ship():
+            if loop.time() + pause >= deadline:
+                log.warning("the access log still refuses at shutdown; records stay spooled")
+                return
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
     async def flush(self) -> bool:
         """Seal the current segment and ship every sealed one, oldest first; False if the store
@@ -316,7 +339,12 @@ class AuditWriter:
             return
         returncode = await asyncio.to_thread(self._shipper.stop, SHIPPER_STOP_TIMEOUT_S)
         self._read_status()
-        if returncode in (0, STORE_DOWN):
+        if returncode == 0:
+            return
+        if returncode == STORE_DOWN:  # its last pass found the log refusing: try again here
+            with flocked(self.folder, SHIP_LOCK_FILE) as free:
+                if free:
+                    await self._until_shipped(self._ship_sealed)
             return
         # gone before it was asked (a crash, or a SIGTERM to the whole process group before the
         # last segment was sealed), or killed: it may also have committed a segment it did not
@@ -326,8 +354,13 @@ class AuditWriter:
         )
         with flocked(self.folder, SHIP_LOCK_FILE) as free:
             if free:  # else some shipper still runs: it ships them, or the next start does
-                ok = await self._drain.folder(self.folder, sealed_only=True, dedupe=True)
-                self.store_available = ok
+                await self._until_shipped(self._ship_sealed)
+
+    async def _ship_sealed(self) -> bool:
+        """Ship the sealed segments a shipper left, each record checked against the log."""
+        ok = await self._drain.folder(self.folder, sealed_only=True, dedupe=True)
+        self.store_available = ok
+        return ok
 
 
 def _sync_and_seal(fd: int, opened: Path, sealed: Path) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from auth.server import sign_access_token
 from storage.engines import make_engine
 from tests.api.conftest import city_of, on_app_loop, seed
 
+T = TypeVar("T")
 BASE = "http://127.0.0.1:8000"
 PURPOSE = {"Citygraph-Purpose": "legal-basis=CGCT-L2122-32; case=EC-2026-118"}
 
@@ -61,6 +63,33 @@ def ask(client: TestClient, query: str, tok: str | None = None, **headers: str) 
 
 def codes(response: Any) -> list[str]:
     return sorted(e["extensions"]["code"] for e in response.json().get("errors", []))
+
+
+def eventually(read: Callable[[], T], until: Callable[[T], bool], seconds: float = 30) -> T:
+    """`read()` again until `until` holds of it (the event a test waits for), or the deadline
+    passes: then the last value, for the test's assertion to show."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = read()
+        if until(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+async def reached(condition: Callable[[], bool], seconds: float = 30) -> bool:
+    """Let the loop run until `condition()` holds; False if it still does not at the deadline."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+def logged(settings: Settings, count: int, seconds: float = 30) -> list[dict[str, Any]]:
+    """The log's records once it holds `count` of them: public records reach it with the
+    writer's next batch, which a busy machine may delay; never read it sooner and hope."""
+    return eventually(lambda: read_log(settings), lambda records: len(records) >= count, seconds)
 
 
 def log_url(settings: Settings) -> str:

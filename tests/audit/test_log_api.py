@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -23,7 +22,7 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from tests.api.conftest import RESIDENTS, city_of, on_app_loop, seed
-from tests.audit.helpers import BASE, PURPOSE, codes, read_log, settings_for, token
+from tests.audit.helpers import BASE, PURPOSE, codes, eventually, read_log, settings_for, token
 
 LOG_Q = """query AuditLog($where: AccessLogFilter, $first: Int! = 50, $after: String) {
   accessLog(where: $where, first: $first, after: $after) {
@@ -99,16 +98,6 @@ class Scene:
 
 def ids(page: dict[str, Any]) -> list[str]:
     return [node["requestId"] for node in page["nodes"]]
-
-
-def eventually(read: Callable[[], Any], until: Callable[[Any], bool], seconds: float = 5) -> Any:
-    """`read()` again until `until` holds of it: for records that wait for the next batch."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = read()
-        if until(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

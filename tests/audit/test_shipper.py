@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from tests.audit.helpers import (
     PURPOSE,
     ask,
     audited_client,
+    eventually,
     log_rows,
     settings_for,
     token,
@@ -89,13 +89,8 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def eventually(condition: Callable[[], bool], seconds: float = 20) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
+def holds(condition: Callable[[], bool], seconds: float = 20) -> bool:
+    return eventually(condition, bool, seconds)
 
 
 def writer_of(client: TestClient) -> AuditWriter:
@@ -124,7 +119,7 @@ def test_public_records_are_shipped_on_a_chain_of_their_own(
         # a restricted read is committed by the server itself, before its response
         assert request_ids(settings)[restricted] == 1
         # public ones reach the log while the app runs, shipped by the child
-        assert eventually(lambda: set(sent) <= set(request_ids(settings)))
+        assert holds(lambda: set(sent) <= set(request_ids(settings)))
         assert writer.store_available
     assert not alive(pid)  # stopped with the app
     counts = request_ids(settings)
@@ -149,24 +144,24 @@ def test_a_killed_shipper_is_replaced_and_no_record_is_lost_or_doubled(
     with audited_client(settings) as client:
         writer = writer_of(client)
         first = public(client, 10)
-        assert eventually(lambda: set(first) <= set(request_ids(settings)))
+        assert holds(lambda: set(first) <= set(request_ids(settings)))
         middle = public(client, 10)  # spooled; being shipped, perhaps, as it is killed
         killed = writer.shipper_pid
         assert killed is not None
         os.kill(killed, signal.SIGKILL)
-        assert eventually(lambda: not alive(killed), 5)
+        assert holds(lambda: not alive(killed), 5)
         # as if it had died between a commit and the unlink of its segment: lines in the log
         # already, left in a sealed segment that its successor finds when it starts
         shipped = [
             body for _, body in log_rows(settings) if orjson.loads(body)["request_id"] in first
         ]
         (writer.folder / "0000000000.jsonl").write_text("".join(f"{b}\n" for b in shipped))
-        assert eventually(lambda: writer.shipper_pid not in (None, killed))
+        assert holds(lambda: writer.shipper_pid not in (None, killed))
         successor = writer.shipper_pid
         assert successor is not None
-        assert eventually(lambda: alive(successor), 5)
+        assert holds(lambda: alive(successor), 5)
         last = public(client, 10)
-        assert eventually(lambda: set(last) <= set(request_ids(settings)))  # by the successor
+        assert holds(lambda: set(last) <= set(request_ids(settings)))  # by the successor
     counts = request_ids(settings)
     assert all(counts[rid] == 1 for rid in [*first, *middle, *last]), counts
     assert sum(counts.values()) == 30
@@ -186,7 +181,7 @@ def test_a_log_that_is_down_shows_in_store_available_and_records_stay_spooled(
         assert writer.store_available
         public(client, 3)
         # the shipper's failed pass reaches the writer through ship.status
-        assert eventually(lambda: not writer.store_available)
+        assert holds(lambda: not writer.store_available)
         folder = writer.folder
     spooled = b"".join(p.read_bytes() for p in folder.glob("*.jsonl"))
     assert spooled.count(b"\n") == 3  # kept for the next start
@@ -271,8 +266,8 @@ def test_a_killed_servers_shipper_ships_its_open_segment(
     server.kill()  # SIGKILL to the server alone: its shipper sees its parent die
     assert len(received) > 20
     # no other server starts: the orphaned shipper ships its parent's open segment and exits
-    assert eventually(lambda: {rid for rid, _ in received} <= set(request_ids(settings)))
-    assert eventually(lambda: not spool_folders(settings))
+    assert holds(lambda: {rid for rid, _ in received} <= set(request_ids(settings)))
+    assert holds(lambda: not spool_folders(settings))
     counts = request_ids(settings)
     assert all(n == 1 for n in counts.values()), counts
     report = verify_log(settings)
@@ -300,7 +295,7 @@ def test_a_server_killed_with_its_shipper_is_taken_over_by_the_next(
         {"CITYGRAPH_AUDIT_SHIPPER": "process", "CITYGRAPH_DATABASE_URLS": json.dumps(log_urls)},
     )
     servers.append(heir)
-    assert eventually(lambda: sent <= set(request_ids(settings)))  # its shipper took them over
+    assert holds(lambda: sent <= set(request_ids(settings)))  # its shipper took them over
     heir.terminate()
     assert not orphan.exists()
     counts = request_ids(settings)

@@ -18,6 +18,7 @@ from audit.writer import AuditUnavailable, AuditWriter
 from storage.engines import make_engine
 from storage.migrate import upgrade
 from tests.audit.conftest import KEY, record
+from tests.audit.helpers import reached
 from tests.services import free_port
 
 
@@ -155,3 +156,32 @@ async def test_a_store_refusal_names_the_driver_s_code_and_no_value(
     }
     assert str(refused.value) == expected[log_engine.dialect.name]
     assert body["record_id"] not in str(refused.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shipper", ["inline", "process"])
+async def test_a_shutdown_waits_out_a_lock_held_past_the_busy_timeout(
+    tmp_path: Path, shipper: ShipperMode
+) -> None:
+    """Another connection holds the log's write lock longer than SQLite's busy timeout (5 s)
+    just as the server stops: the shutdown's first attempt fails, and it used to give up there,
+    leaving every public record of the run spooled (a flaky CI failure)."""
+    path = tmp_path / "audit.db"
+    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    await upgrade(engine, ["audit"])
+    writer = AuditWriter(
+        ChainAppender(engine, KEY), tmp_path / "spool", flush_interval_s=60, shipper=shipper
+    )
+    await writer.open()
+    records = [record(n) for n in range(1, 4)]
+    for r in records:
+        writer.submit(r.body())
+    other = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # the lock, until the shutdown has been refused once
+    closing = asyncio.ensure_future(writer.close())
+    assert await reached(lambda: not writer.store_available)  # its first try was refused
+    other.execute("ROLLBACK")
+    other.close()
+    await asyncio.wait_for(closing, 30)
+    assert await logged(engine) == [r.record_id for r in records]
+    await engine.dispose()

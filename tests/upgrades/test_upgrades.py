@@ -153,6 +153,7 @@ def ask(client: TestClient, query: str, bearer: str | None = None, **headers: st
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # a restore, four CLI runs and an app: minutes on a busy machine
 @pytest.mark.parametrize("name", NAMES)
 def test_a_city_an_earlier_release_made_upgrades_keeping_everything(
     name: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -204,6 +205,7 @@ def test_a_city_an_earlier_release_made_upgrades_keeping_everything(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
 def test_two_servers_starting_at_once_on_an_empty_database_migrate_it_once(
     engine: str, tmp_path: Path, request: pytest.FixtureRequest
