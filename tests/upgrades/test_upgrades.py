@@ -28,13 +28,12 @@ from starlette.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Environment, Settings
-from auth.keys import KeyStore
-from auth.server import sign_access_token
 from tests import services
+from tests.audit.helpers import BASE as ISSUER
+from tests.audit.helpers import token
 from tests.audit.servers import SERVE, Server
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-ISSUER = "http://127.0.0.1:8000"
 SCOPES = {"self_service": "open-data", "admin": "social:read"}
 """What make_fixture.py registered each client for."""
 NAMES = sorted(p.name for p in FIXTURES.iterdir() if (p / "fixture.json").is_file())
@@ -123,20 +122,6 @@ def citygraph(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
     )
 
 
-def token(data_dir: Path, *scopes: str, subject: str, **claims: Any) -> str:
-    """A person's token, signed with the key the release made (kept by the upgrade)."""
-    return sign_access_token(
-        keys=KeyStore(data_dir / "keys").signing_keys(),
-        issuer=ISSUER,
-        audience=ISSUER,
-        subject=subject,
-        client_id="citygraph-dev",
-        scopes=scopes,
-        lifetime_s=600,
-        extra=claims,
-    )
-
-
 @contextlib.contextmanager
 def serving(restored: Restored) -> Iterator[TestClient]:
     app = create_app(restored.settings())
@@ -179,8 +164,11 @@ def test_a_city_an_earlier_release_made_upgrades_keeping_everything(
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
     queries, answers = fixture["queries"], fixture["answers"]
-    staff = token(restored.data_dir, "registry:read", subject="agent-7")
-    citizen = token(restored.data_dir, "self", subject="marie", resident_id=fixture["resident_id"])
+    # people's tokens signed with the key the release made, which the upgrade kept
+    staff = token(restored.data_dir, ["registry:read"])
+    citizen = token(
+        restored.data_dir, ["self"], subject="marie", resident_id=fixture["resident_id"]
+    )
     with serving(restored) as client:
         assert ask(client, queries["public"]) == answers["public"]
         assert (
