@@ -384,4 +384,4 @@ def _authlib_uri(request: Request) -> str:
     client_host = request.client.host if request.client else None
     if _is_loopback(url.hostname) and _is_loopback(client_host):
         return str(url.replace(scheme="https"))
-    raise InvalidRequestError("the token endpoint requires https")
+    raise InvalidRequestError("this endpoint requires https")
