@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from authlib.oauth2 import OAuth2Request
 from authlib.oauth2.rfc6749 import ClientMixin
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
 
@@ -137,6 +137,12 @@ class DemoCodeGrant(AuthorizationCodeGrant):
             raise InvalidRequestError("PKCE is required: code_challenge with method S256")
         redirect_uri: str = super().validate_authorization_request()
         return redirect_uri
+
+    def validate_requested_scope(self) -> None:
+        # the server's scopes are the apps' (SERVER_SCOPES has no `self`); a citizen's are these
+        requested = set(_payload(self.request).get("scope", "").split())
+        if not requested <= {*CITIZEN_SCOPES, "openid"}:
+            raise InvalidScopeError("a citizen's sign-in asks for self and open-data only")
 
     def generate_authorization_code(self) -> str:
         return secrets.token_urlsafe(32)

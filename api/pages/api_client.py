@@ -39,8 +39,12 @@ class InProcessApi:
         variables: dict[str, Any] | None = None,
         *,
         token: str | None = None,
+        partial: bool = False,
     ) -> dict[str, Any]:
-        """The `data` of the answer; ApiError if it has errors or is not a 200."""
+        """The `data` of the answer; ApiError if it is not a 200 or has errors.
+
+        With `partial`, an answer with data and some errors (fields denied: null) is accepted.
+        """
         if self.app is None:
             raise RuntimeError("the pages' API client has no app")
         client = (request.client.host, request.client.port) if request.client else ("127.0.0.1", 0)
@@ -57,8 +61,8 @@ class InProcessApi:
         except ValueError:
             body = {}
         errors = body.get("errors") if isinstance(body, dict) else None
-        if response.status_code != 200 or errors or not isinstance(body.get("data"), dict):
+        data = body.get("data") if isinstance(body, dict) else None
+        if response.status_code != 200 or not isinstance(data, dict) or (errors and not partial):
             codes = [str((e.get("extensions") or {}).get("code")) for e in errors or ()]
             raise ApiError(response.status_code, codes)
-        data: dict[str, Any] = body["data"]
         return data

@@ -30,8 +30,11 @@ ROWS_SHOWN = 50
 
 
 def own_datasets(catalog: Catalog) -> list[DatasetSpec]:
-    """Datasets whose rows are about a resident: what a citizen may find about themselves."""
-    return [s for s in catalog.datasets if s.meta.owner]
+    """Personal datasets whose rows are about a resident: a citizen's own records.
+
+    (A public dataset with an owner column, such as building permits, lists everyone's rows.)
+    """
+    return [s for s in catalog.datasets if s.meta.owner and s.restricted]
 
 
 def own_records_query(specs: list[DatasetSpec]) -> str:
@@ -83,7 +86,8 @@ class MyDataPages:
             token, expires_at = signed_in
             context["until"] = datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%d %H:%M")
             try:
-                rows = await self.api.query(request, self.records_query, token=token)
+                # fields the citizen may not read (a permit's other parties) come back null
+                rows = await self.api.query(request, self.records_query, token=token, partial=True)
                 history = await self.api.query(request, HISTORY, token=token)
             except ApiError as exc:
                 if exc.status == 401:  # expired or revoked since: sign in again
@@ -93,7 +97,9 @@ class MyDataPages:
                     context["problem"] = ", ".join(exc.codes) or str(exc.status)
             else:
                 context["records"] = [
-                    (spec, rows[spec.name]["nodes"]) for spec in self.specs if rows.get(spec.name)
+                    (spec, rows[spec.name]["nodes"])
+                    for spec in self.specs
+                    if rows.get(spec.name) and rows[spec.name]["nodes"]
                 ]
                 context["history"] = history["myAccessHistory"]["nodes"]
         response = self.renderer.page(request, "my_data.html", **context)
