@@ -43,7 +43,8 @@ async def test_every_page_renders_and_axe_finds_nothing(
     page = await context.new_page()
     for path in PAGES:
         response = await page.goto(f"{site.url}{path}?lang={language}")
-        assert response is not None and response.status == 200, path
+        assert response is not None, path
+        assert response.status == 200, path
         assert await page.get_attribute("html", "lang") == language
         assert await page.locator("h1").count() == 1, path
         assert await axe(page, axe_source) == [], (path, language)
@@ -98,7 +99,8 @@ async def test_a_dataset_page_shows_metadata_fields_map_and_example(
     assert circles == 3
     assert await page.locator("figure.map svg path.selected").count() == 1
     link = await page.get_attribute("text=Open in GraphiQL", "href")
-    assert link is not None and link.startswith("/graphql?q=")
+    assert link is not None
+    assert link.startswith("/graphql?q=")
 
 
 async def test_downloads_work_without_javascript(
