@@ -43,6 +43,15 @@ CHROMIUM_ARGS = [
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 STAFF_PURPOSE = {"legal_basis": "CGCT-L2122-32", "case_reference": "EC-2026-118"}
 PHONE = {"width": 375, "height": 667}
+PAGES = [
+    "/",
+    "/datasets",
+    "/datasets/bikeStations",
+    "/datasets/residents",
+    "/developers",
+    "/my-data",
+]
+"""Every page, a public and a restricted dataset's included."""
 
 
 @dataclass

@@ -10,18 +10,10 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext
 
-from tests.api.pages.conftest import PHONE, Site, Watch, new_context
+from tests.api.pages.conftest import PAGES, PHONE, Site, Watch, new_context
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PAGES = [
-    "/",
-    "/datasets",
-    "/datasets/bikeStations",
-    "/datasets/residents",
-    "/developers",
-    "/my-data",
-]
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 

@@ -13,15 +13,8 @@ from api.pages.i18n import LANGUAGES, MESSAGES
 from api.pages.maps import draw
 from api.settings import Environment, Settings
 from tests.api.conftest import MakeClient
+from tests.api.pages.conftest import PAGES
 
-PAGES = [
-    "/",
-    "/datasets",
-    "/datasets/bikeStations",
-    "/datasets/residents",
-    "/developers",
-    "/my-data",
-]
 HTML = {"Accept": "text/html"}
 
 
