@@ -41,7 +41,9 @@ class GraphiQLFront:
         request = Request(scope)
         if "query" in request.query_params or "extensions" in request.query_params:
             return False
-        return "text/html" in request.headers.get("accept", "")
+        accept = request.headers.get("accept", "")
+        # as strawberry decides: a browser, or a client that takes anything (curl)
+        return "text/html" in accept or "*/*" in accept
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.wants_ide(scope):
