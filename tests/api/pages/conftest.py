@@ -217,6 +217,20 @@ async def context(browser: Browser, watch: Watch) -> AsyncIterator[BrowserContex
         await ctx.close()
 
 
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+async def axe(page: Page, axe_source: str) -> list[dict[str, Any]]:
+    """axe-core's violations of WCAG 2.1 A and AA on the page as it is now."""
+    await page.evaluate(axe_source)  # through CDP: the page's CSP does not apply to the test
+    result = await page.evaluate(
+        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
+        ".violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(' '))}))",
+        WCAG,
+    )
+    return list(result)
+
+
 @pytest.fixture(scope="session")
 def axe_source(node_tools: Path) -> str:
     """axe-core from tools/node (npm), injected into each page by the tests."""

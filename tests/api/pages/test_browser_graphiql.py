@@ -9,11 +9,21 @@ import httpx
 import pytest
 from playwright.async_api import BrowserContext
 
-from tests.api.pages.conftest import Site, Watch
+from tests.api.pages.conftest import Site, Watch, axe
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 QUERY = "{ districts(first: 3) { nodes { code name } } }"
+# every kind of token the editor colours: comment, keyword, name, variable, string, number,
+# enum, directive (WCAG contrast is checked on each)
+RICH = """# the three largest stations
+query Largest($code: String = "75101", $skip: Boolean = false) {
+  bikeStations(first: 3, where: {districtCode: {eq: $code}}, orderBy: [{field: CAPACITY, direction: DESC}]) {
+    nodes { name capacity @skip(if: $skip) }
+  }
+  districts(first: 3) { nodes { code name } }
+}
+"""
 
 
 async def test_graphiql_runs_a_query_offline_and_shows_the_answer(
@@ -42,6 +52,17 @@ async def test_graphiql_runs_a_query_offline_and_shows_the_answer(
     assert watch.outside == []
     assert all(r.startswith((site.url, "data:", "blob:")) for r in requests), requests
     assert await watch.violations(page) == []
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+async def test_graphiql_passes_axe_with_an_answer_on_screen(
+    site: Site, context: BrowserContext, axe_source: str, language: str
+) -> None:
+    page = await context.new_page()
+    await page.goto(f"{site.url}/graphql?lang={language}&q={quote(RICH)}")
+    await page.click(".graphiql-execute-button", timeout=30_000)
+    await page.locator(".graphiql-response").get_by_text("Louvre").wait_for(timeout=30_000)
+    assert await axe(page, axe_source) == []
 
 
 def test_api_clients_still_get_graphql_and_the_vendor_files_are_served(site: Site) -> None:

@@ -5,27 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext
 
-from tests.api.pages.conftest import PAGES, PHONE, Site, Watch, new_context
+from tests.api.pages.conftest import PAGES, PHONE, Site, Watch, axe, new_context
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-
-
-async def axe(page: Any, axe_source: str) -> list[dict[str, Any]]:
-    """axe-core's violations of WCAG 2.1 A and AA on the page as it is now."""
-    await page.evaluate(axe_source)  # through CDP: the page's CSP does not apply to the test
-    result = await page.evaluate(
-        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
-        ".violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(' '))}))",
-        WCAG,
-    )
-    return list(result)
 
 
 @pytest.mark.parametrize("language", ["en", "fr"])
@@ -41,6 +27,13 @@ async def test_every_page_renders_and_axe_finds_nothing(
         assert await page.locator("h1").count() == 1, path
         assert await axe(page, axe_source) == [], (path, language)
         assert await watch.violations(page) == [], path
+    # the pages that answer something else than a 200: a 404, the demo's sign-in
+    await page.goto(f"{site.url}/datasets/nope?lang={language}")
+    assert await axe(page, axe_source) == []
+    await page.goto(f"{site.url}/my-data?lang={language}")
+    await page.click("a[href='/my-data/sign-in']")
+    assert await page.locator("fieldset input[type=radio]").count() >= 1  # the demo sign-in
+    assert await axe(page, axe_source) == []
     assert watch.outside == []
 
 
