@@ -221,3 +221,24 @@ def test_the_map_projects_areas_and_points_into_the_frame() -> None:
     assert abs(x - drawn.width / 2) < 1
     assert abs(y - drawn.height / 2) < 1
     assert draw([], []) is None
+
+
+def test_production_cookies_are_secure_and_host_prefixed() -> None:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from api.pages.session import Sessions
+
+    sessions = Sessions(b"k" * 32, secure=True, origins=frozenset())
+    request = Request(
+        {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
+    )
+    sessions.load(request)["app"] = "cg_x"
+    response = Response()
+    sessions.save(request, response)
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("__Host-citygraph=")
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
+    assert "Path=/" in cookie
+    assert "cg_x" not in cookie  # encrypted, not only signed
