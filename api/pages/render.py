@@ -1,7 +1,7 @@
 """Rendering a page: Jinja2 templates (autoescaped), in the request's language, with its session.
 
-Every page gets `t` (translate), `lang`, `path`, `csrf` (the session's form token), the switcher's
-links and the navigation. Language choice is remembered in a cookie when the switcher set it; the
+Every page gets `t` (translate), `msg`, `lang`, `path`, `csrf()` (the session's form token, made
+when a form asks for it), the switcher's links and the navigation. Language choice is remembered in a cookie when the switcher set it; the
 response varies on it and on Accept-Language.
 """
 
@@ -67,7 +67,9 @@ class Renderer:
             path=request.url.path,
             nav=NAV,
             switch=switch,
-            csrf=session.csrf,
+            # a callable: only a page with a form makes the token, and so a session cookie;
+            # the catalog's pages set none
+            csrf=lambda: session.csrf,
             **context,
         )
         response = HTMLResponse(body, status_code=status)

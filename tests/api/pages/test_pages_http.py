@@ -242,3 +242,9 @@ def test_production_cookies_are_secure_and_host_prefixed() -> None:
     assert "HttpOnly" in cookie
     assert "Path=/" in cookie
     assert "cg_x" not in cookie  # encrypted, not only signed
+
+
+@pytest.mark.parametrize("path", ["/", "/datasets", "/datasets/bikeStations", "/graphql"])
+def test_reading_the_catalog_sets_no_cookie(site: TestClient, path: str) -> None:
+    # only a page with a form (the portal, the citizen's page) starts a session
+    assert "set-cookie" not in site.get(path, headers=HTML).headers
