@@ -12,13 +12,15 @@ WORKDIR /app
 COPY pyproject.toml uv.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-install-project --no-dev
-COPY README.md ./
+COPY README.md hatch_build.py ./
 COPY api ./api
 COPY schema ./schema
 COPY auth ./auth
 COPY audit ./audit
 COPY storage ./storage
 # --no-editable: the project goes into the venv as a wheel, so the runtime needs no source tree.
+# Building it runs hatch_build.py, which fetches the pages' pinned npm tarballs (GraphiQL, React)
+# into the wheel: the image serves them without internet.
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable
 

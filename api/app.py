@@ -16,11 +16,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from api.catalog import CatalogEndpoints
+from api.cors import ApiCORS
 from api.databases import prepare_at_start
 from api.exports import Exports
 from api.graphql_view import CityGraphQL
+from api.headers import SecurityHeaders
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, RequestMetrics
+from api.pages import Pages
 from api.security import Security
 from api.settings import Settings
 from api.traffic import Traffic
@@ -69,13 +72,14 @@ def create_app(settings: Settings) -> Starlette:
         city=city,
         principal_of=security.principal,
         audit=audit.requests if audit is not None else None,
-        graphql_ide="graphiql",
+        graphql_ide=None,  # api.pages.graphiql serves GraphiQL from the app's own files
         multipart_uploads_enabled=False,
     )
 
     # rate limits, persisted queries, response cache: shared through Redis when redis_url is set
     traffic = Traffic(settings, city=city, schema=gateway_schema._schema)
     graphql_app.traffic = traffic
+    pages = Pages(settings, city=city, security=security, traffic=traffic)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -93,6 +97,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             if audit is not None:
                 await audit.close()  # flushes the spool while the engines are still open
+            await pages.close()
             await traffic.close()
             await security.close()
             await city.close()
@@ -125,18 +130,23 @@ def create_app(settings: Settings) -> Starlette:
     metrics = Metrics(settings, traffic=traffic, audit=audit)
     routes = [
         # every method reaches the view, which answers 405 with a GraphQL error body
-        Route("/graphql", graphql_app),
+        Route("/graphql", pages.graphiql(graphql_app)),
         *Exports(gateway_schema, catalog, graphql_app, settings).routes(),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *metrics.routes(),
         Route("/schema.graphql", schema_sdl),
-        *CatalogEndpoints(city, settings).routes(),  # /catalog, /datasets/{name}: DCAT-AP
+        # /catalog and /datasets/{name}: DCAT-AP, and the dataset's page for browsers
+        *CatalogEndpoints(city, settings, html_page=pages.catalog.dataset).routes(),
         *security.routes(),
+        *pages.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, on_refused=graphql_app.record_refused
     )
+    app.add_middleware(ApiCORS, origins=settings.cors_origins)  # preflights answer here
+    app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))
     app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: it times the 413s too
+    pages.bind(app)
     return app

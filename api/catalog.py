@@ -97,18 +97,19 @@ class CatalogEndpoints:
 
     async def dataset(self, request: Request) -> Response:
         """A dataset's own description (RDF), or its page for a browser."""
+        name = request.path_params["name"]
         try:
-            name = request.path_params["name"]
-            spec = self._spec(name)
             if "ext" in request.path_params:
                 form: RdfForm | None = _form(request)
             else:
                 form = rdf_form(request.headers.get("accept"), html=True)
+            if form is None and self.html_page is not None:
+                # a browser: the page, which also answers an unknown name in the visitor's language
+                return await self.html_page(request)
+            spec = self._spec(name)
         except RequestError as error:
             return error_response(error)
         if form is None:
-            if self.html_page is not None:
-                return await self.html_page(request)
             # no HTML page yet: send browsers to the JSON-LD form (Linked Data's 303)
             return RedirectResponse(
                 f"/datasets/{name}.{JSONLD.extension}", status_code=303, headers={"Vary": "Accept"}

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from api.graphql_view import RequestError
 from api.settings import Environment, Settings
+from auth.authorization_code import PagesClient
 from auth.clients import AUTH_DEPARTMENT, ClientRegistry
 from auth.http import ISSUER_RETRY_AFTER_S, oauth_routes, well_known_url
 from auth.keys import KeyStore
@@ -27,7 +28,8 @@ from storage.engines import Databases
 
 log = structlog.get_logger("citygraph.security")
 
-"""The OAuth clients live in this department's database (the default one unless overridden)."""
+PAGES_CALLBACK = "/my-data/callback"
+"""Where the issuer sends the citizen back to the pages (api.pages.my_data)."""
 
 
 class Security:
@@ -49,12 +51,16 @@ class Security:
         self.server: CityAuthorizationServer | None = None
         if settings.oauth_server_enabled:
             keystore = KeyStore(settings.signing_keys_dir, alg=settings.signing_alg)
+            # the demo's citizen sign-in: never in production, not needed with the city's IdP
+            demo = not self.production and not settings.issuer_url
+            pages = PagesClient(settings.pages_client_id, settings.base_url + PAGES_CALLBACK)
             self.server = CityAuthorizationServer(
                 issuer=settings.base_url,
                 audience=self.audience,
                 keystore=keystore,
                 clients=self.clients,
                 token_lifetime_s=settings.token_lifetime_s,
+                pages_client=pages if demo else None,
             )
             verifiers.append(
                 TokenVerifier.from_keystore(

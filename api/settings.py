@@ -121,6 +121,25 @@ class Settings(BaseSettings):
         default=None, description="Legal bases (TOML); default: the demo's illustrative registry."
     )
     registrations_per_hour: int = Field(default=100, ge=0, description="0 turns self-service off.")
+
+    # Web pages and browsers (api/pages, docs/web.md) -------------------------------------------
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description='Origins whose browser apps may call the API, e.g. ["https://app.example"]; "*": any (never with credentials).',
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Key of the pages' session cookies; default: a key generated in keys_dir.",
+    )
+    pages_client_id: str = Field(
+        default="citygraph-pages",
+        description="The pages' client at the identity provider (/my-data signs citizens in with it).",
+    )
+    pages_client_secret: SecretStr | None = Field(
+        default=None,
+        description="Its secret at the identity provider; unset: a public client (PKCE).",
+    )
     client_cache_ttl_s: float = Field(default=10.0, ge=0, le=300)
     jwks_ttl_s: float = Field(default=600.0, ge=60)
     jwks_min_refetch_interval_s: float = Field(default=30.0, ge=1)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -50,6 +49,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.http import GraphQLRequestData
 
+from api.dataset_versions import ALL_DATASETS, DatasetVersions
 from api.graphql_view import (
     GRAPHQL_RESPONSE,
     PREPARED,
@@ -90,10 +90,6 @@ ANALYSES_KEPT = 4096
 """Analyses memoised per process (document text, operation, variables)."""
 
 
-ALL_DATASETS = "*"
-"""The version key of a response that read no dataset by name (the catalog): any load changes it."""
-
-
 @dataclass(frozen=True, slots=True)
 class Analysis:
     """What the pipeline knows about a document before it runs."""
@@ -127,61 +123,6 @@ def _operation(document: DocumentNode, name: str | None) -> OperationType | None
         if name is None or (op.name is not None and op.name.value == name):
             return op.operation if name is not None or len(ops) == 1 else None
     return None
-
-
-class DatasetVersions:
-    """The current version of every dataset: its last recorded load, plus local bumps.
-
-    The loads table (storage.loads) lives in each department's database, which every process
-    shares, and every import, generation and publication writes it: so all processes agree on
-    versions without Redis, within `ttl_s` (how long a process trusts what it read). An import
-    in this process (City.record_loads) bumps its datasets at once.
-    """
-
-    def __init__(self, city: City, *, ttl_s: float) -> None:
-        self.city = city
-        self.ttl_s = ttl_s
-        self._read_at = -float("inf")
-        self._versions: dict[str, str] = {}
-        self._bumps: dict[str, int] = {}
-
-    def bump(self, datasets: set[str]) -> None:
-        for name in datasets:
-            self._bumps[name] = self._bumps.get(name, 0) + 1
-        self._read_at = -float("inf")
-
-    def refresh(self, _datasets: set[str] | None = None) -> None:
-        """Re-read the loads at the next request: another process announced a load (Redis)."""
-        self._read_at = -float("inf")
-
-    async def current(self) -> dict[str, str]:
-        if time.monotonic() - self._read_at < self.ttl_s:
-            return self._versions
-        try:
-            loads = await self.city.loaders().loads()
-        except Exception:  # a database down: keep what we knew; the request will say the rest
-            log.warning("could not read dataset versions", exc_info=True)
-            return self._versions
-        versions = {
-            name: f"{load.loaded_at.timestamp()}:{load.row_count}" for name, load in loads.items()
-        }
-        for name, count in self._bumps.items():
-            versions[name] = f"{versions.get(name, '')}+{count}"
-        versions[ALL_DATASETS] = hashlib.sha256(
-            orjson.dumps(versions, option=orjson.OPT_SORT_KEYS)
-        ).hexdigest()[:16]
-        self._versions, self._read_at = versions, time.monotonic()
-        return versions
-
-    @staticmethod
-    def of(versions: dict[str, str], datasets: set[str]) -> dict[str, str]:
-        """The versions a response that read `datasets` depends on."""
-        names = datasets or {ALL_DATASETS}
-        return {name: versions.get(name, "") for name in names}
-
-    @staticmethod
-    def fresh(versions: dict[str, str], entry: CachedResponse) -> bool:
-        return all(versions.get(name, "") == v for name, v in entry.versions.items())
 
 
 @dataclass
@@ -299,15 +240,29 @@ class Traffic:
         exchange = exchange_of(request)
         if exchange.rate_key is not None:
             return exchange.rate_key
-        # an app is its client; a person is themself, whichever frontend (client) they use
-        if principal.client_id and (principal.tier is Tier.APP or not principal.subject):
-            who = f"client:{principal.client_id}"
-        elif principal.subject:
-            who = f"subject:{principal.subject}"
-        else:
-            who = f"anon:{self.pseudonyms(request.client.host if request.client else 'unknown')}"
+        who = _who(principal) or (
+            f"anon:{self.pseudonyms(request.client.host if request.client else 'unknown')}"
+        )
         key = exchange.rate_key = f"{principal.tier.value}:{who}"
         return key
+
+    async def standing(self, principal: Principal) -> tuple[Decision | None, Decision | None]:
+        """A known caller's rate and cost budget now, taking nothing (None: no such limit).
+
+        For the developer portal. A take of zero units is GCRA's way to look.
+        """
+        who = _who(principal)
+        if who is None:
+            raise ValueError("an anonymous caller's standing depends on its request")
+        key = f"{principal.tier.value}:{who}"
+        pairs = (
+            (key, self.rate_policies.get(principal.tier)),
+            ("cost:" + key, self.budget_policies.get(principal.tier)),
+        )
+        takes = tuple((k, policy, 0) for k, policy in pairs if policy is not None)
+        decisions = iter(await self.limiter.take_all(takes) if takes else ())
+        rate, budget = (next(decisions) if policy else None for _, policy in pairs)
+        return rate, budget
 
     def refuse(self, request: Request, principal: Principal, error: RequestError) -> RequestError:
         self.stats.refused[error.code] = self.stats.refused.get(error.code, 0) + 1
@@ -699,6 +654,14 @@ def _memo_key(query: str, params: GraphQLRequestData) -> tuple[str, str | None, 
     """An analysis's key: the document's text, the operation, the variables (sorted keys)."""
     variables = orjson.dumps(params.variables or {}, option=orjson.OPT_SORT_KEYS)
     return query, params.operation_name, variables
+
+
+def _who(principal: Principal) -> str | None:
+    """Whose bucket, for a caller known by its token; None for an anonymous one."""
+    # an app is its client; a person is themself, whichever frontend (client) they use
+    if principal.client_id and (principal.tier is Tier.APP or not principal.subject):
+        return f"client:{principal.client_id}"
+    return f"subject:{principal.subject}" if principal.subject else None
 
 
 def tier_name(principal: Principal) -> str:

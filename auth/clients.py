@@ -243,6 +243,22 @@ async def revoke_client(
     return bool(result.rowcount)
 
 
+async def rotate_secret(*, engine: AsyncEngine, client_id: str) -> str | None:
+    """Give an active client a new secret (returned once); the old one stops working at once.
+
+    Tokens already issued stay valid until they expire (JWTs); revoke the client to end them.
+    None if the client is unknown or revoked.
+    """
+    secret = secrets.token_urlsafe(32)
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(oauth_client)
+            .where(oauth_client.c.client_id == client_id, oauth_client.c.revoked_at.is_(None))
+            .values(secret_hash=hash_secret(secret))
+        )
+    return secret if result.rowcount else None
+
+
 async def count_self_service_since(*, engine: AsyncEngine, since: datetime) -> int:
     """How many clients registered themselves since `since` (for the registration cap)."""
     async with engine.connect() as conn:
@@ -294,6 +310,12 @@ class ClientRegistry:
         )
         self._cache.pop(new.record.client_id, None)
         return new
+
+    async def rotate(self, client_id: str) -> str | None:
+        """A new secret for the client (see `rotate_secret`), effective at once in this process."""
+        secret = await rotate_secret(engine=self.engine, client_id=client_id)
+        self._cache.pop(client_id, None)
+        return secret
 
     async def revoke(self, client_id: str) -> bool:
         """Revoke a client (see `revoke_client`), effective at once in this process."""

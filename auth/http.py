@@ -6,6 +6,9 @@
 - GET  /.well-known/jwks.json                the built-in server's public keys
 - GET  /.well-known/oauth-protected-resource RFC 9728 metadata of the API itself
 
+Outside production the metadata also names the demo's authorization endpoint (the citizen's
+sign-in, auth.authorization_code); its page is one of the web pages (api/pages/demo_signin.py).
+
 No /.well-known/openid-configuration: the built-in server issues access tokens to apps, not ID
 tokens to people; claiming to be an OpenID provider would be a lie that clients act on.
 """
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from auth.clients import count_self_service_since
+from auth.registration import RegistrationRefused, register_app
 from auth.resolve import InvalidToken
 from auth.scopes import Scope
 from auth.server import AUTH_METHODS, NO_STORE, SERVER_SCOPES, CityAuthorizationServer, read_body
@@ -115,13 +117,21 @@ def oauth_routes(
         "token_endpoint": f"{base}/oauth/token",
         "jwks_uri": f"{base}/.well-known/jwks.json",
         "scopes_supported": list(SERVER_SCOPES),
-        # RFC 8414 requires the member; there is no authorization endpoint, hence no response type.
+        # RFC 8414 requires the member; without the demo's sign-in there is no response type.
         "response_types_supported": [],
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
     }
     if registrations_per_hour > 0:
         server_metadata["registration_endpoint"] = f"{base}/oauth/register"
+    if server.pages_client is not None:  # the demo's sign-in (auth.authorization_code)
+        server_metadata |= {
+            "authorization_endpoint": f"{base}/oauth/authorize",
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["client_credentials", "authorization_code"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": [*AUTH_METHODS, "none"],
+        }
 
     async def authorization_server(_request: Request) -> Response:
         return JSONResponse(server_metadata, headers={"Cache-Control": "public, max-age=3600"})
@@ -190,21 +200,16 @@ async def _register(
             f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}"
         )
 
-    # A global cap in the database, shared by every worker: per-caller limits are the API rate
-    # limiter's job; this one bounds how fast anyone can fill the registry.
-    since = datetime.now(UTC) - timedelta(hours=1)
-    if await count_self_service_since(engine=server.clients.engine, since=since) >= per_hour:
-        return JSONResponse(
-            {"error": "rate_limited", "error_description": "too many registrations; retry later"},
-            status_code=429,
-            headers={"Retry-After": "60", **NO_STORE},
-        )
     try:
-        new = await server.clients.create(
-            name=name, scopes=[Scope.OPEN_DATA.value], admin_granted=False
+        new = await register_app(clients=server.clients, name=name, per_hour=per_hour)
+    except RegistrationRefused as exc:
+        if exc.retry_after_s is None:
+            return _metadata_error(exc.description)
+        return JSONResponse(
+            {"error": "rate_limited", "error_description": exc.description},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after_s), **NO_STORE},
         )
-    except ValueError as exc:
-        return _metadata_error(str(exc))
     record = new.record
     return JSONResponse(
         {

@@ -149,6 +149,25 @@ class KeyStore:
         return keys
 
 
+def secret_key(path: Path, *, size: int = 32) -> bytes:
+    """A random key kept in `path` (0600, made on first use; every worker reads the same one)."""
+    if not path.exists():
+        folder = KeyStore(path.parent)
+        folder._ensure_directory()
+        # the first writer wins; the others read its key
+        _write_file(path, secrets.token_hex(size).encode(), replace=False)
+    info = path.stat()
+    if info.st_mode & 0o077:
+        raise KeyFileError(f"{path} is readable by others; run `chmod 600 {path}`")
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+    except ValueError as exc:
+        raise KeyFileError(f"{path} holds no hex key") from exc
+    if len(key) < size:
+        raise KeyFileError(f"{path} holds a key shorter than {size} bytes")
+    return key
+
+
 def _public(key: SigningKey) -> SigningKey:
     data: Any = key.as_dict(private=False)
     return RSAKey.import_key(data) if data["kty"] == "RSA" else ECKey.import_key(data)

@@ -5,6 +5,9 @@ authentication with client_secret_basic or client_secret_post, error bodies); th
 to Starlette. authlib is synchronous and our client registry is async, so the endpoint reads the
 form and looks the client up first, then runs authlib in a worker thread with that client at hand
 (the scrypt secret check and the RSA signature stay off the event loop too).
+
+Outside production it also has the authorization-code grant of the demo's citizen sign-in, for
+the pages' own client only (auth.authorization_code).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from auth.authorization_code import DemoResident, PagesClient, S256Challenge, demo_grant
 from auth.clients import ClientRecord, ClientRegistry
 from auth.keys import KeyStore, SigningKeys
 from auth.scopes import Scope
@@ -177,17 +181,21 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         self.server = server
 
     def access_token_generator(  # type: ignore[override]
-        self, client: CityClient, grant_type: str, user: object, scope: str
+        self, client: ClientMixin, grant_type: str, user: object, scope: str
     ) -> str:
+        # RFC 9068 section 2.2: without a resource owner, the subject is the client itself
+        subject, extra = client.get_client_id(), None
+        if isinstance(user, DemoResident):  # the demo sign-in (auth.authorization_code)
+            subject, extra = user.subject, {"resident_id": user.resident_id}
         return sign_access_token(
             keys=self.server.keystore.signing_keys(),
             issuer=self.server.issuer,
             audience=self.server.audience,
-            # RFC 9068 section 2.2: no resource owner, so the subject is the client itself.
-            subject=client.get_client_id(),
+            subject=subject,
             client_id=client.get_client_id(),
             scopes=scope.split(),
             lifetime_s=self.server.token_lifetime_s,
+            extra=extra,
         )
 
 
@@ -202,6 +210,7 @@ class CityAuthorizationServer(AuthorizationServer):
         keystore: KeyStore,
         clients: ClientRegistry,
         token_lifetime_s: int = DEFAULT_TOKEN_LIFETIME_S,
+        pages_client: PagesClient | None = None,
     ) -> None:
         if not 30 <= token_lifetime_s <= MAX_TOKEN_LIFETIME_S:
             raise ValueError(f"token lifetime must be between 30 and {MAX_TOKEN_LIFETIME_S} s")
@@ -213,11 +222,32 @@ class CityAuthorizationServer(AuthorizationServer):
         self.token_lifetime_s = token_lifetime_s
         keystore.signing_keys()  # first start: generate the key now, not on the first request
         self.register_grant(CityClientCredentialsGrant)
+        self.pages_client = pages_client
+        if pages_client is not None:  # the demo's sign-in, never in production (api.security)
+            self.register_grant(demo_grant(), [S256Challenge(required=True)])
         self.register_token_generator("default", AccessTokenGenerator(server=self))
 
-    def query_client(self, client_id: str) -> ClientMixin:
-        # Never called: authenticate_client below looks in the request's prefetched clients.
-        raise NotImplementedError("clients are looked up asynchronously before authlib runs")
+    def query_client(self, client_id: str) -> ClientMixin | None:  # type: ignore[override]
+        # The authorization endpoint's only client is the pages'; the token endpoint looks in
+        # the request's prefetched clients (authenticate_client below).
+        pages = self.pages_client
+        return pages if pages is not None and pages.client_id == client_id else None
+
+    def authorization_request(self, request: Request, params: dict[str, str]) -> OAuth2Request:
+        """The authorization endpoint's request (its parameters from the query or the form)."""
+        return StarletteOAuth2Request(
+            method="GET",
+            uri=_authlib_uri(request),
+            headers=request.headers,
+            form=params,
+            clients={},
+        )
+
+    def authorize(self, oauth_request: OAuth2Request, resident: DemoResident | None) -> Response:
+        """Redirect back to the client with a code for `resident` (None: access denied)."""
+        grant = self.get_consent_grant(oauth_request, end_user=resident)  # type: ignore[no-untyped-call]
+        response = self.create_authorization_response(oauth_request, resident, grant)
+        return cast(Response, response)
 
     def authenticate_client(
         self, request: OAuth2Request, methods: Iterable[str], endpoint: str = "token"
@@ -278,7 +308,10 @@ class CityAuthorizationServer(AuthorizationServer):
             )
         client_id = basic_id or form.get("client_id")
         prefetched: dict[str, CityClient] = {}
-        if client_id:
+        pages = self.query_client(client_id) if client_id else None
+        if pages is not None and client_id:
+            prefetched[client_id] = cast(CityClient, pages)
+        elif client_id:
             record = await self.clients.get_fresh(client_id)
             if record is not None and record.active:
                 prefetched[client_id] = CityClient(record)
@@ -351,4 +384,4 @@ def _authlib_uri(request: Request) -> str:
     client_host = request.client.host if request.client else None
     if _is_loopback(url.hostname) and _is_loopback(client_host):
         return str(url.replace(scheme="https"))
-    raise InvalidRequestError("the token endpoint requires https")
+    raise InvalidRequestError("this endpoint requires https")

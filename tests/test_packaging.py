@@ -92,8 +92,9 @@ def test_dockerfile_copies_only_paths_that_exist_and_are_not_dockerignored() -> 
 def test_dockerfile_copies_every_package_the_wheel_needs() -> None:
     sources = {s.rstrip("/") for s in _copied_sources()}
     assert set(OUR_PACKAGES) <= sources
-    # hatchling reads the readme named in pyproject while it builds the wheel.
+    # hatchling reads the readme named in pyproject while it builds the wheel, and runs the hook.
     assert "README.md" in sources
+    assert "hatch_build.py" in sources
 
 
 def test_dockerfile_runs_a_console_script_that_pyproject_declares() -> None:
@@ -153,3 +154,32 @@ def test_readme_quick_start_is_the_demo_then_what_ci_runs() -> None:
     assert len(commands) == 2, commands
     assert shlex.split(commands[0])[:3] == ["uv", "run", "citygraph"]
     assert shlex.split(commands[1]) == scripts_test_command()
+
+
+# --- the wheel -------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_pages_and_graphiql(tmp_path: Path) -> None:
+    """Templates, static files and the build hook's browser libraries are package data."""
+    import subprocess
+    import zipfile
+
+    subprocess.run(
+        ["uv", "build", "--wheel", "--out-dir", str(tmp_path), str(REPO_ROOT)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("citygraph-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for expected in (
+        "api/pages/templates/base.html",
+        "api/pages/templates/dataset.html",
+        "api/pages/static/site.css",
+        "api/pages/static/graphiql.js",
+        "api/pages/vendor.toml",
+        "api/pages/static/vendor/manifest.json",
+        "api/pages/static/vendor/graphiql/graphiql.min.js",
+        "api/pages/static/vendor/react/react.production.min.js",
+        "api/pages/static/vendor/graphiql-plugin-explorer/index.umd.js",
+    ):
+        assert expected in names, expected

@@ -40,7 +40,14 @@ class Provider:
 
 
 @contextlib.contextmanager
-def run_provider(node_tools: Path, workdir: Path, *, attempts: int = 3) -> Iterator[Provider]:
+def run_provider(
+    node_tools: Path,
+    workdir: Path,
+    *,
+    attempts: int = 3,
+    audience: str = AUDIENCE,
+    extra: list[str] | None = None,
+) -> Iterator[Provider]:
     """Start tools/node/oidc-provider.mjs on a free loopback port; stop it (by pid) afterwards."""
     for attempt in range(attempts):
         port = free_port()
@@ -48,8 +55,8 @@ def run_provider(node_tools: Path, workdir: Path, *, attempts: int = 3) -> Itera
         with stderr_path.open("wb") as stderr:
             popen = subprocess.Popen(
                 ["node", str(node_tools / "oidc-provider.mjs"), "--port", str(port),
-                 "--audience", AUDIENCE, "--client", f"{CLIENT_ID}:{CLIENT_SECRET}",
-                 "--scopes", "open-data registry:read"],
+                 "--audience", audience, "--client", f"{CLIENT_ID}:{CLIENT_SECRET}",
+                 *(extra or ["--scopes", "open-data registry:read"])],
                 cwd=node_tools, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
                 start_new_session=True,  # Ctrl-C goes to pytest, not to the provider
             )  # fmt: skip

@@ -32,7 +32,9 @@ MakeApp = Callable[..., TestClient]
 def traffic_of(client: TestClient) -> Traffic:
     """The pipeline of the client's app."""
     for route in client.app.routes:  # type: ignore[attr-defined]
-        traffic = getattr(getattr(route, "app", None), "traffic", None)
+        endpoint = getattr(route, "app", None)
+        endpoint = getattr(endpoint, "api", endpoint)  # /graphql: GraphiQL's front, then the API
+        traffic = getattr(endpoint, "traffic", None)
         if isinstance(traffic, Traffic):
             return traffic
     raise AssertionError("the app has no traffic pipeline")

@@ -6,7 +6,12 @@
 //        --client app:secret --scopes "open-data registry:read"
 //
 // Client-credentials tokens come out as RFC 9068 JWTs (typ at+jwt, RS256, aud = --audience) for the
-// scopes asked among --scopes. Each start generates a fresh RSA key, so two instances never share a
+// scopes asked among --scopes.
+//
+// With --code-client ID:SECRET and --redirect-uri URL it also signs people in (authorization code,
+// PKCE) through oidc-provider's development login form: the login typed there is the account id,
+// and a citizen's token (scope `self`) carries it as `resident_id`, as a city's provider would
+// after checking who the person is. Each start generates a fresh RSA key, so two instances never share a
 // key. Once listening it prints one JSON line on stdout: {"issuer": ..., "kid": ...}. Exit 3 when the
 // port is taken (the caller picks another), 2 on a usage error.
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
@@ -22,6 +27,8 @@ try {
       audience: { type: 'string' },
       client: { type: 'string', multiple: true, default: [] },
       scopes: { type: 'string', default: 'open-data' },
+      'code-client': { type: 'string' },
+      'redirect-uri': { type: 'string' },
     },
     strict: true,
   }));
@@ -54,13 +61,32 @@ const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const kid = randomUUID();
 const signingKey = { ...privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
 
+const codeClient = options['code-client'];
+if (codeClient) {
+  const at = codeClient.indexOf(':');
+  clients.push({
+    client_id: codeClient.slice(0, at),
+    client_secret: codeClient.slice(at + 1),
+    grant_types: ['authorization_code'],
+    redirect_uris: [options['redirect-uri']],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+  });
+}
+
 const provider = new Provider(issuer, {
   clients,
+  // the development login form's login is the account id (a resident id in citygraph's tests)
+  findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
+  extraTokenClaims: (_ctx, token) =>
+    token.accountId && String(token.scope || '').split(' ').includes('self')
+      ? { resident_id: token.accountId }
+      : undefined,
   jwks: { keys: [signingKey] },
-  scopes,
+  scopes: codeClient ? ['openid', ...scopes] : scopes,
   cookies: { keys: [randomBytes(32).toString('hex')] },
   features: {
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: Boolean(codeClient) },
     clientCredentials: { enabled: true },
     resourceIndicators: {
       enabled: true,
