@@ -42,7 +42,13 @@ def seed_data_dir(settings: Settings) -> None:
 class Server:
     """`citygraph serve` in a subprocess of its own session, stopped by its pid."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        start_timeout_s: float = 30,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir / f"server-{self.port}.log"
@@ -56,11 +62,11 @@ class Server:
         }
         with self.log.open("wb") as out:
             self.popen = subprocess.Popen(
-                [sys.executable, "-c", SERVE, "serve", "--port", str(self.port)],
+                [sys.executable, "-c", SERVE, "serve", "--port", str(self.port), *args],
                 cwd=REPO_ROOT, env=environ, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_timeout_s
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
                 raise RuntimeError(f"the server exited:\n{self.log.read_text()}")

@@ -1,0 +1,168 @@
+"""`citygraph serve --workers 2` for real: two processes answer, each on its own audit chain, and
+SIGTERM stops every one of them (shippers included) without losing a record."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.server import environment_of
+from api.settings import Settings
+from auth.keys import KeyStore
+from tests.audit.helpers import PURPOSE, log_rows, read_log, settings_for, token
+from tests.audit.servers import Server, seed_data_dir
+from tests.services import REPO_ROOT, _children, pid_alive
+
+STATIONS = "{ bikeStations(first: 5) { nodes { id name } } }"
+RESIDENTS = "{ residents { nodes { id familyName } } }"
+DEADLINE_S = 60
+
+
+def test_command_line_settings_reach_the_workers_through_the_environment() -> None:
+    assert environment_of({"port": 8123, "host": None, "workers": 2}) == {
+        "CITYGRAPH_PORT": "8123",
+        "CITYGRAPH_WORKERS": "2",
+    }
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def log_urls(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Where the log lives: the city's SQLite file, or a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        return {}
+    return {"audit": request.getfixturevalue("fresh_postgres_url")}
+
+
+@pytest.fixture
+def started() -> Iterator[list[Server]]:
+    servers: list[Server] = []
+    yield servers
+    for server in servers:  # a failed test leaves no worker behind: the session is ours alone
+        if server.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.popen.pid, signal.SIGKILL)
+            server.popen.wait(10)
+
+
+def chain_pid(chain_id: str) -> int:
+    """The process that wrote a chain (`[server@]host-pid-random`)."""
+    return int(chain_id.rsplit("-", 2)[1])
+
+
+def ask(url: str, restricted: bool, staff: str) -> tuple[str, httpx.Response]:
+    """One request on a new connection (so that either worker may accept it)."""
+    request_id = uuid.uuid4().hex
+    headers = {"x-request-id": request_id}
+    if restricted:
+        headers |= {"Authorization": f"Bearer {staff}", **PURPOSE}
+    query = RESIDENTS if restricted else STATIONS
+    return request_id, httpx.post(url, json={"query": query}, headers=headers, timeout=20)
+
+
+@pytest.mark.slow
+def test_two_workers_answer_on_their_own_chains_and_stop_on_sigterm(
+    tmp_path: Path, started: list[Server], log_urls: dict[str, str]
+) -> None:
+    # given a city served by `citygraph serve --workers 2`, each worker shipping through a child
+    settings = settings_for(tmp_path, database_urls=log_urls)
+    seed_data_dir(settings)
+    KeyStore(tmp_path / "keys").signing_keys()  # one signing key for both workers
+    staff = token(tmp_path, ["registry:read"])
+    env = {"CITYGRAPH_DATABASE_URLS": json.dumps(log_urls), "CITYGRAPH_AUDIT_SHIPPER": "process"}
+    server = Server(tmp_path, env, args=("--workers", "2"), start_timeout_s=DEADLINE_S)
+    started.append(server)
+    url = f"{server.url}/graphql"
+
+    # when clients ask on many connections at once, until both workers have answered
+    received: list[str] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    both = threading.Event()
+    deadline = time.monotonic() + DEADLINE_S
+
+    def client(n: int) -> None:
+        for i in range(10_000):
+            if both.is_set() or time.monotonic() > deadline:
+                return
+            request_id, response = ask(url, restricted=(i + n) % 2 == 0, staff=staff)
+            with lock:
+                if response.status_code != 200 or "errors" in response.json():
+                    failures.append(response.text)
+                    return
+                received.append(request_id)
+
+    def watch() -> None:
+        # restricted records are committed by the worker itself before it answers
+        while time.monotonic() < deadline and not both.is_set():
+            chains = {r["chain_id"] for r in _log_with_chains(settings)}
+            if len({c for c in chains if not c.startswith("ship@")}) >= 2:
+                both.set()
+            time.sleep(0.2)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    watcher = threading.Thread(target=watch)
+    for thread in [*threads, watcher]:
+        thread.start()
+    for thread in [*threads, watcher]:
+        thread.join()
+    assert not failures, failures
+    assert both.is_set(), "one worker answered everything"
+
+    # then two processes, children of the supervisor, wrote two chains of their own
+    records = _log_with_chains(settings)
+    worker_pids = {
+        chain_pid(r["chain_id"]) for r in records if not r["chain_id"].startswith("ship")
+    }
+    assert len(worker_pids) == 2
+    assert server.popen.pid not in worker_pids
+    for pid in worker_pids:
+        assert _parent(pid) == server.popen.pid
+    shipper_pids = {pid for w in worker_pids for pid in _children(w)}
+    assert len(shipper_pids) == 2  # each worker ships its own spool
+
+    # when the supervisor gets SIGTERM
+    server.popen.send_signal(signal.SIGTERM)
+    server.popen.wait(DEADLINE_S)
+
+    # then every process is gone, and every response received has its record in a valid log
+    for pid in worker_pids | shipper_pids:
+        assert not pid_alive(pid), f"process {pid} outlived the supervisor"
+    in_log = {r["request_id"] for r in read_log(settings)}
+    assert set(received) <= in_log
+    assert len(received) > 2
+    verified = subprocess.run(
+        [sys.executable, "-c", "from api.cli import main; main()", "audit", "verify"],
+        cwd=REPO_ROOT,
+        env={
+            **os.environ,
+            "CITYGRAPH_DATA_DIR": str(tmp_path),
+            "CITYGRAPH_DATABASE_URLS": json.dumps(log_urls),
+        },
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_S,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def _log_with_chains(settings: Settings) -> list[dict[str, str]]:
+    return [
+        {"chain_id": chain, "request_id": json.loads(body)["request_id"]}
+        for chain, body in log_rows(settings)
+    ]
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
