@@ -49,11 +49,12 @@ def log_urls(request: pytest.FixtureRequest) -> dict[str, str]:
 def started() -> Iterator[list[Server]]:
     servers: list[Server] = []
     yield servers
-    for server in servers:  # a failed test leaves no worker behind: the session is ours alone
-        if server.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.popen.pid, signal.SIGKILL)
-            server.popen.wait(10)
+    for server in servers:
+        # a failed test leaves no worker behind, even when the supervisor went first: the process
+        # group (the server's own session) outlives its leader
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.popen.pid, signal.SIGKILL)
+        server.popen.wait(10)
 
 
 def chain_pid(chain_id: str) -> int:
@@ -71,11 +72,10 @@ def ask(url: str, restricted: bool, staff: str) -> tuple[str, httpx.Response]:
     return request_id, httpx.post(url, json={"query": query}, headers=headers, timeout=20)
 
 
-@pytest.mark.slow
-def test_two_workers_answer_on_their_own_chains_and_stop_on_sigterm(
+def serve_two_workers(
     tmp_path: Path, started: list[Server], log_urls: dict[str, str]
-) -> None:
-    # given a city served by `citygraph serve --workers 2`, each worker shipping through a child
+) -> tuple[Server, Settings, str]:
+    """`citygraph serve --workers 2` on a seeded city, each worker shipping through a child."""
     settings = settings_for(tmp_path, database_urls=log_urls)
     seed_data_dir(settings)
     KeyStore(tmp_path / "keys").signing_keys()  # one signing key for both workers
@@ -83,9 +83,12 @@ def test_two_workers_answer_on_their_own_chains_and_stop_on_sigterm(
     env = {"CITYGRAPH_DATABASE_URLS": json.dumps(log_urls), "CITYGRAPH_AUDIT_SHIPPER": "process"}
     server = Server(tmp_path, env, args=("--workers", "2"), start_timeout_s=DEADLINE_S)
     started.append(server)
-    url = f"{server.url}/graphql"
+    return server, settings, staff
 
-    # when clients ask on many connections at once, until both workers have answered
+
+def ask_until_both_answer(url: str, settings: Settings, staff: str) -> tuple[list[str], set[int]]:
+    """Ask on many connections at once until two workers have answered: the request ids
+    received, and the pids of the workers (from their chains)."""
     received: list[str] = []
     failures: list[str] = []
     lock = threading.Lock()
@@ -105,9 +108,8 @@ def test_two_workers_answer_on_their_own_chains_and_stop_on_sigterm(
 
     def watch() -> None:
         # restricted records are committed by the worker itself before it answers
-        while time.monotonic() < deadline and not both.is_set():
-            chains = {r["chain_id"] for r in _log_with_chains(settings)}
-            if len({c for c in chains if not c.startswith("ship@")}) >= 2:
+        while time.monotonic() < deadline and not both.is_set() and not failures:
+            if len(worker_pids(settings)) >= 2:
                 both.set()
             time.sleep(0.2)
 
@@ -119,29 +121,21 @@ def test_two_workers_answer_on_their_own_chains_and_stop_on_sigterm(
         thread.join()
     assert not failures, failures
     assert both.is_set(), "one worker answered everything"
+    return received, worker_pids(settings)
 
-    # then two processes, children of the supervisor, wrote two chains of their own
-    records = _log_with_chains(settings)
-    worker_pids = {
-        chain_pid(r["chain_id"]) for r in records if not r["chain_id"].startswith("ship")
-    }
-    assert len(worker_pids) == 2
-    assert server.popen.pid not in worker_pids
-    for pid in worker_pids:
-        assert _parent(pid) == server.popen.pid
-    shipper_pids = {pid for w in worker_pids for pid in _children(w)}
-    assert len(shipper_pids) == 2  # each worker ships its own spool
 
-    # when the supervisor gets SIGTERM
-    server.popen.send_signal(signal.SIGTERM)
-    server.popen.wait(DEADLINE_S)
+def worker_pids(settings: Settings) -> set[int]:
+    """The processes that wrote chains of their own (not shippers)."""
+    return {chain_pid(chain) for chain, _ in log_rows(settings) if not chain.startswith("ship@")}
 
-    # then every process is gone, and every response received has its record in a valid log
-    for pid in worker_pids | shipper_pids:
-        assert not pid_alive(pid), f"process {pid} outlived the supervisor"
+
+def assert_every_response_recorded(
+    tmp_path: Path, settings: Settings, log_urls: dict[str, str], received: list[str]
+) -> None:
+    """Every request id received is in the log, and `citygraph audit verify` passes."""
+    assert len(received) > 2
     in_log = {r["request_id"] for r in read_log(settings)}
     assert set(received) <= in_log
-    assert len(received) > 2
     verified = subprocess.run(
         [sys.executable, "-c", "from api.cli import main; main()", "audit", "verify"],
         cwd=REPO_ROOT,
@@ -157,11 +151,57 @@ def test_two_workers_answer_on_their_own_chains_and_stop_on_sigterm(
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
-def _log_with_chains(settings: Settings) -> list[dict[str, str]]:
-    return [
-        {"chain_id": chain, "request_id": json.loads(body)["request_id"]}
-        for chain, body in log_rows(settings)
-    ]
+def wait_gone(pids: set[int]) -> set[int]:
+    """The pids still alive once all are gone or the deadline passed."""
+    deadline = time.monotonic() + DEADLINE_S
+    while (alive := {p for p in pids if pid_alive(p)}) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive
+
+
+@pytest.mark.slow
+def test_two_workers_answer_on_their_own_chains_and_stop_on_sigterm(
+    tmp_path: Path, started: list[Server], log_urls: dict[str, str]
+) -> None:
+    # given a city served by `citygraph serve --workers 2`
+    server, settings, staff = serve_two_workers(tmp_path, started, log_urls)
+
+    # when clients ask on many connections at once
+    received, workers = ask_until_both_answer(f"{server.url}/graphql", settings, staff)
+
+    # then two processes, children of the supervisor, wrote two chains of their own
+    assert len(workers) == 2
+    assert server.popen.pid not in workers
+    for pid in workers:
+        assert _parent(pid) == server.popen.pid
+    shippers = {pid for w in workers for pid in _children(w)}
+    assert len(shippers) == 2  # each worker ships its own spool
+
+    # when the supervisor gets SIGTERM
+    server.popen.send_signal(signal.SIGTERM)
+    server.popen.wait(DEADLINE_S)
+
+    # then every process is gone, and every response received has its record in a valid log
+    assert not wait_gone(workers | shippers), "a process outlived the supervisor"
+    assert_every_response_recorded(tmp_path, settings, log_urls, received)
+
+
+@pytest.mark.slow
+def test_workers_stop_gracefully_when_the_supervisor_is_killed(
+    tmp_path: Path, started: list[Server]
+) -> None:
+    # given two workers that have answered
+    server, settings, staff = serve_two_workers(tmp_path, started, {})
+    received, workers = ask_until_both_answer(f"{server.url}/graphql", settings, staff)
+    shippers = {pid for w in workers for pid in _children(w)}
+
+    # when the supervisor dies without a word to them
+    server.popen.kill()
+    server.popen.wait(DEADLINE_S)
+
+    # then they stop as if it had asked: no orphan serves on, every record is shipped
+    assert not wait_gone(workers | shippers), "a worker outlived its supervisor"
+    assert_every_response_recorded(tmp_path, settings, {}, received)
 
 
 def _parent(pid: int) -> int:
