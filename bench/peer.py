@@ -62,7 +62,7 @@ FOREIGN_KEY = (
 
 def install_peer() -> None:
     """`npm ci` in tools/peer unless its packages are there (idempotent: the lock decides)."""
-    if NODE.is_file() and POSTGRAPHILE.is_file() and AGGREGATES.is_dir():
+    if peer_installed():
         return
     npm = shutil.which("npm")
     if npm is None:
@@ -152,6 +152,19 @@ async def seed_residents(database_url: str, residents: int) -> None:
         await city.close()
 
 
+def peer_installed() -> bool:
+    return NODE.is_file() and POSTGRAPHILE.is_file() and AGGREGATES.is_dir()
+
+
+def start_postgraphile(database_url: str, port: int) -> subprocess.Popen[bytes]:
+    """PostGraphile (amber preset, pg-aggregates) on Node 22, one process, on loopback."""
+    args = [
+        str(NODE), str(POSTGRAPHILE), "-C", str(PEER / "graphile.config.mjs"), "-c", database_url,
+        "-s", "public", "-p", str(port), "-n", "127.0.0.1",
+    ]  # fmt: skip
+    return start(args, port, {"GRAPHILE_ENV": "production"})
+
+
 @dataclass
 class Contender:
     """A running server and how to ask it each query."""
@@ -179,11 +192,7 @@ def start_all(
         capture_output=True,
         text=True,
     ).stdout.strip()
-    peer = [
-        str(NODE), str(POSTGRAPHILE), "-C", str(PEER / "graphile.config.mjs"), "-c", database_url,
-        "-s", "public", "-p", str(ports["postgraphile"]), "-n", "127.0.0.1",
-    ]  # fmt: skip
-    procs.append(start(peer, ports["postgraphile"], {"GRAPHILE_ENV": "production"}))
+    procs.append(start_postgraphile(database_url, ports["postgraphile"]))
     ceiling = [
         sys.executable, "-m", "uvicorn", "--factory", "bench.ceiling:app_from_environment",
         "--http", "httptools", "--loop", "uvloop", "--host", "127.0.0.1",
