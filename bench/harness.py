@@ -158,8 +158,13 @@ class WrkResult:
     p99_ms: float
     requests: int
     errors: int
-    """Non-2xx/3xx answers plus socket errors: a run with any is not a measurement."""
+    """Non-2xx/3xx answers plus connect, read and write errors: a run with any is not a measurement."""
+    timeouts: int = 0
+    """Requests still unanswered after wrk's --timeout: counted, and shown, not fatal."""
 
+
+TIMEOUT_S = 30
+"""wrk's --timeout: past it a request counts as timed out (reported) and its latency is lost."""
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
@@ -178,7 +183,7 @@ def parse_wrk(out: str) -> WrkResult:
     }
     if rate is None or done is None or set(percentiles) != {50, 99}:
         raise ValueError(f"not a wrk --latency report:\n{out}")
-    errors = 0
+    errors = timeouts = 0
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if non_2xx:
         errors += int(non_2xx[1])
@@ -186,13 +191,15 @@ def parse_wrk(out: str) -> WrkResult:
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
     )
     if sockets:
-        errors += sum(int(n) for n in sockets.groups())
+        errors += sum(int(n) for n in sockets.groups()[:3])
+        timeouts = int(sockets[4])
     return WrkResult(
         requests_per_s=float(rate[1]),
         p50_ms=percentiles[50],
         p99_ms=percentiles[99],
         requests=int(done[1]),
         errors=errors,
+        timeouts=timeouts,
     )
 
 
@@ -220,7 +227,9 @@ def run_wrk(url: str, *, script: Path | None, seconds: float, connections: int =
     exe = shutil.which("wrk")
     if exe is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
+    # a loaded machine can hold a request past wrk's default 2 s: that is latency, not failure
     args = [exe, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    args += ["--timeout", f"{TIMEOUT_S}s"]
     if script is not None:
         args += ["-s", str(script)]
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout  # noqa: S603

@@ -281,6 +281,9 @@ def report(samples: dict[tuple[str, str], list[WrkResult]], rounds: int, seconds
             f" {statistics.median(r.p50_ms for r in runs):7.2f}"
             f" {statistics.median(r.p99_ms for r in runs):7.2f}"
         )
+    timed_out = sum(r.timeouts for runs in samples.values() for r in runs)
+    if timed_out:
+        print(f"  {timed_out} requests went unanswered within wrk's timeout (not in the latencies)")
     print("\n  ratios, median of the rounds' own ratios")
     print(f"  {'query':<32} {'cg/pg req/s':>12} {'cg/pg p99':>10} {'ceiling/cg':>11}")
     for shape in SHAPES:

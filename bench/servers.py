@@ -127,6 +127,9 @@ def report(
             f" {statistics.median(r.p50_ms for r in runs):7.2f}"
             f" {statistics.median(r.p99_ms for r in runs):7.2f}"
         )
+    timed_out = sum(r.timeouts for runs in samples.values() for r in runs)
+    if timed_out:
+        print(f"  {timed_out} requests went unanswered within wrk's timeout (not in the latencies)")
     print("  ratios granian / uvicorn (median of the rounds' ratios):")
     for (server, workers, name), runs in samples.items():
         if server != "granian":
