@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from starlette.types import ASGIApp
 
@@ -96,10 +96,18 @@ def free_port() -> int:
 
 
 def start(
-    args: list[str], port: int, env: dict[str, str], *, timeout_s: float = 60
+    args: list[str],
+    port: int,
+    env: dict[str, str],
+    *,
+    timeout_s: float = 60,
+    output: IO[bytes] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start a server (`args`, our own interpreter or a peer's binary) and wait until `port` accepts."""
-    proc = subprocess.Popen(args, env={**os.environ, **env})  # noqa: S603 (commands we built)
+    """Start a server (`args`, our own interpreter or a peer's binary) and wait until `port` accepts;
+    its stdout and stderr go to `output` when given."""
+    proc = subprocess.Popen(  # noqa: S603 (commands we built)
+        args, env={**os.environ, **env}, stdout=output, stderr=output
+    )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -15,7 +15,10 @@ over loopback, every server up first and then interleaved rounds, medians printe
 - uncached 20: 20 rows of 2 columns, computed each time.
 
 uvicorn with h11 and asyncio's loop (what `serve` ran before) is measured at one worker as the
-"before". The choice and its figures are in docs/serving.md.
+"before". Then each server (two workers) is stopped with SIGTERM the moment a wrk run ends,
+`--shutdown-trials` times: wrk leaves requests in flight whose clients are gone, and a server that
+runs the app's shutdown before they finish makes them fail at a closed audit writer, each one an
+access record lost. The choice and its figures are in docs/serving.md.
 """
 
 from __future__ import annotations
@@ -112,6 +115,40 @@ def run(data_dir: Path, worker_counts: list[int], rounds: int, seconds: float) -
     report(samples, rounds, seconds)
 
 
+CLOSED_WRITER = "RuntimeError: the audit writer is not open"
+
+
+def shutdown_check(data_dir: Path, servers: list[str], trials: int) -> None:
+    """Per server, how many requests found the audit writer closed at each graceful stop."""
+    script = wrk_script(
+        data_dir / "shutdown.lua",
+        method="POST",
+        body=orjson.dumps({"query": QUERY_100}),
+        headers={"Content-Type": "application/json"},
+    )
+    env = {"CITYGRAPH_DATA_DIR": str(data_dir), "CITYGRAPH_AUDIT_SHIPPER": "process"}
+    print(f"SIGTERM as wrk -t1 -c8 ends (2 workers, uncached 100), {trials} stops each")
+    for server in servers:
+        lost = []
+        for n in range(trials):
+            port = free_port()
+            log = data_dir / f"shutdown-{server}-{n}.log"
+            with log.open("wb") as output:
+                proc = start(
+                    server_args(server, "bench.page:graphql_factory", port, 2),
+                    port,
+                    env,
+                    output=output,
+                )
+                try:
+                    run_wrk(f"http://127.0.0.1:{port}/graphql", script=script, seconds=3)
+                finally:
+                    stop([proc], timeout_s=60)
+            text = log.read_text(errors="replace")
+            lost.append(sum(line.startswith(CLOSED_WRITER) for line in text.splitlines()))
+        print(f"  {server:<8} requests that found the audit writer closed, per stop: {lost}")
+
+
 def report(
     samples: dict[tuple[str, int, str], list[WrkResult]], rounds: int, seconds: float
 ) -> None:
@@ -147,11 +184,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--stations", type=int, default=10_000)
+    parser.add_argument("--shutdown-trials", type=int, default=3, help="0: skip the stop check")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         asyncio.run(prepare(data_dir, args.stations))
         run(data_dir, args.workers, args.rounds, args.seconds)
+        if args.shutdown_trials:
+            granian = importlib.util.find_spec("granian") is not None
+            servers = ["uvicorn", "granian"] if granian else ["uvicorn"]
+            shutdown_check(data_dir, servers, args.shutdown_trials)
 
 
 if __name__ == "__main__":
