@@ -247,6 +247,34 @@ def run_wrk(url: str, *, script: Path | None, seconds: float, connections: int =
     return result
 
 
+SUMMARY_HEADER = f"{'req/s':>8} {'(range)':>15} {'p50 ms':>7} {'p99 ms':>7}"
+
+
+def summary(runs: list[WrkResult]) -> str:
+    """Median req/s with its range over the rounds, and the median p50 and p99, in columns."""
+    rates = [r.requests_per_s for r in runs]
+    return (
+        f"{statistics.median(rates):8.0f} {f'({min(rates):.0f}-{max(rates):.0f})':>15}"
+        f" {statistics.median(r.p50_ms for r in runs):7.2f}"
+        f" {statistics.median(r.p99_ms for r in runs):7.2f}"
+    )
+
+
+def median_ratio(a: list[WrkResult], b: list[WrkResult], field: str = "requests_per_s") -> float:
+    """Median over the rounds of a/b, each round's figure against the same round's."""
+    return statistics.median(
+        float(getattr(x, field)) / float(getattr(y, field)) for x, y in zip(a, b, strict=True)
+    )
+
+
+def timeouts_note(runs: list[WrkResult]) -> str | None:
+    """A line saying how many requests wrk gave up on, if any did."""
+    timed_out = sum(r.timeouts for r in runs)
+    if not timed_out:
+        return None
+    return f"  {timed_out} requests went unanswered within wrk's timeout (not in the latencies)"
+
+
 def wrk(url: str, *, body_file: Path | None, seconds: int, connections: int = 8) -> float:
     """Requests/s that wrk reaches against `url` (POST with `body_file` when given)."""
     script = None

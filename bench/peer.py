@@ -28,7 +28,6 @@ import contextlib
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,18 @@ import httpx
 import orjson
 
 from auth.principal import Tier
-from bench.harness import WrkResult, free_port, run_wrk, start, stop, wrk_script
+from bench.harness import (
+    SUMMARY_HEADER,
+    WrkResult,
+    free_port,
+    median_ratio,
+    run_wrk,
+    start,
+    stop,
+    summary,
+    timeouts_note,
+    wrk_script,
+)
 from bench.peer_queries import SHAPES, Shape, differences
 
 REPO = Path(__file__).resolve().parent.parent
@@ -261,29 +271,14 @@ def measure(
     return samples
 
 
-def median_ratio(a: list[WrkResult], b: list[WrkResult], field: str = "requests_per_s") -> float:
-    """Median over the rounds of a/b, each round's figures against the same round's."""
-    return statistics.median(
-        float(getattr(x, field)) / float(getattr(y, field)) for x, y in zip(a, b, strict=True)
-    )
-
-
 def report(samples: dict[tuple[str, str], list[WrkResult]], rounds: int, seconds: float) -> None:
     print(f"\nwrk -t1 -c8, median of {rounds} interleaved rounds of {seconds:.0f} s")
-    print(
-        f"  {'query':<32} {'contender':<13} {'req/s':>8} {'(range)':>14} {'p50 ms':>7} {'p99 ms':>7}"
-    )
+    print(f"  {'query':<32} {'contender':<13} {SUMMARY_HEADER}")
     for (query, who), runs in samples.items():
-        rates = [r.requests_per_s for r in runs]
-        print(
-            f"  {query:<32} {who:<13} {statistics.median(rates):8.0f}"
-            f" {f'({min(rates):.0f}-{max(rates):.0f})':>14}"
-            f" {statistics.median(r.p50_ms for r in runs):7.2f}"
-            f" {statistics.median(r.p99_ms for r in runs):7.2f}"
-        )
-    timed_out = sum(r.timeouts for runs in samples.values() for r in runs)
-    if timed_out:
-        print(f"  {timed_out} requests went unanswered within wrk's timeout (not in the latencies)")
+        print(f"  {query:<32} {who:<13} {summary(runs)}")
+    note = timeouts_note([r for runs in samples.values() for r in runs])
+    if note:
+        print(note)
     print("\n  ratios, median of the rounds' own ratios")
     print(f"  {'query':<32} {'cg/pg req/s':>12} {'cg/pg p99':>10} {'ceiling/cg':>11}")
     for shape in SHAPES:

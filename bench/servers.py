@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -34,7 +33,18 @@ from urllib.parse import urlencode
 
 import orjson
 
-from bench.harness import WrkResult, free_port, run_wrk, start, stop, wrk_script
+from bench.harness import (
+    SUMMARY_HEADER,
+    WrkResult,
+    free_port,
+    median_ratio,
+    run_wrk,
+    start,
+    stop,
+    summary,
+    timeouts_note,
+    wrk_script,
+)
 from bench.page import prepare
 
 QUERY_100 = "{ bikeStations(first: 100) { edges { node { id name capacity latitude longitude districtCode } } } }"
@@ -153,27 +163,19 @@ def report(
     samples: dict[tuple[str, int, str], list[WrkResult]], rounds: int, seconds: float
 ) -> None:
     print(f"wrk -t1 -c8, median of {rounds} interleaved rounds of {seconds:.0f} s")
-    print(
-        f"  {'server':<12} {'workers':>7} {'answer':<13} {'req/s':>8} {'(range)':>15} {'p50 ms':>7} {'p99 ms':>7}"
-    )
+    print(f"  {'server':<12} {'workers':>7} {'answer':<13} {SUMMARY_HEADER}")
     for (server, workers, name), runs in samples.items():
-        rates = [r.requests_per_s for r in runs]
-        print(
-            f"  {server:<12} {workers:>7} {name:<13} {statistics.median(rates):8.0f}"
-            f" {f'({min(rates):.0f}-{max(rates):.0f})':>15}"
-            f" {statistics.median(r.p50_ms for r in runs):7.2f}"
-            f" {statistics.median(r.p99_ms for r in runs):7.2f}"
-        )
-    timed_out = sum(r.timeouts for runs in samples.values() for r in runs)
-    if timed_out:
-        print(f"  {timed_out} requests went unanswered within wrk's timeout (not in the latencies)")
-    print("  ratios granian / uvicorn (median of the rounds' ratios):")
+        print(f"  {server:<12} {workers:>7} {name:<13} {summary(runs)}")
+    note = timeouts_note([r for runs in samples.values() for r in runs])
+    if note:
+        print(note)
+    if any(server == "granian" for server, _, _ in samples):
+        print("  ratios granian / uvicorn (median of the rounds' ratios):")
     for (server, workers, name), runs in samples.items():
         if server != "granian":
             continue
-        base = samples[("uvicorn", workers, name)]
-        ratios = [g.requests_per_s / u.requests_per_s for g, u in zip(runs, base, strict=True)]
-        print(f"    {workers} worker(s), {name:<13} {statistics.median(ratios):.3f}")
+        ratio = median_ratio(runs, samples[("uvicorn", workers, name)])
+        print(f"    {workers} worker(s), {name:<13} {ratio:.3f}")
 
 
 def main() -> None:
