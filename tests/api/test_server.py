@@ -99,10 +99,16 @@ def ask_until_both_answer(url: str, settings: Settings, staff: str) -> tuple[lis
         for i in range(10_000):
             if both.is_set() or time.monotonic() > deadline:
                 return
-            request_id, response = ask(url, restricted=(i + n) % 2 == 0, staff=staff)
-            with lock:
+            try:
+                request_id, response = ask(url, restricted=(i + n) % 2 == 0, staff=staff)
+                failure = None
                 if response.status_code != 200 or "errors" in response.json():
-                    failures.append(response.text)
+                    failure = response.text
+            except (httpx.HTTPError, ValueError) as exc:  # a thread's exception would be lost
+                failure = repr(exc)
+            with lock:
+                if failure is not None:
+                    failures.append(failure)
                     return
                 received.append(request_id)
 
