@@ -111,6 +111,7 @@ def citygraph_env(database_url: str, data_dir: Path, port: int) -> dict[str, str
         "CITYGRAPH_DATA_DIR": str(data_dir),
         "CITYGRAPH_DATABASE_URL": "postgresql+asyncpg://" + database_url.split("://", 1)[1],
         "CITYGRAPH_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "CITYGRAPH_WORKERS": "1",  # one process each, whatever the caller's environment says
         "CITYGRAPH_CACHE_ENABLED": "false",
         "CITYGRAPH_RATE_LIMITS": off,
         "CITYGRAPH_COST_BUDGETS": off,
