@@ -38,4 +38,6 @@ WORKDIR /home/citygraph
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"]
+# uvicorn with httptools and uvloop (docs/serving.md); CITYGRAPH_WORKERS=N (or --workers N) runs
+# N processes on the one port, say one per core; SIGTERM (docker stop) stops them all gracefully
 CMD ["citygraph", "serve", "--host", "0.0.0.0", "--port", "8000"]

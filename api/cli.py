@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -157,22 +157,14 @@ async def _announce(settings: Settings, loaded: set[str]) -> None:
         await announce(settings.redis_url, loaded)
 
 
-def _serve(settings: Settings) -> None:
-    import uvicorn
-
-    from api.app import create_app
+def _serve(settings: Settings, overrides: Mapping[str, object]) -> None:
     from api.logs import configure_logging
+    from api.server import run
 
     configure_logging(settings.log_level)
     _ready_to_serve(settings)
     console.print(f"citygraph on {settings.base_url}/graphql (GraphiQL in a browser)")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        log_config=None,  # ours (api.logs), not uvicorn's
-    )
+    run(settings, overrides)
 
 
 @app.command()
@@ -192,7 +184,8 @@ def demo(
     """Build the demo city (seeded, deterministic) into local SQLite files and serve it."""
     from schema.seeding import build_demo
 
-    settings = _settings(port=port, host=host, demo_residents=residents, open_data_dir=open_data)
+    overrides = {"port": port, "host": host}
+    settings = _settings(**overrides, demo_residents=residents, open_data_dir=open_data)
     with _progress() as progress:
         report = _load(
             lambda: asyncio.run(
@@ -210,13 +203,21 @@ def demo(
         )
     _print_report(report)
     if not build_only:
-        _serve(settings)
+        _serve(settings, overrides)
 
 
 @app.command()
-def serve(port: PortOption = None, host: HostOption = None) -> None:
+def serve(
+    port: PortOption = None,
+    host: HostOption = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Server processes, each with its own pools and audit chain (default 1)."),
+    ] = None,
+) -> None:
     """Serve the city as it is (build it first with `demo --build-only` or the importers)."""
-    _serve(_settings(port=port, host=host))
+    overrides = {"port": port, "host": host, "workers": workers}
+    _serve(_settings(**overrides), overrides)
 
 
 @import_app.command("paris")

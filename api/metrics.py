@@ -15,11 +15,12 @@
   measure;
   `metrics_token` makes /metrics ask for `Authorization: Bearer <token>` (401 otherwise).
 
-Processes: every process reports its own series (its counters live in its memory). citygraph
-serves one uvicorn process per container, and Prometheus scrapes each as its own target, which
-is what we chose. Several uvicorn workers behind one port would answer a scrape from whichever
-worker took the connection; running that way needs prometheus_client's multiprocess mode
-(PROMETHEUS_MULTIPROC_DIR), which our scrape-time collector does not support.
+Processes: every process reports its own series (its counters live in its memory), and
+Prometheus scrapes each process as its own target. `serve --workers N` (docs/serving.md) puts N
+workers behind one port, and a scrape is answered by whichever worker took the connection: each
+series then jumps between workers' counts. Aggregating them needs prometheus_client's
+multiprocess mode (PROMETHEUS_MULTIPROC_DIR), which our scrape-time collector does not support;
+until then, scrape one worker per container for exact series.
 """
 
 from __future__ import annotations

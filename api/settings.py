@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(
+        default=1, ge=1, le=64, description="`serve` processes, each with its own audit chain."
+    )
     public_url: str | None = Field(
         default=None, description="Base URL clients reach; default http://host:port."
     )

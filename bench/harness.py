@@ -13,8 +13,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from starlette.types import ASGIApp
 
@@ -94,9 +95,48 @@ def free_port() -> int:
         return port
 
 
+def start(
+    args: list[str],
+    port: int,
+    env: dict[str, str],
+    *,
+    timeout_s: float = 60,
+    output: IO[bytes] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a server (`args`, our own interpreter or a peer's binary) and wait until `port` accepts;
+    its stdout and stderr go to `output` when given."""
+    proc = subprocess.Popen(  # noqa: S603 (commands we built)
+        args, env={**os.environ, **env}, stdout=output, stderr=output
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{args[:4]} exited with status {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    stop([proc])
+    raise RuntimeError(f"{args[:4]} did not listen on {port} within {timeout_s:.0f} s")
+
+
+def stop(procs: list[subprocess.Popen[bytes]], timeout_s: float = 20) -> None:
+    """SIGTERM each server by its pid, then wait for it (SIGKILL after `timeout_s`)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 def serve(factory: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start uvicorn (one process, one worker) on loopback with an app factory `module:function`."""
-    proc = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+    return start(
         [
             sys.executable,
             "-m",
@@ -111,37 +151,141 @@ def serve(factory: str, port: int, env: dict[str, str]) -> subprocess.Popen[byte
             "warning",
             "--no-access-log",
         ],
-        env={**os.environ, **env},
+        port,
+        env,
+        timeout_s=20,
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"{factory} did not start")
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    """What one wrk run measured: throughput and latency percentiles (milliseconds)."""
+
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    """Non-2xx/3xx answers plus connect, read and write errors: a run with any is not a measurement."""
+    timeouts: int = 0
+    """Requests still unanswered after wrk's --timeout: counted, and shown, not fatal."""
+
+
+TIMEOUT_S = 30
+"""wrk's --timeout: past it a request counts as timed out (reported) and its latency is lost."""
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * _UNITS_MS[unit]
+
+
+def parse_wrk(out: str) -> WrkResult:
+    """wrk's `--latency` report as numbers; ValueError when a part is missing."""
+    rate = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.MULTILINE)
+    done = re.search(r"^\s*(\d+) requests in ", out, re.MULTILINE)
+    percentiles = {
+        int(m[1]): _ms(m[2], m[3])
+        for m in re.finditer(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.MULTILINE)
+    }
+    if rate is None or done is None or set(percentiles) != {50, 99}:
+        raise ValueError(f"not a wrk --latency report:\n{out}")
+    errors = timeouts = 0
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non_2xx:
+        errors += int(non_2xx[1])
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    if sockets:
+        errors += sum(int(n) for n in sockets.groups()[:3])
+        timeouts = int(sockets[4])
+    return WrkResult(
+        requests_per_s=float(rate[1]),
+        p50_ms=percentiles[50],
+        p99_ms=percentiles[99],
+        requests=int(done[1]),
+        errors=errors,
+        timeouts=timeouts,
+    )
+
+
+def wrk_script(
+    path: Path,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Path:
+    """A wrk Lua script that sends `method` with `body` (kept in a file beside it) and `headers`."""
+    lines = [f"wrk.method = {method!r}"]
+    for name, value in (headers or {}).items():
+        lines.append(f"wrk.headers[{name!r}] = {value!r}")
+    if body is not None:
+        body_file = path.with_suffix(".body")
+        body_file.write_bytes(body)
+        lines.append(f"wrk.body = io.open({str(body_file)!r}, 'rb'):read('*a')")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_wrk(url: str, *, script: Path | None, seconds: float, connections: int = 8) -> WrkResult:
+    """One `wrk -t1 -cN --latency` run against `url`; RuntimeError if any request failed."""
+    exe = shutil.which("wrk")
+    if exe is None:
+        raise RuntimeError("wrk is not installed (apt-get install wrk)")
+    # a loaded machine can hold a request past wrk's default 2 s: that is latency, not failure
+    args = [exe, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    args += ["--timeout", f"{TIMEOUT_S}s"]
+    if script is not None:
+        args += ["-s", str(script)]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout  # noqa: S603
+    result = parse_wrk(out)
+    if result.errors or not result.requests:
+        raise RuntimeError(f"wrk saw failed requests:\n{out}")
+    return result
+
+
+SUMMARY_HEADER = f"{'req/s':>8} {'(range)':>15} {'p50 ms':>7} {'p99 ms':>7}"
+
+
+def summary(runs: list[WrkResult]) -> str:
+    """Median req/s with its range over the rounds, and the median p50 and p99, in columns."""
+    rates = [r.requests_per_s for r in runs]
+    return (
+        f"{statistics.median(rates):8.0f} {f'({min(rates):.0f}-{max(rates):.0f})':>15}"
+        f" {statistics.median(r.p50_ms for r in runs):7.2f}"
+        f" {statistics.median(r.p99_ms for r in runs):7.2f}"
+    )
+
+
+def median_ratio(a: list[WrkResult], b: list[WrkResult], field: str = "requests_per_s") -> float:
+    """Median over the rounds of a/b, each round's figure against the same round's."""
+    return statistics.median(
+        float(getattr(x, field)) / float(getattr(y, field)) for x, y in zip(a, b, strict=True)
+    )
+
+
+def timeouts_note(runs: list[WrkResult]) -> str | None:
+    """A line saying how many requests wrk gave up on, if any did."""
+    timed_out = sum(r.timeouts for r in runs)
+    if not timed_out:
+        return None
+    return f"  {timed_out} requests went unanswered within wrk's timeout (not in the latencies)"
 
 
 def wrk(url: str, *, body_file: Path | None, seconds: int, connections: int = 8) -> float:
     """Requests/s that wrk reaches against `url` (POST with `body_file` when given)."""
-    exe = shutil.which("wrk")
-    if exe is None:
-        raise RuntimeError("wrk is not installed (apt-get install wrk)")
-    args = [exe, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    script = None
     if body_file is not None:
-        script = body_file.with_suffix(".lua")
-        script.write_text(
-            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-            f"wrk.body = io.open({str(body_file)!r}, 'rb'):read('*a')\n"
+        script = wrk_script(
+            body_file.with_suffix(".lua"),
+            method="POST",
+            body=body_file.read_bytes(),
+            headers={"Content-Type": "application/json"},
         )
-        args += ["-s", str(script)]
-    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout  # noqa: S603
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not match or re.search(r"Non-2xx or 3xx responses", out):
-        raise RuntimeError(f"wrk failed:\n{out}")
-    return float(match.group(1))
+    return run_wrk(url, script=script, seconds=seconds, connections=connections).requests_per_s
 
 
 async def fill_bike_stations(city: City, count: int, *, seed: int = 7) -> None:

@@ -43,7 +43,13 @@ class Server:
     """`citygraph serve` in a subprocess of its own session, stopped by its pid."""
 
     def __init__(
-        self, data_dir: Path, env: dict[str, str] | None = None, *, wait: bool = True
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        *,
+        wait: bool = True,
+        start_timeout_s: float = 30,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -58,12 +64,12 @@ class Server:
         }
         with self.log.open("wb") as out:
             self.popen = subprocess.Popen(
-                [sys.executable, "-c", SERVE, "serve", "--port", str(self.port)],
+                [sys.executable, "-c", SERVE, "serve", "--port", str(self.port), *args],
                 cwd=REPO_ROOT, env=environ, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         if wait:
-            self.wait_ready()
+            self.wait_ready(start_timeout_s)
 
     def wait_ready(self, timeout: float = 30) -> None:
         """Until /healthz answers; the server's log in the error if it exits or never does."""

