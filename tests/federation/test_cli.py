@@ -65,7 +65,7 @@ def test_supergraph_without_node_tools_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CITYGRAPH_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr("api.cli.NODE_TOOLS", tmp_path / "nowhere")
+    monkeypatch.setattr("api.cli.federation.NODE_TOOLS", tmp_path / "nowhere")
     result = runner.invoke(app, ["supergraph", "--output", str(tmp_path / "s.graphql")])
     assert result.exit_code == 2
     assert "npm ci" in result.output
