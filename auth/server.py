@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from auth.clients import ClientRecord, ClientRegistry
 from auth.keys import KeyStore, SigningKeys
 from auth.scopes import Scope
+from storage.controls import control_character
 
 log = structlog.get_logger("citygraph.auth")
 
@@ -278,7 +279,7 @@ class CityAuthorizationServer(AuthorizationServer):
             )
         client_id = basic_id or form.get("client_id")
         prefetched: dict[str, CityClient] = {}
-        if client_id:
+        if client_id and control_character(client_id) is None:  # else no client: invalid_client
             record = await self.clients.get_fresh(client_id)
             if record is not None and record.active:
                 prefetched[client_id] = CityClient(record)
@@ -318,6 +319,9 @@ async def _read_form(request: Request) -> dict[str, str]:
         raise InvalidRequestError("the form body is malformed") from exc
     form: dict[str, str] = {}
     for key, value in pairs:
+        if control_character(key + value) is not None:
+            # PostgreSQL refuses NUL in text and SQLite does not: refuse it, and its kin, here
+            raise InvalidRequestError("a parameter holds a control character")
         if key in form:
             # RFC 6749 section 3.2: parameters must not be repeated.
             # The name is not echoed: it is the client's text, and error descriptions are ASCII.
