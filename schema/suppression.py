@@ -1,42 +1,476 @@
-"""Small-cell suppression of tables of counts, as statistics offices publish them.
+"""Cell suppression planned over a whole set of linked tables, as statistics offices publish them.
 
-Primary: a cell computed from fewer than `threshold` people is withheld (zero included: a zero is
-computed from fewer people than the threshold too).
-Complementary: every margin of the table can be obtained by another query (a coarser group-by),
-so a line (the cells that differ in one dimension only) with exactly one withheld cell would give
-it away by subtraction; the smallest visible cell of that line is withheld too, and so on until
-no line has exactly one withheld cell.
+A statistics field publishes every grouping of a few dimensions (district or quartier, age band,
+sex...): all of them are margins of one finest table, so each published cell is a linear equation
+on the finest cells. docs/statistics.md says why suppression, and what it costs; this module plans
+which cells to withhold, once for the whole linked set, so that:
+
+1. Primary: every cell counting fewer people than the threshold is withheld (a zero included).
+2. Protection: for every withheld cell there are two whole tables, both non-negative and both
+   agreeing with every published cell, in which that cell differs by at least the threshold. So
+   no linear combination of what is published (with the knowledge that counts are not negative)
+   pins a withheld cell, or narrows it to an interval shorter than the threshold.
+
+Protection is found as in τ-ARGUS's hypercube method: a move that adds `t` to some finest cells and
+takes `t` from others, the corners of a hypercube (or of a "chain" through the hierarchy), leaves
+every margin it does not touch unchanged. A move is allowed when every cell it changes is withheld;
+its room is how far it can go before a finest cell would turn negative. For each withheld cell,
+moves are applied one after the other to a copy of the table until the cell has gone up and down by
+the threshold between them: the copies are the two witness tables of point 2. When the withheld
+cells allow no such room, the cheapest move that would is chosen and the cells it changes are
+withheld too (complementary suppression), which they must then be protected in turn. Withholding
+more never undoes a witness, so the plan is complete when every withheld cell has its two.
+
+Cells that another field publishes anyway (a district's population is the registry's count) are
+`forced`: never withheld, and no move may change them. Nothing here needs a solver; the test that
+attacks the published tables with linear programming is tests/schema/test_statistics_attack.py.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-Cell = tuple[Hashable, ...]
+ALL = "*"
+"""The level (and key) of a dimension a grouping does not split by."""
 
+UNBOUNDED = 1 << 62
+SEARCH = 64
+"""Moves a complement search weighs before it takes the cheapest."""
+PARTNERS = 12
+"""Values a block of dimensions pairs each of the target's values with: the nearest and biggest."""
 
-def suppress(people: Mapping[Cell, int], *, dimensions: int, threshold: int) -> set[Cell]:
-    """The cells to withhold: primary (too few people) and complementary (recoverable)."""
-    withheld = {cell for cell, n in people.items() if n < threshold}
-    changed = True
-    while changed:
-        changed = False
-        for axis in range(dimensions):
-            for line in _lines(people.keys(), axis):
-                hidden = [c for c in line if c in withheld]
-                if len(hidden) != 1:
-                    continue
-                visible = [c for c in line if c not in withheld]
-                if not visible:
-                    continue  # the line is one cell: its margin is withheld in its own table
-                withheld.add(min(visible, key=lambda c: (people[c], repr(c))))
-                changed = True
-    return withheld
+Leaf = tuple[Hashable, ...]
+"""One finest cell: a leaf value of each dimension."""
+Grouping = tuple[str, ...]
+"""A table: one level of each dimension (ALL for the ones it does not split by)."""
+Cell = tuple[Grouping, tuple[Hashable, ...]]
+"""One cell of one table: the grouping and a key per dimension (ALL where not split)."""
 
 
-def _lines(cells: Iterable[Cell], axis: int) -> list[list[Cell]]:
-    lines: dict[Cell, list[Cell]] = defaultdict(list)
-    for cell in cells:
-        lines[cell[:axis] + cell[axis + 1 :]].append(cell)
-    return list(lines.values())
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    """A way to split: its finest values, and each coarser level as a map from them to keys."""
+
+    name: str
+    leaves: tuple[Hashable, ...]
+    levels: Mapping[str, Mapping[Hashable, Hashable]]
+    """Level name -> (leaf -> key at that level); the finest level maps each leaf to itself."""
+
+    def key(self, level: str, leaf: Hashable) -> Hashable:
+        return ALL if level == ALL else self.levels[level][leaf]
+
+    def keys(self, level: str) -> list[Hashable]:
+        """The keys of a level, in a stable order (nulls last)."""
+        if level == ALL:
+            return [ALL]
+        found = set(self.levels[level].values())
+        return sorted(found, key=lambda k: (k is None, str(k)))
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedSet:
+    """Every table a statistics field publishes, as groupings of the same finest cells."""
+
+    dimensions: tuple[Dimension, ...]
+    groupings: tuple[Grouping, ...]
+    units: Mapping[Leaf, int]
+    """Additive count of each finest cell (people, cases, assessments); absent means zero."""
+    people: Mapping[Cell, int] | None = None
+    """Distinct people of each cell, where they do not add up (someone with two cases); None: the
+    units are people."""
+    forced: frozenset[Cell] = frozenset()
+    """Cells published elsewhere, exactly: never withheld."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """The plan: which cells are withheld, and how much it cost to protect them."""
+
+    withheld: frozenset[Cell]
+    primary: frozenset[Cell]
+    unprotected: frozenset[Cell] = frozenset()
+    """Withheld cells the moves found no room for, protected by withholding the whole breakdown of
+    the forced total holding them (a small district whose population is published)."""
+
+    def __contains__(self, cell: object) -> bool:
+        return cell in self.withheld
+
+
+@dataclass(frozen=True, slots=True)
+class _Component:
+    """One block of dimensions' part of a move: +1 on the `plus` values of those dimensions, and
+    -1 on the `minus` ones unless it is a single (which then changes the block's totals)."""
+
+    dims: tuple[int, ...]
+    plus: tuple[Hashable, ...]
+    minus: tuple[Hashable, ...] | None = None
+
+    def signs(self) -> tuple[tuple[tuple[Hashable, ...], int], ...]:
+        if self.minus is None:
+            return ((self.plus, 1),)
+        return ((self.plus, 1), (self.minus, -1))
+
+
+Move = tuple[_Component, ...]
+"""A product of components whose blocks partition the dimensions: the corners of a hypercube
+whose sides may run through two dimensions at once (a "diagonal": one person both older and in
+another quartier), which is what sparse tables need."""
+
+
+def _partitions(items: tuple[int, ...]) -> Iterator[list[tuple[int, ...]]]:
+    """Every partition of `items` into blocks, finest first (one dimension per block)."""
+    found: list[list[tuple[int, ...]]] = []
+
+    def grow(rest: tuple[int, ...], blocks: list[tuple[int, ...]]) -> None:
+        if not rest:
+            found.append(list(blocks))
+            return
+        head, tail = rest[0], rest[1:]
+        for size in range(len(tail) + 1):
+            for others in itertools.combinations(tail, size):
+                left = tuple(x for x in tail if x not in others)
+                grow(left, [*blocks, (head, *others)])
+
+    grow(items, [])
+    return iter(sorted(found, key=lambda blocks: -len(blocks)))
+
+
+@dataclass
+class _Planner:
+    linked: LinkedSet
+    threshold: int
+    values: dict[Cell, int] = field(default_factory=dict)
+    withheld: set[Cell] = field(default_factory=set)
+    # caches, by the ids of components (every component lives in `_options` as long as they do)
+    _changed: dict[tuple[int, ...], list[Cell]] = field(default_factory=dict)
+    _options: dict[tuple[Any, ...], list[_Component]] = field(default_factory=dict)
+    _corners: dict[tuple[int, ...], tuple[tuple[Leaf, ...], tuple[Leaf, ...]]] = field(
+        default_factory=dict
+    )
+    _component_keys: dict[int, list[Any]] = field(default_factory=dict)
+    _shared: dict[tuple[int, Hashable, Hashable], int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        dims = self.linked.dimensions
+        for grouping in self.linked.groupings:
+            for cell in self.cells(grouping):
+                self.values[cell] = 0
+        for leaf, units in self.linked.units.items():
+            for grouping in self.linked.groupings:
+                key = tuple(
+                    d.key(level, v) for d, level, v in zip(dims, grouping, leaf, strict=True)
+                )
+                self.values[(grouping, key)] += units
+        # each dimension's values by how many units they hold: big partners first
+        weight: list[dict[Hashable, int]] = [defaultdict(int) for _ in dims]
+        for leaf, units in self.linked.units.items():
+            for i, v in enumerate(leaf):
+                weight[i][v] += units
+        self.weight = weight
+
+    def cells(self, grouping: Grouping) -> Iterator[Cell]:
+        keys = [d.keys(level) for d, level in zip(self.linked.dimensions, grouping, strict=True)]
+        for key in itertools.product(*keys):
+            yield grouping, key
+
+    def people(self, cell: Cell) -> int:
+        if self.linked.people is None:
+            return self.values[cell]
+        return self.linked.people.get(cell, 0)
+
+    def units(self, leaf: Leaf, delta: Mapping[Leaf, int]) -> int:
+        return self.linked.units.get(leaf, 0) + delta.get(leaf, 0)
+
+    def cost(self, cell: Cell) -> int:
+        """What withholding a cell costs readers: the square of its count (plus one, so an empty
+        cell costs something). Squared, a city's total of 3,000 weighs as much as 90,000 cells of
+        ten: many small complements are always preferred to one large one, which readers quote
+        most and whose own protection would cascade through the other large cells."""
+        return (1 + self.values[cell]) ** 2
+
+    # moves -----------------------------------------------------------------------------------
+
+    def changed(self, move: Move) -> list[Cell]:
+        """The cells a move changes (by +t or -t), in every table."""
+        ids = tuple(map(id, move))
+        found = self._changed.get(ids)
+        if found is not None:
+            return found
+        size = len(self.linked.dimensions)
+        cells: list[Cell] = []
+        per_component = [self._keys(comp) for comp in move]
+        for g, grouping in enumerate(self.linked.groupings):
+            per_block = [keys[g] for keys in per_component]
+            if any(options is None for options in per_block):
+                continue  # a pair cancels at these levels: the whole table is unchanged
+            for combo in itertools.product(*per_block):  # type: ignore[arg-type]
+                key: list[Hashable] = [ALL] * size
+                for positions, keys in combo:
+                    for i, k in zip(positions, keys, strict=True):
+                        key[i] = k
+                cells.append((grouping, tuple(key)))
+        self._changed[ids] = cells
+        return cells
+
+    def _keys(
+        self, comp: _Component
+    ) -> list[list[tuple[tuple[int, ...], tuple[Hashable, ...]]] | None]:
+        """Per grouping, the keys a component's values have (None where its pair cancels)."""
+        found = self._component_keys.get(id(comp))
+        if found is not None:
+            return found
+        dims = self.linked.dimensions
+        found = []
+        for grouping in self.linked.groupings:
+            up = tuple(
+                dims[i].key(grouping[i], v) for i, v in zip(comp.dims, comp.plus, strict=True)
+            )
+            if comp.minus is None:
+                found.append([(comp.dims, up)])
+                continue
+            down = tuple(
+                dims[i].key(grouping[i], v) for i, v in zip(comp.dims, comp.minus, strict=True)
+            )
+            found.append(None if up == down else [(comp.dims, up), (comp.dims, down)])
+        self._component_keys[id(comp)] = found
+        return found
+
+    def corners(self, move: Move) -> tuple[tuple[Leaf, ...], tuple[Leaf, ...]]:
+        """The finest cells a move adds to, and those it takes from."""
+        ids = tuple(map(id, move))
+        found = self._corners.get(ids)
+        if found is not None:
+            return found
+        size = len(self.linked.dimensions)
+        plus: list[Leaf] = []
+        minus: list[Leaf] = []
+        for combo in itertools.product(*(c.signs() for c in move)):
+            leaf: list[Hashable] = [None] * size
+            sign = 1
+            for comp, (values, s) in zip(move, combo, strict=True):
+                for i, v in zip(comp.dims, values, strict=True):
+                    leaf[i] = v
+                sign *= s
+            (plus if sign > 0 else minus).append(tuple(leaf))
+        found = self._corners[ids] = (tuple(plus), tuple(minus))
+        return found
+
+    def room(self, move: Move, direction: int, delta: Mapping[Leaf, int]) -> int:
+        """How far a move can go in `direction` (+1: the target's way) before a cell turns negative."""
+        plus, minus = self.corners(move)
+        units = self.linked.units
+        return min(
+            (
+                units.get(leaf, 0) + delta.get(leaf, 0)
+                for leaf in (minus if direction > 0 else plus)
+            ),
+            default=UNBOUNDED,  # nothing decreases: only a withheld total bounds it, from above
+        )
+
+    def candidates(self, target: Cell) -> Iterator[Move]:
+        """Moves that change `target` by +1: hypercubes first, then diagonals, nearest first."""
+        grouping, key = target
+        for blocks in _partitions(tuple(range(len(grouping)))):
+            options = [self._components(block, grouping, key) for block in blocks]
+            yield from itertools.product(*options)
+
+    def _components(
+        self, block: tuple[int, ...], grouping: Grouping, key: tuple[Hashable, ...]
+    ) -> list[_Component]:
+        found = self._options.get((block, grouping, key))
+        if found is None:
+            found = self._options[(block, grouping, key)] = self._find_components(
+                block, grouping, key
+            )
+        return found
+
+    def _find_components(
+        self, block: tuple[int, ...], grouping: Grouping, key: tuple[Hashable, ...]
+    ) -> list[_Component]:
+        dims = self.linked.dimensions
+        joint = list(itertools.product(*(dims[i].leaves for i in block)))
+
+        def inside(values: tuple[Hashable, ...]) -> bool:
+            return all(
+                dims[i].key(grouping[i], v) == key[i] for i, v in zip(block, values, strict=True)
+            )
+
+        weights = [self.weight[i] for i in block]
+
+        def weight(values: tuple[Hashable, ...]) -> int:
+            return min(w[v] for w, v in zip(weights, values, strict=True))
+
+        plus = sorted((v for v in joint if inside(v)), key=weight, reverse=True)[:PARTNERS]
+        singles = [_Component(block, v) for v in plus]
+        if all(grouping[i] == ALL for i in block):
+            return singles
+        minus = [v for v in joint if not inside(v)]
+
+        def shared(i: int, x: Hashable, y: Hashable) -> int:
+            found = self._shared.get((i, x, y))
+            if found is None:
+                levels = dims[i].levels.values()
+                found = self._shared[(i, x, y)] = sum(m[x] == m[y] for m in levels)
+            return found
+
+        def rank(a: tuple[Hashable, ...], b: tuple[Hashable, ...]) -> tuple[int, int]:
+            # a pair that stays together at more levels changes fewer cells; bigger ones go further
+            together = sum(shared(i, x, y) for i, x, y in zip(block, a, b, strict=True))
+            return -together, -weight(b)
+
+        pairs: list[tuple[tuple[int, int], tuple[Hashable, ...], tuple[Hashable, ...]]] = []
+        for a in plus:
+            ranked = [(rank(a, b), b) for b in minus]
+            for order, b in heapq.nsmallest(PARTNERS, ranked, key=lambda item: item[0]):
+                pairs.append((order, a, b))
+        pairs.sort(key=lambda item: item[0])
+        return [_Component(block, a, b) for _, a, b in pairs] + singles
+
+    def within(self, cell: Cell, outer: Cell) -> bool:
+        """True when every finest cell of `cell` is one of `outer`'s."""
+        for d, level, key, outer_level, outer_key in zip(
+            self.linked.dimensions, cell[0], cell[1], outer[0], outer[1], strict=True
+        ):
+            if outer_level == ALL:
+                continue
+            if level == ALL or any(
+                d.key(outer_level, v) != outer_key for v in d.leaves if d.key(level, v) == key
+            ):
+                return False
+        return True
+
+    def region(self, target: Cell, *, anywhere: bool = False) -> set[Cell]:
+        """Every cell that may be withheld inside the forced totals holding `target` (none when
+        no forced total holds it, unless `anywhere`: then every cell that may be withheld)."""
+        holders = [f for f in self.linked.forced if self.within(target, f)]
+        if not holders and not anywhere:
+            return set()
+        return {
+            cell
+            for cell in self.values
+            if cell not in self.linked.forced
+            and (not holders or any(self.within(cell, f) for f in holders))
+        }
+
+    def price(self, cells: Iterable[Cell]) -> int:
+        """What withholding these cells costs, less what is withheld already."""
+        return sum(self.cost(c) for c in cells if c not in self.withheld)
+
+    # protection ------------------------------------------------------------------------------
+
+    def allowed(self, move: Move) -> bool:
+        return all(cell in self.withheld for cell in self.changed(move))
+
+    def stretch(self, target: Cell, direction: int, wanted: int) -> int:
+        """How far `target` moves in `direction` by allowed moves, up to `wanted`."""
+        delta: dict[Leaf, int] = defaultdict(int)
+        gained = 0
+        for move in self.candidates(target):
+            if gained >= wanted:
+                break
+            step = min(self.room(move, direction, delta), wanted - gained)
+            if step <= 0 or not self.allowed(move):
+                continue
+            plus, minus = self.corners(move)
+            for leaf in plus:
+                delta[leaf] += direction * step
+            for leaf in minus:
+                delta[leaf] -= direction * step
+            gained += step
+        return gained
+
+    def shortfall(self, target: Cell) -> int:
+        """How much room `target` still lacks: 0 once it can move by the threshold."""
+        up = self.stretch(target, +1, self.threshold)
+        if up < self.threshold:
+            up += self.stretch(target, -1, self.threshold - up)
+        return max(0, self.threshold - up)
+
+    def complement(self, target: Cell, wanted: int) -> list[Cell] | None:
+        """The cells to withhold for the move that gives `target` room most cheaply, if any.
+
+        Cheapest per unit of room (up to `wanted`): a move that costs twice as much but goes
+        three times as far is the better buy, as in a greedy set cover. The search stops after
+        `SEARCH` moves that would help: the best of the nearest is good enough.
+        """
+        best: tuple[float, list[Cell]] | None = None
+        seen = 0
+        for move in self.candidates(target):
+            room = min(max(self.room(move, +1, {}), self.room(move, -1, {})), wanted)
+            if room <= 0:
+                continue
+            new = [cell for cell in self.changed(move) if cell not in self.withheld]
+            if not new or any(cell in self.linked.forced for cell in new):
+                continue  # already allowed (`stretch` used it), or never allowed
+            price = sum(self.cost(cell) for cell in new) / room
+            if best is None or price < best[0]:
+                best = (price, new)
+            seen += 1
+            if seen >= SEARCH:
+                break
+        return None if best is None else best[1]
+
+
+def plan(linked: LinkedSet, *, threshold: int) -> Pattern:
+    """The cells to withhold from every table of `linked` (see the module's docstring)."""
+    planner = _Planner(linked, threshold)
+    primary = {c for c in planner.values if planner.people(c) < threshold} - linked.forced
+    planner.withheld = set(primary)
+    queue = sorted(primary, key=_order)
+    unprotected: set[Cell] = set()
+    done: set[Cell] = set()
+    while queue:
+        target = queue.pop(0)
+        if target in done:
+            continue
+        done.add(target)
+        while (lacking := planner.shortfall(target)) > 0:
+            new = planner.complement(target, lacking)
+            region = planner.region(target)
+            if not new or (region and planner.price(region) <= planner.price(new)):
+                # no move searched finds room, or only at a greater cost than the whole breakdown
+                # of the small area (a district whose total is published elsewhere) that holds
+                # the cell: withhold that breakdown, within the published total
+                unprotected.add(target)
+                planner.withheld.update(region or planner.region(target, anywhere=True))
+                done.update(region)
+                break
+            planner.withheld.update(new)
+            queue.extend(sorted(new, key=_order))
+    return Pattern(frozenset(planner.withheld), frozenset(primary), frozenset(unprotected))
+
+
+def _order(cell: Cell) -> tuple[int, str]:
+    grouping = cell[0]
+    # coarse tables first: their complements are the costly choices, finer cells then reuse them
+    return sum(level != ALL for level in grouping), repr(cell)
+
+
+# one table whose every margin is published -----------------------------------------------------
+
+
+def suppress(
+    people: Mapping[Sequence[Hashable], int], *, dimensions: int, threshold: int
+) -> set[Leaf]:
+    """The cells of one table to withhold when every margin of it is published too."""
+    leaves = [tuple(cell) for cell in people]
+    dims = tuple(
+        Dimension(
+            f"d{i}",
+            tuple(sorted({leaf[i] for leaf in leaves}, key=repr)),
+            {"value": {leaf[i]: leaf[i] for leaf in leaves}},
+        )
+        for i in range(dimensions)
+    )
+    groupings = tuple(itertools.product(*(("value", ALL) for _ in range(dimensions))))
+    finest = tuple("value" for _ in range(dimensions))
+    units = {tuple(c): n for c, n in people.items()}
+    margins = _Planner(LinkedSet(dims, groupings, units), threshold).values
+    forced = frozenset(c for c in margins if c[0] != finest)
+    pattern = plan(LinkedSet(dims, groupings, units, forced=forced), threshold=threshold)
+    return {key for (grouping, key) in pattern.withheld if grouping == finest}
