@@ -201,8 +201,11 @@ class _Planner:
         found = self._changed.get(ids)
         if found is not None:
             return found
+        cells = self._changed[ids] = list(self._changes(move))
+        return cells
+
+    def _changes(self, move: Move) -> Iterator[Cell]:
         size = len(self.linked.dimensions)
-        cells: list[Cell] = []
         per_component = [self._keys(comp) for comp in move]
         for g, grouping in enumerate(self.linked.groupings):
             per_block = [keys[g] for keys in per_component]
@@ -213,9 +216,7 @@ class _Planner:
                 for positions, keys in combo:
                     for i, k in zip(positions, keys, strict=True):
                         key[i] = k
-                cells.append((grouping, tuple(key)))
-        self._changed[ids] = cells
-        return cells
+                yield grouping, tuple(key)
 
     def _keys(
         self, comp: _Component
@@ -364,7 +365,9 @@ class _Planner:
     # protection ------------------------------------------------------------------------------
 
     def allowed(self, move: Move) -> bool:
-        return all(cell in self.withheld for cell in self.changed(move))
+        cells = self._changed.get(tuple(map(id, move)))
+        # most moves change a published cell early on: stop there rather than list them all
+        return all(cell in self.withheld for cell in (cells or self._changes(move)))
 
     def stretch(self, target: Cell, direction: int, wanted: int) -> int:
         """How far `target` moves in `direction` by allowed moves, up to `wanted`."""
