@@ -22,7 +22,8 @@ from typing import Any, Literal
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from schema.suppression import ALL, Cell, Dimension, Grouping, Leaf, LinkedSet, Pattern, plan
+from schema.linked_tables import ALL, Cell, Dimension, Grouping, Leaf, LinkedSet, Pattern
+from schema.suppression import plan
 from storage.loads import Load
 from storage.repository import AggregateQuery, Repository
 
