@@ -19,7 +19,7 @@ from api.settings import Environment, Settings
 from audit.service import AUDIT_DEPARTMENT
 from auth.clients import AUTH_DEPARTMENT
 from schema.city import City
-from schema.published_tables import check_published_tables
+from schema.publication_check import check_published_tables
 from storage.engines import Databases
 
 log = structlog.get_logger("citygraph.databases")
@@ -43,7 +43,7 @@ async def prepare(
     """Bring the city's databases to the code's schema (or check them, in production).
 
     Returns the revisions applied. Raises DatabaseBehind (production), storage.adopt.SchemaError
-    (tables that match no revision), schema.published_tables.PublishedTableError (a published
+    (tables that match no revision), schema.publication_check.PublishedTableError (a published
     dataset's table that its manifest does not describe) and the drivers' errors for an
     unreachable database.
     """

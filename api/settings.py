@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from auth.principal import Tier
+from storage.engines import async_url
 
 
 class Environment(StrEnum):
@@ -26,21 +27,28 @@ class Environment(StrEnum):
 class Settings(BaseSettings):
     """Configuration of one citygraph process."""
 
-    model_config = SettingsConfigDict(env_prefix="CITYGRAPH_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CITYGRAPH_", extra="forbid", frozen=True, validate_by_name=True
+    )
 
     environment: Environment = Environment.DEVELOPMENT
     data_dir: Path = Field(
         default=Path(".citygraph"), description="Where SQLite files, keys and manifests live."
     )
+    # Hosting platforms set DATABASE_URL and REDIS_URL (twelve-factor): read when the CITYGRAPH_
+    # names are unset, which win when both are
     database_url: str | None = Field(
         default=None,
         description="Default database of every department; SQLite in data_dir when unset.",
+        validation_alias=AliasChoices("CITYGRAPH_DATABASE_URL", "DATABASE_URL"),
     )
     database_urls: dict[str, str] = Field(
         default_factory=dict,
         description='Per-department overrides, JSON: {"registry": "postgresql+asyncpg://..."}.',
     )
-    redis_url: str | None = None
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("CITYGRAPH_REDIS_URL", "REDIS_URL")
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(
@@ -243,6 +251,16 @@ class Settings(BaseSettings):
     audit_pseudonym_period_s: int = Field(
         default=86_400, ge=60, description="How long an anonymous caller keeps one pseudonym."
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str | None) -> str | None:
+        return async_url(url) if url else url
+
+    @field_validator("database_urls")
+    @classmethod
+    def _async_drivers(cls, urls: dict[str, str]) -> dict[str, str]:
+        return {department: async_url(url) for department, url in urls.items()}
 
     @model_validator(mode="after")
     def _audited_in_production(self) -> Self:

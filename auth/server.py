@@ -38,6 +38,7 @@ from auth.authorization_code import DemoResident, PagesClient, S256Challenge, de
 from auth.clients import ClientRecord, ClientRegistry
 from auth.keys import KeyStore, SigningKeys
 from auth.scopes import Scope
+from storage.controls import control_character
 
 log = structlog.get_logger("citygraph.auth")
 
@@ -308,6 +309,8 @@ class CityAuthorizationServer(AuthorizationServer):
             )
         client_id = basic_id or form.get("client_id")
         prefetched: dict[str, CityClient] = {}
+        if client_id is not None and control_character(client_id) is not None:
+            client_id = None  # no such client: invalid_client, before any lookup
         pages = self.query_client(client_id) if client_id else None
         if pages is not None and client_id:
             prefetched[client_id] = cast(CityClient, pages)
@@ -351,6 +354,9 @@ async def _read_form(request: Request) -> dict[str, str]:
         raise InvalidRequestError("the form body is malformed") from exc
     form: dict[str, str] = {}
     for key, value in pairs:
+        if control_character(key + value) is not None:
+            # PostgreSQL refuses NUL in text and SQLite does not: refuse it, and its kin, here
+            raise InvalidRequestError("a parameter holds a control character")
         if key in form:
             # RFC 6749 section 3.2: parameters must not be repeated.
             # The name is not echoed: it is the client's text, and error descriptions are ASCII.

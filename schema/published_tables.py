@@ -1,80 +1,101 @@
-"""Published datasets' tables against their manifests, when a process starts.
+"""The table of a published dataset: its columns, and the `info` every column carries.
 
-A published dataset's table is made by its publication (`citygraph import manifest`), which
-changes it in one transaction when a new manifest changes its columns: the manifest is that
-table's migration. At start-up, each stored manifest's table is compared with the database:
-- missing (an existing publication on a new, empty database): outside production it is made
-  empty from the manifest, as the migrations make the built-in tables; production refuses;
-- different (columns, types, keys, indexes): refused everywhere, with the differences, since
-  only a publication may change it; nothing is altered or dropped.
+The tables carry the same column `info` as `schema.modeling.column` writes, so everything
+downstream (types, filters, access rules) treats published and built-in datasets alike.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import Connection, MetaData, Table, inspect
+from sqlalchemy import Boolean, Column, Date, DateTime, Float, Integer, MetaData, Table
+from sqlalchemy.types import TypeEngine
 
-from schema.city import City
-
-
-class PublishedTableError(RuntimeError):
-    """A published dataset's table that does not match its manifest."""
+from schema.datasets import DatasetSpec, spec_of_table
+from schema.manifest import DISTRICT_RELATION, LOCATED_DISTRICT, Manifest
+from schema.modeling import TEXT
 
 
-def _differences(conn: Connection, table: Table) -> list[Any] | None:
-    """alembic's differences between `table` and the database; None when it is missing."""
-    if not inspect(conn).has_table(table.name):
-        return None
-    wanted = MetaData()
-    table.to_metadata(wanted)
-
-    def ours(obj: Any, name: str | None, kind: str, _reflected: bool, _compare: Any) -> bool:
-        # the other tables of the database are other datasets' and migrations' business
-        return kind != "table" or name == table.name
-
-    context = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": ours})
-    return list(compare_metadata(context, wanted))
+def _sql_type(kind: str) -> TypeEngine[Any]:
+    types: dict[str, TypeEngine[Any]] = {
+        "string": TEXT,
+        "integer": Integer(),
+        "float": Float(),
+        "boolean": Boolean(),
+        "date": Date(),
+        # aware UTC values: timestamptz on PostgreSQL; SQLite keeps the UTC text
+        "datetime": DateTime(timezone=True),
+    }
+    return types[kind]
 
 
-def _describe(diff: Any) -> str:
-    step = diff[0] if isinstance(diff, list) else diff  # a column's changes come as a list
-    kind = step[0]
-    if kind in ("add_column", "remove_column"):
-        return (
-            f"column {step[3].name} {'missing' if kind == 'add_column' else 'not in the manifest'}"
+def _info(
+    description: str,
+    access: str,
+    *,
+    role: str | None = None,
+    reverse: str | None = None,
+    group_by: bool = False,
+) -> dict[str, Any]:
+    # the same keys as schema.modeling.column, so column_spec reads both kinds of table alike
+    district = role == "district"
+    return {
+        "description": description,
+        "access": access,
+        "role": role,
+        "group_by": group_by,
+        "references": "district.code" if district else None,
+        "relation": DISTRICT_RELATION if district else None,
+        "reverse": reverse if district else None,
+    }
+
+
+def build_table(manifest: Manifest) -> Table:
+    """The SQLAlchemy table of a published dataset, in a MetaData of its own."""
+    columns = [
+        Column(
+            c.name,
+            _sql_type(c.type),
+            primary_key=c.primary_key,
+            nullable=c.nullable,
+            autoincrement=False,
+            index=c.role == "district",
+            comment=c.description,
+            info=_info(
+                c.description,
+                c.access,
+                role=c.role,
+                reverse=manifest.district_connection,
+                group_by=c.group_by,
+            ),
         )
-    if kind.startswith("modify_"):
-        return f"column {step[3]} {kind.removeprefix('modify_')} differs"
-    return str(kind).replace("_", " ")
-
-
-async def check_published_tables(city: City, *, create_missing: bool) -> list[str]:
-    """Make missing published tables (if asked); raise PublishedTableError on any that differs.
-
-    Returns the names of the datasets whose table was made.
-    """
-    made: list[str] = []
-    problems: list[str] = []
-    for spec in city.catalog.datasets:
-        if not spec.published:
-            continue
-        engine = city.repository(spec.name).engine
-        async with engine.begin() as conn:
-            found = await conn.run_sync(_differences, spec.table)
-            if found is None and create_missing:
-                await conn.run_sync(spec.table.create)
-                made.append(spec.name)
-            elif found is None:
-                problems.append(f"{spec.name}: its table {spec.table.name} is missing")
-            elif found:
-                problems.append(f"{spec.name}: {', '.join(_describe(d) for d in found)}")
-    if problems:
-        raise PublishedTableError(
-            "published datasets whose tables do not match their manifests ("
-            + "; ".join(problems)
-            + "): publish each again with `citygraph import manifest`"
+        for c in manifest.columns
+    ]
+    if manifest.locates_districts:
+        lat = manifest.role("latitude")
+        access = lat.access if lat else "public"  # the district reveals roughly where the point is
+        text = "Arrondissement (INSEE code) containing the point, found from its coordinates; null outside Paris."
+        columns.append(
+            Column(
+                LOCATED_DISTRICT,
+                TEXT,
+                nullable=True,
+                index=True,
+                comment=text,
+                info=_info(text, access, role="district", reverse=manifest.district_connection),
+            )
         )
-    return made
+    return Table(manifest.table_name, MetaData(), *columns)
+
+
+def spec_of_manifest(manifest: Manifest) -> DatasetSpec:
+    """The dataset spec of a published manifest."""
+    return spec_of_table(build_table(manifest), manifest.dataset(), published=True)
+
+
+def signature(manifest: Manifest) -> tuple[Any, ...]:
+    # what the table's DDL depends on: a change here means drop and recreate
+    cols = tuple(
+        (c.name, c.type, c.nullable, c.primary_key, c.role == "district") for c in manifest.columns
+    )
+    return (*cols, manifest.locates_districts)

@@ -2,36 +2,33 @@
 
 Counts and sums of residents, benefit cases and tax assessments per district or quartier and by a
 few dimensions (age band, sex, benefit type, year) are open data; every cell computed from fewer
-than the threshold of people is withheld (null, `suppressed: true`), and so is any cell that could
-be recovered from the others and a margin (schema.suppression). These fields are declared by hand:
-they are the exception to generated fields, because what they may publish is not a column.
+than the threshold of people is withheld (null, `suppressed: true`), and so is every cell that a
+combination of the published ones would pin or narrow below the threshold, across all the
+groupings of a field and the populations the territory publishes (schema.disclosure plans it once
+per data load; docs/statistics.md). These fields are declared by hand: they are the exception to
+generated fields, because what they may publish is not a column.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import itertools
-from collections import defaultdict
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
 
 from schema.context import CityContext
 from schema.datasets import ListOf
+from schema.disclosure import DISTRICT, Axis, Disclosure, Level, Source
 from schema.errors import BadInput
-from schema.suppression import suppress
-from storage.repository import Repository
 
 Info = strawberry.Info[CityContext, Any]
 
 AGE_BANDS = ("0-17", "18-29", "30-44", "45-59", "60-74", "75+")
 
 
-def age_band(birth_year: Any, *, reference_year: int) -> str | None:
+def age_band(birth_year: Any, reference_year: int) -> str | None:
     """The age band of someone born in `birth_year`, as of the start of `reference_year`."""
     if birth_year is None:
         return None
@@ -40,82 +37,6 @@ def age_band(birth_year: Any, *, reference_year: int) -> str | None:
         if age <= upper:
             return band
     return AGE_BANDS[-1]
-
-
-@dataclass(frozen=True, slots=True)
-class Dimension:
-    """A way to split a table: a column (or the year of a date column), its labels and domain."""
-
-    name: str
-    column: str
-    kind: str = "value"
-    label: Callable[[Any], Hashable] | None = None
-    domain: tuple[Hashable, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Measures:
-    people: int | None
-    rows: int | None
-    sums: dict[str, float | None]
-    suppressed: bool
-
-
-async def suppressed_table(
-    repo: Repository,
-    *,
-    dimensions: list[Dimension],
-    person: str,
-    sums: tuple[str, ...],
-    threshold: int,
-) -> list[tuple[dict[str, Hashable], Measures]]:
-    """Every cell of the cross product of the dimensions' values, with suppression applied."""
-    rows = await repo.grouped_people(
-        dimensions=[(d.column, "year" if d.kind == "year" else "value") for d in dimensions],
-        person=person,
-        sums=sums,
-    )
-    people: dict[tuple[Hashable, ...], int] = defaultdict(int)
-    counts: dict[tuple[Hashable, ...], int] = defaultdict(int)
-    totals: dict[tuple[Hashable, ...], dict[str, float]] = defaultdict(
-        lambda: dict.fromkeys(sums, 0.0)
-    )
-    seen: list[set[Hashable]] = [set() for _ in dimensions]
-    for row in rows:
-        cell = tuple((d.label or (lambda v: v))(row[i]) for i, d in enumerate(dimensions))
-        for i, value in enumerate(cell):
-            seen[i].add(value)
-        # a person is in one cell per group: distinct counts add up across merged groups
-        people[cell] += int(row.people)
-        counts[cell] += int(row.rows)
-        for column in sums:
-            totals[cell][column] += float(getattr(row, f"sum_{column}") or 0)
-    domains = [
-        list(d.domain)
-        if d.domain is not None
-        else sorted(seen[i], key=lambda v: (v is None, str(v)))
-        for i, d in enumerate(dimensions)
-    ]
-    grid = {cell: people.get(cell, 0) for cell in itertools.product(*domains)}
-    withheld = suppress(grid, dimensions=len(dimensions), threshold=threshold)
-    table = []
-    for cell in grid:
-        hidden = cell in withheld
-        table.append(
-            (
-                {d.name: v for d, v in zip(dimensions, cell, strict=True)},
-                Measures(
-                    people=None if hidden else grid[cell],
-                    rows=None if hidden else counts.get(cell, 0),
-                    sums={
-                        c: None if hidden else totals[cell][c] if cell in totals else 0.0
-                        for c in sums
-                    },
-                    suppressed=hidden,
-                ),
-            )
-        )
-    return table
 
 
 # GraphQL ---------------------------------------------------------------------------------------
@@ -175,57 +96,44 @@ class TaxAssessmentStatisticsCell:
     suppressed: bool = strawberry.field(description="True when the figures are withheld.")
 
 
-def _dimension(name: str, *, reference_year: int) -> Dimension:
-    return {
-        "district": Dimension("district_code", "district_code"),
-        "quartier": Dimension("quartier_code", "quartier_code"),
-        "sex": Dimension("sex", "sex"),
-        "age_band": Dimension(
-            "age_band",
-            "birth_date",
-            kind="year",
-            label=lambda y: age_band(y, reference_year=reference_year),
-            domain=AGE_BANDS,
-        ),
-        "benefit_type": Dimension("benefit_type", "benefit_type"),
-        "status": Dimension("status", "status"),
-        "year": Dimension("year", "year"),
-    }[name]
-
-
-def _dimensions(group_by: list[Any]) -> list[Dimension]:
-    names = list(dict.fromkeys(g.value for g in group_by))
-    if "district" in names and "quartier" in names:
-        raise BadInput(
-            "group by district or by quartier, not both: a quartier lies in one district"
-        )
-    year = datetime.now(UTC).year
-    return [_dimension(n, reference_year=year) for n in names]
+def _levels(group_by: list[Any], axes: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """Axis -> level of a `groupBy` argument; BAD_USER_INPUT for two levels of one axis."""
+    levels: dict[str, str] = {}
+    for value in dict.fromkeys(g.value for g in group_by):
+        axis, level = axes[value]
+        if axis in levels:
+            raise BadInput(
+                "group by district or by quartier, not both: a quartier lies in one district"
+            )
+        levels[axis] = level
+    return levels
 
 
 @dataclass(frozen=True, slots=True)
 class StatisticsTable:
-    """One public statistics field: which dataset, whose people, which sums, which cell type."""
+    """One public statistics field: its source, how `groupBy` names its axes, its cell type."""
 
-    dataset: str
-    person: str
+    source: Source
     dimension: type[enum.Enum]
+    axes: dict[str, tuple[str, str]]
+    """`groupBy` value -> (axis, level)."""
     cell: type
     rows_field: str
-    sums: tuple[str, ...]
     description: str
 
-    def field(self, threshold: int, note: str) -> Any:
+    @property
+    def dataset(self) -> str:
+        return self.source.dataset
+
+    def field(self, disclosure: Disclosure, note: str) -> Any:
         """The root field, with `groupBy` typed by this table's dimensions."""
 
         async def resolve(info: Info, group_by: list[Any]) -> list[Any]:
+            levels = _levels(group_by, self.axes)
             info.context.datasets_read.add(self.dataset)
-            table = await suppressed_table(
-                info.context.loaders.repositories[self.dataset],
-                dimensions=_dimensions(group_by),
-                person=self.person,
-                sums=self.sums,
-                threshold=threshold,
+            loaders = info.context.loaders
+            tables = await disclosure.tables(
+                self.source, repositories=loaders.repositories, loads=await loaders.loads()
             )
             names = [f.name for f in dataclasses.fields(self.cell)]
             return [
@@ -234,9 +142,9 @@ class StatisticsTable:
                     people=m.people,
                     suppressed=m.suppressed,
                     **{self.rows_field: m.rows} if self.rows_field != "people" else {},
-                    **{c: m.sums[c] for c in self.sums},
+                    **m.sums,
                 )
-                for key, m in table
+                for key, m in tables.table(tables.grouping(levels))
             ]
 
         resolve.__annotations__.update(
@@ -249,32 +157,73 @@ MEASURE_FIELDS = frozenset(
     {"people", "suppressed", "cases", "assessments", "monthly_amount_eur", "tax_due_eur"}
 )
 
+PLACE = Axis(
+    "place",
+    (Level(DISTRICT, "district_code"), Level("quartier_code", "quartier_code")),
+)
+DISTRICT_ONLY = Axis("district", (Level(DISTRICT, "district_code"),))
+
+
+def _axis(name: str, kind: Any = "value") -> Axis:
+    return Axis(name, (Level(name, name, kind),))
+
+
 TABLES = {
     "resident_statistics": StatisticsTable(
-        "residents",
-        "id",
+        Source(
+            "residents",
+            "id",
+            (
+                PLACE,
+                Axis(
+                    "age",
+                    (Level("age_band", "birth_date", "year", age_band),),
+                    domain=AGE_BANDS,
+                ),
+                _axis("sex"),
+            ),
+            additive_people=True,
+            population_axis="place",
+        ),
         ResidentDimension,
+        {
+            "district": ("place", DISTRICT),
+            "quartier": ("place", "quartier_code"),
+            "age_band": ("age", "age_band"),
+            "sex": ("sex", "sex"),
+        },
         ResidentStatisticsCell,
         "people",
-        (),
         "Residents counted by the chosen dimensions.",
     ),
     "benefit_case_statistics": StatisticsTable(
-        "benefitCases",
-        "resident_id",
+        Source(
+            "benefitCases",
+            "resident_id",
+            (DISTRICT_ONLY, _axis("benefit_type"), _axis("status")),
+            sums=("monthly_amount_eur",),
+        ),
         BenefitCaseDimension,
+        {
+            "district": ("district", DISTRICT),
+            "benefit_type": ("benefit_type", "benefit_type"),
+            "status": ("status", "status"),
+        },
         BenefitCaseStatisticsCell,
         "cases",
-        ("monthly_amount_eur",),
         "Benefit cases, people and amounts by the chosen dimensions.",
     ),
     "tax_assessment_statistics": StatisticsTable(
-        "taxAssessments",
-        "resident_id",
+        Source(
+            "taxAssessments",
+            "resident_id",
+            (DISTRICT_ONLY, _axis("year")),
+            sums=("tax_due_eur",),
+        ),
         TaxAssessmentDimension,
+        {"district": ("district", DISTRICT), "year": ("year", "year")},
         TaxAssessmentStatisticsCell,
         "assessments",
-        ("tax_due_eur",),
         "Property-tax assessments, people and tax due by the chosen dimensions.",
     ),
 }
@@ -283,7 +232,9 @@ TABLES = {
 def statistics_fields(threshold: int) -> dict[str, Any]:
     """The public statistics fields of the root Query, for a suppression threshold."""
     note = (
-        f" Public: cells from fewer than {threshold} people are withheld, with complementary"
-        " suppression so no withheld cell can be recovered from the others and a total."
+        f" Public: cells from fewer than {threshold} people are withheld, and so is every cell"
+        " that the others (in any grouping) and the published populations would pin or narrow"
+        f" to an interval shorter than {threshold}."
     )
-    return {name: table.field(threshold, note) for name, table in TABLES.items()}
+    disclosure = Disclosure(threshold=threshold)
+    return {name: table.field(disclosure, note) for name, table in TABLES.items()}

@@ -5,6 +5,10 @@ still answers "Unknown type 'X'. Did you mean 'Y'?", which would name types (res
 included) to anyone probing. graphql-core's `hide_suggestions` removes them all, but strawberry
 does not pass it, so this extension validates the document itself.
 
+Strings with control characters (storage.controls) are refused here too, whether written in the
+document or sent as variables, with BAD_USER_INPUT: before any resolver or engine sees them, so
+that SQLite and PostgreSQL never get the chance to answer differently.
+
 The depth and alias limits are validation rules too. strawberry's limiter extensions build a new
 rule class for every request, which defeats any cache; here the rule classes are built once with
 the schema, so a document seen before costs a dictionary look-up.
@@ -22,6 +26,7 @@ from graphql import (
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
+    StringValueNode,
     ValidationContext,
     validate,
 )
@@ -30,6 +35,10 @@ from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from storage.controls import control_character, first_control, why_refused
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
 
 
 def _coded(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRule]:
@@ -78,6 +87,29 @@ def directives_rule(max_directives: int) -> type[ASTValidationRule]:
     return MaxDirectivesRule
 
 
+class ControlCharactersRule(ASTValidationRule):
+    """Refuses a string literal holding a control character (storage.controls)."""
+
+    def enter_string_value(self, node: StringValueNode, *_args: Any) -> None:
+        char = control_character(node.value)
+        if char is not None:
+            self.report_error(
+                GraphQLError(
+                    f"a string of the document {why_refused(char)}",
+                    node,
+                    extensions={"code": BAD_USER_INPUT},
+                )
+            )
+
+
+def variables_error(variables: dict[str, Any] | None) -> GraphQLError | None:
+    """BAD_USER_INPUT when a variable holds a string with a control character, else None."""
+    char = first_control(variables) if variables else None
+    if char is None:
+        return None
+    return GraphQLError(f"a variable {why_refused(char)}", extensions={"code": BAD_USER_INPUT})
+
+
 def limit_rules(
     *, max_depth: int, max_aliases: int, max_directives: int
 ) -> tuple[type[ASTValidationRule], ...]:
@@ -96,7 +128,7 @@ def _validate(
     errors = validate(
         schema,
         document,
-        (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
+        (*rules, ControlCharactersRule, MaybeNullValidationRule, OneOfInputValidationRule),
         hide_suggestions=True,
     )
     for error in errors:
@@ -117,7 +149,10 @@ class DocumentValidation(SchemaExtension):
         if ctx.graphql_document is None:  # nothing parsed: strawberry reports that itself
             yield
             return
-        ctx.pre_execution_errors = _validate(
+        errors = _validate(
             ctx.schema._schema, ctx.graphql_document, (*ctx.validation_rules, *self.rules)
         )
+        if not errors and (refused := variables_error(ctx.variables)) is not None:
+            errors = [refused]
+        ctx.pre_execution_errors = errors
         yield

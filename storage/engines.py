@@ -51,6 +51,30 @@ def _on_sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+ASYNC_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+"""Plain schemes, as hosting platforms write them in DATABASE_URL, and the async driver of each."""
+
+
+def async_url(url: str) -> str:
+    """A database URL with the driver citygraph runs on: `postgres://u@h/db` becomes
+    `postgresql+asyncpg://u@h/db`. libpq's `sslmode` becomes asyncpg's `ssl` (same values), since
+    platforms add it and asyncpg refuses it. A URL that names its driver is kept as it is."""
+    scheme, sep, rest = url.partition("://")
+    driver = ASYNC_DRIVERS.get(scheme.lower()) if sep else None
+    if driver is None:
+        return url
+    parsed = make_url(f"{driver}://{rest}")
+    if driver == "postgresql+asyncpg" and "sslmode" in parsed.query:
+        query = dict(parsed.query)
+        query["ssl"] = query.pop("sslmode")
+        parsed = parsed.set(query=query)
+    return parsed.render_as_string(hide_password=False)
+
+
 def make_engine(url: str) -> AsyncEngine:
     """An async engine for `url`, with SQLite given the pragmas and functions the queries expect.
 

@@ -19,6 +19,8 @@ from sqlalchemy import and_, false, nulls_first, nulls_last, or_
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
+from storage.controls import first_control
+
 
 class InvalidCursor(ValueError):
     """A cursor that this server did not produce for this ordering."""
@@ -97,6 +99,9 @@ def decode_cursor(cursor: str, keys: Sequence[SortKey], types: Sequence[type]) -
         raise InvalidCursor("the cursor is not one this API produced") from exc
     if not isinstance(values, list) or len(values) != len(keys):
         raise InvalidCursor("the cursor does not belong to this ordering")
+    if first_control(values) is not None:
+        # never one of ours: no stored text holds one (storage.controls)
+        raise InvalidCursor("the cursor is not one this API produced")
     typed = []
     for value, kind in zip(values, types, strict=True):
         typed.append(_typed(value, kind))

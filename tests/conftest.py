@@ -22,6 +22,10 @@ from tests.services import SpawnedServer
 # is flushed inline unless a test asks for the shipper (tests/audit/test_shipper.py does). Set at
 # import, before any Settings is built; servers spawned as subprocesses inherit it.
 os.environ.setdefault("CITYGRAPH_AUDIT_SHIPPER", "inline")
+# Settings fall back on the twelve-factor DATABASE_URL and REDIS_URL: a developer's shell that sets
+# them must not point the tests at that database (tests/api/test_settings.py sets them itself).
+os.environ.pop("DATABASE_URL", None)
+os.environ.pop("REDIS_URL", None)
 
 # Fixture -> the marker it implies (the marker's component is checked before the test runs).
 FIXTURE_MARKERS = {

@@ -23,7 +23,7 @@ def unprepared(exc: Exception) -> typer.Exit:
 async def prepared(settings: Settings, city: City, **extra: AsyncEngine) -> None:
     """Migrate the city's databases (development) or check them (production), or exit cleanly."""
     from api.databases import DatabaseBehind, prepare
-    from schema.published_tables import PublishedTableError
+    from schema.publication_check import PublishedTableError
     from storage.adopt import SchemaError
     from storage.schema_lock import SchemaLockTimeout
 

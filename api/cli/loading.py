@@ -90,7 +90,7 @@ def import_gtfs(feed: Annotated[Path, typer.Argument(help="A GTFS zip file.")]) 
 
 def department_of(manifest: Path) -> str:
     """The department a manifest publishes into; a broken manifest is publish's to report."""
-    from schema.manifest import load_manifest
+    from schema.manifest_reading import load_manifest
 
     try:
         return load_manifest(manifest).department

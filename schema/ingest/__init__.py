@@ -37,6 +37,8 @@ class ImportReport:
     loaded: Counter[str] = field(default_factory=Counter)
     skipped: list[Skipped] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    """Other tallies of the loaded rows, such as how each got its district (schema.placement)."""
 
     def skip(self, dataset: str, row: str, reason: str) -> None:
         self.skipped.append(Skipped(dataset, row, reason))
@@ -45,6 +47,7 @@ class ImportReport:
         self.loaded.update(other.loaded)
         self.skipped.extend(other.skipped)
         self.notes.extend(other.notes)
+        self.counts.update(other.counts)
         return self
 
     def skipped_by_reason(self) -> Counter[tuple[str, str]]:
@@ -59,6 +62,7 @@ class ImportReport:
                 for (d, r), n in self.skipped_by_reason().items()
             ],
             "notes": self.notes,
+            "counts": dict(self.counts),
         }
 
 

@@ -20,6 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from schema.city import City
 from schema.ingest.text import RowError, SourceError, read_text
+from storage.controls import first_control, why_refused
 from storage.paging import SortKey
 from storage.repository import PageQuery, Repository
 
@@ -134,6 +135,8 @@ def read_features(path: Path) -> list[Feature]:
         geometry = feature.get("geometry") if isinstance(feature, dict) else None
         if not isinstance(properties, dict) or not isinstance(geometry, dict):
             result.append(Feature(where, problem="feature without properties or geometry"))
+        elif (char := first_control(properties)) is not None:
+            result.append(Feature(where, problem=f"a property {why_refused(char, from_file=True)}"))
         else:
             result.append(Feature(where, properties, geometry))
     return result

@@ -4,7 +4,8 @@ Two kinds of failure, kept apart on purpose:
 - `SourceError` (with `MissingSourceError` for an absent file): the file as a whole cannot be used
   (absent, not UTF-8, required columns missing). The import stops before writing anything.
 - `RowError`: one row cannot be taken; its message is the reason the report gives, so it names the
-  column but not the value (reports group skipped rows by reason).
+  column but not the value (reports group skipped rows by reason). A cell holding a control
+  character (storage.controls) costs its row that way too, in every importer.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from schema.ingest import ImportReport
+from storage.controls import control_character, why_refused
 
 
 class SourceItem(Protocol):
@@ -150,8 +152,21 @@ def parse_csv(
             # Kept, not raised: the importer reports it with the other skipped rows.
             records.append(Record(where, {}, problem="wrong number of fields"))
             continue
+        if (problem := _controls(columns, values)) is not None:
+            records.append(Record(where, {}, problem=problem))
+            continue
         records.append(Record(where, {c: v.strip() for c, v in zip(columns, values, strict=True)}))
     return records
+
+
+def _controls(columns: Sequence[str], values: Sequence[str]) -> str | None:
+    """Why a row is refused for a control character in a cell (storage.controls), else None."""
+    if control_character("".join(values)) is None:  # one search for the usual, clean row
+        return None
+    for column, value in zip(columns, values, strict=True):
+        if (char := control_character(value)) is not None:
+            return f"{column}: {why_refused(char, from_file=True)}"
+    return None  # pragma: no cover (the joined text held one, so a cell does)
 
 
 def read_csv(

@@ -14,6 +14,7 @@ from schema.ingest.text import (
     SourceError,
     collect,
     normalise_district,
+    parse_csv,
     parse_lat_lon,
     parse_yes_no,
     read_csv,
@@ -160,3 +161,26 @@ def test_collect_reports_bad_rows_and_later_duplicates() -> None:
         ("f.csv:4", "wrong number of fields"),
         ("f.csv:5 (first at f.csv:2)", "duplicate id"),
     ]
+
+
+def test_a_cell_with_a_control_character_costs_its_row_with_the_column_named() -> None:
+    text = (
+        "id;name;note\n"
+        "1;Bastille;ok\n"
+        "2;Zo\x00la;ok\n"
+        "3;Opéra;caf\x92e\n"  # cp1252's apostrophe, read as Latin-1
+        '4;"Gare\r\nde l\'Est";\ttabs and line breaks are text\n'
+    )
+    records = parse_csv(text, source="x.csv", name="x.csv")
+    assert [r.problem for r in records] == [
+        None,
+        "name: holds the control character U+0000 (NUL)",
+        "note: holds the control character U+0092 (is the file Windows-1252 read as Latin-1? "
+        "declare its encoding)",
+        None,
+    ]
+    assert records[3].values["name"] == "Gare\r\nde l'Est"
+    report = ImportReport()
+    kept = collect(records, parse=lambda r: r.text("id"), dataset="x", report=report)
+    assert kept == ["1", "4"]
+    assert [s.row for s in report.skipped] == ["x.csv:3", "x.csv:4"]

@@ -13,7 +13,7 @@ from api.settings import Settings
 from schema.city import City, builtin_specs
 from schema.departments.territory.models import District
 from schema.manifest import ManifestError
-from schema.published_tables import PublishedTableError, check_published_tables
+from schema.publication_check import PublishedTableError, check_published_tables
 from schema.publishing import load_catalog
 from storage.engines import Databases
 from tests.publishing.conftest import BENCHES_CSV, Workspace, manifest_data

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from schema.manifest import load_manifest
+from schema.manifest_reading import load_manifest
 from storage.engines import Databases
 from tests.publishing.conftest import EXAMPLE, Workspace
 

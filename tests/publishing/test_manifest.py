@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from schema.city import builtin_specs
-from schema.manifest import ManifestError, catalog_problems, load_manifest, parse_manifest
+from schema.manifest import ManifestError
+from schema.manifest_names import catalog_problems
+from schema.manifest_reading import load_manifest, parse_manifest
 from tests.publishing.conftest import BENCHES_CSV, Workspace, manifest_data
 
 Edit = Callable[[dict[str, Any]], object]
@@ -39,6 +41,26 @@ def put(section: str, **changes: Any) -> Edit:
 
 
 CASES: list[tuple[str, Edit, str]] = [
+    (
+        "district source",
+        put("dataset", district_from="both"),
+        "dataset.district_from: unknown source of the district 'both' (expected one of label, coordinates)",
+    ),
+    (
+        "NUL in a text",
+        put("dataset", title="Bench\x00es"),
+        "dataset.title: the text holds the control character U+0000 (NUL)",
+    ),
+    (
+        "escape in a column",
+        col(1, description="Kind\x1b[31m"),
+        "columns[1].description: the text holds the control character U+001B",
+    ),
+    (
+        "C1 in a list",
+        put("dataset", keywords=["ok", "caf\x92e"]),
+        "dataset.keywords[1]: the text holds the control character U+0092",
+    ),
     (
         "unknown type",
         col(2, type="int64"),
@@ -251,6 +273,7 @@ def test_the_valid_manifest_parses_with_its_defaults() -> None:
     assert m.columns[1].nullable is True
     assert m.locates_districts
     assert (m.frequency, m.access, m.spatial) == ("irregular", "public", "Paris, France")
+    assert m.district_from == "label"
 
 
 def test_the_british_spelling_of_licence_is_accepted() -> None:

@@ -17,7 +17,9 @@ from graphql import GraphQLObjectType
 from schema.city import builtin_specs
 from schema.datasets import Catalog, DatasetSpec
 from schema.gateway import build_gateway_schema
-from schema.manifest import GENERATED_SUFFIXES, ManifestError, catalog_problems, parse_manifest
+from schema.manifest import ManifestError
+from schema.manifest_names import GENERATED_SUFFIXES, catalog_problems
+from schema.manifest_reading import parse_manifest
 from schema.publishing import load_catalog, spec_of_manifest
 from tests.publishing.conftest import BENCHES_CSV, Workspace, manifest_data
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -187,8 +188,7 @@ def test_other_labels_are_not_districts(label: str) -> None:
     assert district_code(label) is None
 
 
-async def test_an_unknown_district_label_skips_its_row(workspace: Workspace) -> None:
-    data = manifest_data()
+def with_district(data: dict[str, Any]) -> dict[str, Any]:
     data["columns"].append(
         {
             "header": "ARR",
@@ -198,13 +198,86 @@ async def test_an_unknown_district_label_skips_its_row(workspace: Workspace) -> 
             "description": "Arrondissement.",
         }
     )
-    csv_text = "ID;KIND;SEATS;INSTALLED;LAT;LON;ARR\nB1;wood;3;;48.87;2.32;1er Ardt\nB2;wood;3;;48.87;2.32;HAUTS-DE-SEINE\n"
-    report = await workspace.publish(workspace.write(data, csv_text))
-    assert [(s.row, s.reason) for s in report.skipped] == [
-        ("benches.csv:3", "district_code: not an arrondissement of Paris")
-    ]
+    return data
+
+
+# The issue's case: the Paris trees file labels trees "PARIS 13E ARRDT", and those outside Paris
+# with their département ("SEINE-SAINT-DENIS"...), every one of them with coordinates. In the
+# fixture's map, 75101 and 75102 lie side by side in the north, 75113 below both.
+TREES = (
+    "ID;KIND;SEATS;INSTALLED;LAT;LON;ARR\n"
+    "T1;plane;0;;48.84;2.35;PARIS 13E ARRDT\n"  # label and position agree
+    "T2;plane;0;;48.88;2.32;SEINE-SAINT-DENIS\n"  # no arrondissement: the position places it
+    "T3;plane;0;;48.95;2.36;VAL-DE-MARNE\n"  # no arrondissement, outside every district
+    "T4;plane;0;;;;HAUTS-DE-SEINE\n"  # no arrondissement, no position: kept, no district
+    "T5;plane;0;;48.88;2.37;PARIS 13E ARRDT\n"  # they disagree: the label lies in 75113
+    "T6;plane;0;;;;1er Ardt\n"  # a label and no position
+    "T7;plane;0;;48.87;2.33;\n"  # no label: the position places it
+)
+PLACED = "{ benches(orderBy: [{field: ID}]) { nodes { id districtCode } } }"
+
+
+async def test_no_row_is_dropped_for_its_district_label(workspace: Workspace) -> None:
+    await workspace.seed_districts()
+    report = await workspace.publish(workspace.write(with_district(manifest_data()), TREES))
+    assert report.skipped == []
+    assert report.loaded["benches"] == 7
+    result = await workspace.query(PLACED)
+    placed = {n["id"]: n["districtCode"] for n in result["data"]["benches"]["nodes"]}
+    assert placed == {
+        "T1": "75113",
+        "T2": "75101",
+        "T3": None,
+        "T4": None,
+        "T5": "75113",  # the label decides by default
+        "T6": "75101",
+        "T7": "75101",
+    }
+    assert report.counts == {
+        "benches: district from the label": 3,
+        "benches: district from the coordinates": 2,
+        "benches: without a district": 2,
+        "benches: label naming no arrondissement": 3,
+        "benches: label and coordinates disagree": 1,
+    }
+    assert (
+        "district_code: 3 from their label, 2 from their coordinates, 2 without a district; "
+        "3 labels name no arrondissement; label and coordinates disagree on 1 row "
+        "(the label decided)"
+    ) in report.notes
+
+
+async def test_the_manifest_can_let_the_coordinates_decide(workspace: Workspace) -> None:
+    await workspace.seed_districts()
+    data = with_district(manifest_data(district_from="coordinates"))
+    report = await workspace.publish(workspace.write(data, TREES))
+    result = await workspace.query(PLACED)
+    placed = {n["id"]: n["districtCode"] for n in result["data"]["benches"]["nodes"]}
+    assert placed["T5"] == "75102"  # where the position lies
+    assert placed["T6"] == "75101"  # no position: the label still places it
+    assert report.counts["benches: label and coordinates disagree"] == 1
+    assert report.counts["benches: district from the coordinates"] == 4
     stored = json.loads((workspace.data_dir / "published" / "benches.json").read_text())
-    assert "district_code" in [c["name"] for c in stored["columns"]]
+    assert stored["dataset"]["district_from"] == "coordinates"
+
+
+async def test_without_districts_loaded_labels_still_place_and_nothing_is_dropped(
+    workspace: Workspace,
+) -> None:
+    report = await workspace.publish(workspace.write(with_district(manifest_data()), TREES))
+    assert report.loaded["benches"] == 7
+    assert report.counts["benches: district from the label"] == 3
+    assert report.counts["benches: without a district"] == 4
+    assert any(note.startswith("no districts are loaded") for note in report.notes)
+
+
+async def test_a_cell_with_a_control_character_skips_its_row(workspace: Workspace) -> None:
+    csv_text = "ID;KIND;SEATS;INSTALLED;LAT;LON\nB1;wo\x00od;3;;48.87;2.32\nB2;wood;3;;48.87;2.32\n"
+    report = await workspace.publish(workspace.write(manifest_data(), csv_text))
+    assert [(s.row, s.reason) for s in report.skipped] == [
+        ("benches.csv:2", "kind: holds the control character U+0000 (NUL)")
+    ]
+    assert report.loaded["benches"] == 1
 
 
 LOCATED = """
