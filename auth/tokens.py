@@ -1,7 +1,8 @@
 """The resource server's token check: RFC 9068 JWT access tokens from issuers we trust by URL alone.
 
 `TokenVerifier` checks one issuer's tokens. Its keys come from the issuer's JWKS, found through
-discovery (OpenID Connect, then RFC 8414 metadata), or from the built-in server's own key folder.
+discovery (OpenID Connect, then RFC 8414 metadata), or from the built-in server's own key folder
+(auth.issuer_keys); the token is first taken apart structurally by auth.jws_compact.
 Keys are cached for `keys_ttl_s`; a token whose `kid` is unknown triggers a refetch, at most once per
 `min_refetch_interval_s`, so that a flood of forged kids cannot turn us into a flood on the IdP.
 
@@ -23,16 +24,12 @@ What a token must be (each check has a negative test in tests/auth):
 
 from __future__ import annotations
 
-import base64
-import ipaddress
-import json
 import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -42,35 +39,34 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
 
+from auth.issuer_keys import (
+    IssuerUnavailable,
+    KeySource,
+    LocalKeySource,
+    PublicKey,
+    RemoteKeySource,
+)
+from auth.jws_compact import TokenRejected, json_object, split_token, unverified_issuer
 from auth.keys import KeyStore
+
+__all__ = [
+    "AccessToken",
+    "IssuerUnavailable",
+    "TokenRejected",
+    "TokenVerifier",
+    "TrustedIssuers",
+    "Verifier",
+]
 
 log = structlog.get_logger("citygraph.auth")
 
 ALLOWED_ALGS = ("RS256", "ES256", "PS256")
-MAX_TOKEN_CHARS = 8192
-MAX_HEADER_CHARS = 512
 MAX_LEEWAY_S = 60
-MIN_RSA_BITS = 2048
 ALLOWED_HEADER_PARAMS = frozenset({"alg", "typ", "kid", "x5t", "x5t#S256"})
 # Named in the error because a client (or its library) that sends them should know why it fails.
 NAMED_HEADER_PARAMS = frozenset({"jwk", "jku", "x5u", "x5c", "crit", "b64", "zip", "enc", "cty"})
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 KID_PATTERN = re.compile(r"[A-Za-z0-9._~+=:-]{1,128}")
-_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-
-PublicKey = RSAKey | ECKey
-
-
-class TokenRejected(Exception):
-    """The token is not acceptable; `description` is safe to send back (it never quotes the token)."""
-
-    def __init__(self, description: str) -> None:
-        super().__init__(description)
-        self.description = description
-
-
-class IssuerUnavailable(Exception):
-    """The issuer's metadata or keys cannot be fetched, so no token of theirs can be checked now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,226 +101,10 @@ class AccessToken:
         return frozenset()
 
 
-class KeySource(Protocol):
-    """Where an issuer's public keys come from."""
-
-    async def fetch(self) -> list[PublicKey]: ...
-
-
 class Verifier(Protocol):
     """Anything that turns a bearer token into a verified AccessToken or raises TokenRejected."""
 
     async def verify(self, token: str) -> AccessToken: ...
-
-
-def parse_jwks(document: object) -> list[PublicKey]:
-    """The usable signature keys of a JWK Set; anything else in it is skipped."""
-    if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
-        raise IssuerUnavailable("the JWKS is not a JWK Set")
-    keys: list[PublicKey] = []
-    for entry in document["keys"][:100]:
-        key = _public_key(entry)
-        if key is not None:
-            keys.append(key)
-    return keys
-
-
-def _public_key(entry: object) -> PublicKey | None:
-    if not isinstance(entry, Mapping):
-        return None
-    if entry.get("use", "sig") != "sig":
-        return None
-    ops = entry.get("key_ops")
-    if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
-        return None
-    kty = entry.get("kty")
-    try:
-        if kty == "RSA":
-            # Public parameters only: a JWKS that (wrongly) carries private ones must not make us
-            # hold a signing key.
-            data: Any = {k: entry[k] for k in ("kty", "n", "e", "kid", "alg", "use") if k in entry}
-            # Weak keys are skipped before import (joserfc would only warn about them).
-            n = entry.get("n")
-            if not isinstance(n, str) or _modulus_bits(n) < MIN_RSA_BITS:
-                return None
-            return RSAKey.import_key(data)
-        if kty == "EC" and entry.get("crv") == "P-256":
-            data = {
-                k: entry[k] for k in ("kty", "crv", "x", "y", "kid", "alg", "use") if k in entry
-            }
-            return ECKey.import_key(data)
-    except Exception:  # joserfc raises several types for a malformed JWK; skip that one key
-        log.warning("skipping a malformed key in a JWKS", kid=str(entry.get("kid"))[:128])
-        return None
-    # Symmetric ("oct") keys are never used: a shared secret published next to public keys is
-    # how HS256 key confusion starts. OKP and other curves: no algorithm of ours uses them.
-    return None
-
-
-def _modulus_bits(n: str) -> int:
-    try:
-        return int.from_bytes(_b64decode(n), "big").bit_length()
-    except ValueError:
-        return 0
-
-
-def _allowed_url(url: str, http_hosts: frozenset[str] = frozenset()) -> bool:
-    """HTTPS, or plain HTTP to a loopback address (tests, a local IdP) or to one of `http_hosts`
-    (named hosts of a private network the operator vouches for, such as compose's)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    if parts.username or parts.password or not parts.hostname:
-        return False
-    if parts.scheme == "https":
-        return True
-    if parts.scheme != "http":
-        return False
-    if parts.hostname == "localhost" or parts.hostname in http_hosts:
-        return True
-    try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        return False
-
-
-class RemoteKeySource:
-    """An issuer's JWKS, found by discovery from its issuer URL alone."""
-
-    def __init__(
-        self,
-        issuer: str,
-        *,
-        http: httpx.AsyncClient,
-        timeout_s: float = 3.0,
-        metadata_ttl_s: float = 3600.0,
-        max_bytes: int = 256 * 1024,
-        monotonic: Callable[[], float] = time.monotonic,
-        http_hosts: frozenset[str] = frozenset(),
-    ) -> None:
-        if not _allowed_url(issuer, http_hosts):
-            raise ValueError(
-                "the issuer URL must be https (plain http only on loopback, or to a host named "
-                "in CITYGRAPH_ISSUER_HTTP_HOSTS)"
-            )
-        self.issuer = issuer
-        self._http_hosts = http_hosts
-        self._http = http
-        self._timeout_s = timeout_s
-        self._metadata_ttl_s = metadata_ttl_s
-        self._max_bytes = max_bytes
-        self._monotonic = monotonic
-        self._jwks_uri: tuple[float, str] | None = None
-
-    def discovery_urls(self) -> list[str]:
-        """OpenID Connect discovery, then RFC 8414 (path inserted after the host)."""
-        parts = urlsplit(self.issuer)
-        path = parts.path.rstrip("/")
-        origin = f"{parts.scheme}://{parts.netloc}"
-        return [
-            f"{origin}{path}/.well-known/openid-configuration",
-            f"{origin}/.well-known/oauth-authorization-server{path}",
-        ]
-
-    async def fetch(self) -> list[PublicKey]:
-        """The issuer's current signature keys."""
-        jwks_uri = await self._discover()
-        try:
-            return parse_jwks(await self._get_json(jwks_uri))
-        except IssuerUnavailable:
-            self._jwks_uri = None  # the metadata may have moved the JWKS: rediscover next time
-            raise
-
-    async def _discover(self) -> str:
-        now = self._monotonic()
-        if self._jwks_uri is not None and now - self._jwks_uri[0] < self._metadata_ttl_s:
-            return self._jwks_uri[1]
-        reasons = []
-        for url in self.discovery_urls():
-            try:
-                metadata = await self._get_json(url)
-            except IssuerUnavailable as exc:
-                reasons.append(str(exc))
-                continue
-            # RFC 8414 section 3.3 and OIDC Discovery 4.3: the document must name the very issuer
-            # we asked about, or a metadata mix-up could hand us another issuer's keys.
-            if metadata.get("issuer") != self.issuer:
-                raise IssuerUnavailable(f"{url} describes another issuer")
-            jwks_uri = metadata.get("jwks_uri")
-            if not isinstance(jwks_uri, str) or not _allowed_url(jwks_uri, self._http_hosts):
-                raise IssuerUnavailable(f"{url} has no usable jwks_uri")
-            self._jwks_uri = (now, jwks_uri)
-            return jwks_uri
-        raise IssuerUnavailable("discovery failed: " + "; ".join(reasons))
-
-    async def _get_json(self, url: str) -> Mapping[str, Any]:
-        timeout = httpx.Timeout(self._timeout_s, connect=min(2.0, self._timeout_s))
-        body = bytearray()
-        try:
-            # One deadline for the whole exchange: a server dripping bytes cannot stretch it.
-            with anyio.fail_after(self._timeout_s * 2):
-                async with self._http.stream(
-                    "GET",
-                    url,
-                    timeout=timeout,
-                    follow_redirects=False,
-                    headers={"Accept": "application/json"},
-                ) as response:
-                    if response.status_code != 200:
-                        raise IssuerUnavailable(f"{url} answered {response.status_code}")
-                    async for chunk in response.aiter_bytes():
-                        body.extend(chunk)
-                        if len(body) > self._max_bytes:
-                            raise IssuerUnavailable(
-                                f"{url} answered more than {self._max_bytes} bytes"
-                            )
-        except (httpx.HTTPError, TimeoutError) as exc:
-            raise IssuerUnavailable(f"{url}: {type(exc).__name__}") from exc
-        try:
-            document = json.loads(body)
-        except ValueError as exc:
-            raise IssuerUnavailable(f"{url} did not answer JSON") from exc
-        if not isinstance(document, dict):
-            raise IssuerUnavailable(f"{url} did not answer a JSON object")
-        return document
-
-
-class LocalKeySource:
-    """The built-in authorization server's keys, read from its key folder."""
-
-    def __init__(self, keystore: KeyStore) -> None:
-        self._keystore = keystore
-
-    async def fetch(self) -> list[PublicKey]:
-        """The current and previous public keys (re-read when another process rotated them)."""
-        return list(self._keystore.signing_keys().public_keys())
-
-
-def _b64decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Two `alg` (or `iss`) members would be read differently by different parsers; refuse both.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError("duplicate member")
-        result[key] = value
-    return result
-
-
-def _json_object(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data, object_pairs_hook=_no_duplicates)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TokenRejected(
-            f"the token {what} is not a JSON object without duplicate members"
-        ) from exc
-    if not isinstance(value, dict):
-        raise TokenRejected(f"the token {what} is not a JSON object")
-    return value
 
 
 def _number(claims: Mapping[str, Any], name: str, *, required: bool) -> float | None:
@@ -336,35 +116,6 @@ def _number(claims: Mapping[str, Any], name: str, *, required: bool) -> float | 
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise TokenRejected(f"the {name} claim is not a number")
     return float(value)
-
-
-def split_token(token: str) -> tuple[dict[str, Any], str]:
-    """The decoded header of a compact JWS after the structural checks, and its payload segment."""
-    if len(token) > MAX_TOKEN_CHARS:
-        raise TokenRejected("the token is too large")
-    if token.startswith("{"):
-        raise TokenRejected("only the JWS compact serialization is accepted")
-    if not _COMPACT.fullmatch(token):
-        raise TokenRejected("the token is not a signed JWT in compact serialization")
-    header_segment, payload_segment, _signature = token.split(".")
-    if len(header_segment) > MAX_HEADER_CHARS:
-        raise TokenRejected("the token header is too large")
-    try:
-        raw_header = _b64decode(header_segment)
-    except ValueError as exc:
-        raise TokenRejected("the token header is not base64url") from exc
-    return _json_object(raw_header, "header"), payload_segment
-
-
-def unverified_issuer(token: str) -> str | None:
-    """The `iss` a token claims, before any verification: only to choose whose keys to try."""
-    _header, payload_segment = split_token(token)
-    try:
-        claims = _json_object(_b64decode(payload_segment), "payload")
-    except ValueError as exc:
-        raise TokenRejected("the token payload is not base64url") from exc
-    iss = claims.get("iss")
-    return iss if isinstance(iss, str) else None
 
 
 class TokenVerifier:
@@ -452,7 +203,7 @@ class TokenVerifier:
         alg, kid = self._check_header(header)
         candidates = await self._keys_for(kid, alg)
         payload = self._verify_signature(token, candidates, alg)
-        claims = _json_object(payload, "payload")
+        claims = json_object(payload, "payload")
         self._check_claims(claims)
         return AccessToken(
             issuer=self.issuer,

@@ -17,15 +17,9 @@ import pytest
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import RSAKey
 
+from auth.issuer_keys import IssuerUnavailable, RemoteKeySource, parse_jwks
 from auth.keys import generate_key
-from auth.tokens import (
-    IssuerUnavailable,
-    RemoteKeySource,
-    TokenRejected,
-    TokenVerifier,
-    TrustedIssuers,
-    parse_jwks,
-)
+from auth.tokens import TokenRejected, TokenVerifier, TrustedIssuers
 from tests.auth.conftest import AUDIENCE, IDP, ISSUER, AuthWorld, FakeIdP, b64, claims, forge
 
 
