@@ -19,6 +19,8 @@ a refusal of the document, then a 429 for the budget; a refused request takes no
   (City.record_loads, or the loads table written by another process) invalidates exactly what it
   should. A response is stored only when it is a 200 without errors whose execution let no
   restricted field through (`CityContext.restricted_read`) and met no denial.
+- Documents are analysed (parse, cost, tier caps) by api.analysis; cached answers are sent with
+  the prepared headers of api.cached_answers.
 - GET answers carry an `ETag`; `If-None-Match` with it answers 304. `Cache-Control` is `public`
   for anonymous cacheable GETs (a CDN may keep them), `private` for other tiers, `no-store` otherwise.
 
@@ -31,24 +33,18 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 
-import orjson
 import structlog
 from graphql import (
-    DocumentNode,
-    GraphQLError,
     GraphQLSchema,
-    OperationDefinitionNode,
     OperationType,
-    parse,
-    print_ast,
 )
-from graphql.language import Lexer, Source, TokenKind
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.http import GraphQLRequestData
 
+from api.analysis import Analyses, Analysis
+from api.cached_answers import PreparedResponse, answer_headers, etags, without_errors
 from api.dataset_versions import ALL_DATASETS, DatasetVersions
 from api.graphql_view import (
     GRAPHQL_RESPONSE,
@@ -62,7 +58,6 @@ from api.settings import Settings
 from audit.service import pseudonyms_of
 from auth.principal import Principal, Tier
 from schema.city import City
-from schema.cost import DocumentCost, document_cost
 from storage.apq import (
     LocalPersistedQueries,
     PersistedQueries,
@@ -84,45 +79,6 @@ from storage.ratelimit import (
 from storage.redis_client import RedisLink, connect
 
 log = structlog.get_logger("citygraph.traffic")
-
-
-ANALYSES_KEPT = 4096
-"""Analyses memoised per process (document text, operation, variables)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Analysis:
-    """What the pipeline knows about a document before it runs."""
-
-    document: DocumentNode
-    operation: OperationType | None
-    normalised: str
-    cost: DocumentCost
-    tokens: int
-    key: str
-    """SHA-256 of the normalised document, the operation name and the variables (sorted keys)."""
-
-
-@lru_cache(maxsize=2048)
-def _parse(query: str) -> tuple[DocumentNode, str, int] | None:
-    """The document, its normalised text and its token count; None when it does not parse."""
-    try:
-        document = parse(query, no_location=True)
-    except GraphQLError:
-        return None  # the view answers with the syntax error
-    lexer = Lexer(Source(query))
-    tokens = 0
-    while lexer.advance().kind is not TokenKind.EOF:
-        tokens += 1
-    return document, print_ast(document), tokens
-
-
-def _operation(document: DocumentNode, name: str | None) -> OperationType | None:
-    ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    for op in ops:
-        if name is None or (op.name is not None and op.name.value == name):
-            return op.operation if name is not None or len(ops) == 1 else None
-    return None
 
 
 @dataclass
@@ -159,28 +115,7 @@ class Traffic:
         self.budget_policies = {
             t: Policy(n, period) for t, n in settings.cost_budgets.items() if n > 0
         }
-        caps: tuple[tuple[str, Callable[[Analysis], int], dict[Tier, int], str], ...] = (
-            ("depth", lambda a: a.cost.depth, settings.tier_max_depth, "QUERY_TOO_COMPLEX"),
-            ("aliases", lambda a: a.cost.aliases, settings.tier_max_aliases, "QUERY_TOO_COMPLEX"),
-            ("tokens", lambda a: a.tokens, settings.tier_max_tokens, "QUERY_TOO_COMPLEX"),
-            (
-                "directives",
-                lambda a: a.cost.directives,
-                settings.tier_max_directives,
-                "QUERY_TOO_COMPLEX",
-            ),
-            ("cost", lambda a: a.cost.cost, settings.cost_limits, "QUERY_TOO_COSTLY"),
-        )
-        self.tier_caps = {
-            tier: tuple(
-                (what, measure, limits[tier], code)
-                for what, measure, limits, code in caps
-                if tier in limits
-            )
-            for tier in Tier
-        }
-        """Per tier, the caps it has: (what, its measure, limit, error code), checked in order."""
-        self._analyses: dict[tuple[str, str | None, bytes], Analysis] = {}
+        self.analyses = Analyses(settings, schema)
         self.refusal_listeners: list[Callable[[Request, Principal, str], None]] = []
         """Called on every refusal (code RATE_LIMITED, ...): the audit log records them."""
         self.registered: dict[str, str] = (
@@ -371,63 +306,9 @@ class Traffic:
             )
         return params if query is params.query else replace(params, query=query)
 
-    def analyse(self, params: GraphQLRequestData) -> Analysis | None:
-        """The document's analysis, memoised by its text, operation and variables."""
-        if params.query is None:
-            return None
-        memo_key = _memo_key(params.query, params)
-        found = self._analyses.get(memo_key)
-        if found is not None:
-            return found
-        variables = memo_key[2]
-        parsed = _parse(params.query)
-        if parsed is None:
-            return None
-        document, normalised, tokens = parsed
-        cost = document_cost(
-            self.schema,
-            document,
-            operation_name=params.operation_name,
-            variables=params.variables,
-            page_default=self.settings.page_default,
-            page_max=self.settings.page_max,
-        )
-        # the response cache's key without the tier: normalised document, operation, variables
-        material = orjson.dumps([normalised, params.operation_name]) + variables
-        analysis = Analysis(
-            document,
-            _operation(document, params.operation_name),
-            normalised,
-            cost,
-            tokens,
-            hashlib.sha256(material).hexdigest(),
-        )
-        if len(self._analyses) >= ANALYSES_KEPT:
-            self._analyses.pop(next(iter(self._analyses)))
-        self._analyses[memo_key] = analysis
-        return analysis
-
-    def over_cap(
-        self, principal: Principal, analysis: Analysis
-    ) -> tuple[str, int, int, str] | None:
-        """The first of its tier's caps the document is over: (what, value, limit, code)."""
-        s, cost = self.settings, analysis.cost
-        if (
-            cost.depth > s.max_depth
-            or cost.aliases > s.max_aliases
-            or analysis.tokens > s.max_tokens
-            or cost.directives > s.max_directives
-        ):
-            return None  # over the schema's own limits: its validation answers, as for every tier
-        for what, measure, limit, code in self.tier_caps.get(principal.tier, ()):
-            value = measure(analysis)
-            if value > limit:
-                return what, value, limit, code
-        return None
-
     def check_caps(self, request: Request, principal: Principal, analysis: Analysis) -> None:
         """Refuse a document above its tier's cost or shape caps, saying what it asks and may."""
-        over = self.over_cap(principal, analysis)
+        over = self.analyses.over_cap(principal, analysis)
         if over is None:
             return
         what, value, limit, code = over
@@ -470,8 +351,8 @@ class Traffic:
             return None
         if principal.client_id in self.allowlist and sha256_hex(query) not in self.registered:
             return None
-        analysis = self._analyses.get(_memo_key(query, params))
-        if analysis is None or self.over_cap(principal, analysis) is not None:
+        analysis = self.analyses.known(query, params)
+        if analysis is None or self.analyses.over_cap(principal, analysis) is not None:
             return None
         return (params if query is params.query else replace(params, query=query)), analysis
 
@@ -540,7 +421,7 @@ class Traffic:
     ) -> Response:
         """A request admitted by its rate, its document not yet known: each step in turn."""
         params = await self.resolve(request, principal, params)
-        analysis = self.analyse(params)
+        analysis = self.analyses.analyse(params)
         if analysis is None:  # unparsable: the view says why
             return await self._run(request, params, run)
         self.check_caps(request, principal, analysis)
@@ -574,7 +455,7 @@ class Traffic:
             and context is not None
             and not context.restricted_read
             and not context.denials
-            and _without_errors(body := bytes(response.body))
+            and without_errors(body := bytes(response.body))
         ):
             entry = CachedResponse(
                 body=body,
@@ -607,53 +488,17 @@ class Traffic:
             visibility = "public" if principal.tier is Tier.ANONYMOUS else "private"
             cache_control = f"{visibility}, max-age={self.settings.cache_max_age_s}"
             etag = entry.etag
-            if etag in _etags(request.headers.get("if-none-match")):
+            if etag in etags(request.headers.get("if-none-match")):
                 self.stats.not_modified += 1
-                headers = _answer_headers(cache_control, etag, hit, None)
+                headers = answer_headers(cache_control, etag, hit, None)
                 return PreparedResponse(b"", list(headers), status_code=304)
         else:
             cache_control = "no-store"  # POSTs are not cached by HTTP caches anyway
         media = negotiate(request.headers.get("accept"))
-        headers = _answer_headers(cache_control, etag, hit, media)
+        headers = answer_headers(cache_control, etag, hit, media)
         return PreparedResponse(
             entry.body, [*headers, (b"content-length", b"%d" % len(entry.body))]
         )
-
-
-class PreparedResponse(Response):
-    """A response sent with headers built beforehand: a cached answer's, the same for every hit."""
-
-    def __init__(
-        self, body: bytes, raw_headers: list[tuple[bytes, bytes]], status_code: int = 200
-    ) -> None:
-        # Response.__init__ would build the same list from a dict again, header by header
-        self.status_code = status_code
-        self.body = body
-        self.background = None
-        self.raw_headers = raw_headers
-
-
-@lru_cache(maxsize=1024)
-def _answer_headers(
-    cache_control: str, etag: str | None, hit: bool, media: str | None
-) -> tuple[tuple[bytes, bytes], ...]:
-    """The headers of a cached answer (all but its length; no type on a 304)."""
-    headers = [
-        (b"vary", b"Accept"),
-        (b"x-cache", b"HIT" if hit else b"MISS"),
-        (b"cache-control", cache_control.encode("latin-1")),
-    ]
-    if etag is not None:
-        headers.append((b"etag", etag.encode("latin-1")))
-    if media is not None:
-        headers.append((b"content-type", media.encode("latin-1")))
-    return tuple(headers)
-
-
-def _memo_key(query: str, params: GraphQLRequestData) -> tuple[str, str | None, bytes]:
-    """An analysis's key: the document's text, the operation, the variables (sorted keys)."""
-    variables = orjson.dumps(params.variables or {}, option=orjson.OPT_SORT_KEYS)
-    return query, params.operation_name, variables
 
 
 def _who(principal: Principal) -> str | None:
@@ -666,21 +511,6 @@ def _who(principal: Principal) -> str | None:
 
 def tier_name(principal: Principal) -> str:
     return principal.tier.value
-
-
-def _without_errors(body: bytes) -> bool:
-    """Whether a response body has no `errors` (a partial or failed answer is never cached)."""
-    try:
-        decoded = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(decoded, dict) and "errors" not in decoded
-
-
-def _etags(header: str | None) -> set[str]:
-    if not header:
-        return set()
-    return {t.strip().removeprefix("W/") for t in header.split(",")}
 
 
 class PersistedQueryNotFound(RequestError):
