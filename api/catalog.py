@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from api.graphql_view import RequestError, error_response
+from api.exchange import RequestError, error_response
 from api.rdf import EXTENSIONS, FORMS, JSONLD, RdfForm, rdf_form, serialize
 from api.settings import Settings
 from schema.city import City

@@ -13,7 +13,7 @@ import structlog
 from starlette.requests import Request
 from starlette.routing import Route
 
-from api.graphql_view import RequestError
+from api.exchange import RequestError
 from api.settings import Environment, Settings
 from auth.authorization_code import PagesClient
 from auth.clients import AUTH_DEPARTMENT, ClientRegistry

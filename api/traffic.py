@@ -46,7 +46,7 @@ from strawberry.http import GraphQLRequestData
 from api.analysis import Analyses, Analysis
 from api.cached_answers import PreparedResponse, answer_headers, etags, without_errors
 from api.dataset_versions import ALL_DATASETS, DatasetVersions
-from api.graphql_view import (
+from api.exchange import (
     GRAPHQL_RESPONSE,
     PREPARED,
     RequestError,

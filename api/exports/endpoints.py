@@ -14,6 +14,7 @@ from strawberry import Schema
 from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 
+from api.exchange import JSON, RequestError, decode_json, error_response, request_params
 from api.exports.formats import (
     CSV_MEDIA,
     FORMATS,
@@ -26,15 +27,7 @@ from api.exports.plan import dataset_query, plan_export
 from api.exports.recording import ExportRecord
 from api.exports.refusals import Refused
 from api.exports.walk import Walk
-from api.graphql_view import (
-    INTERNAL,
-    JSON,
-    CityGraphQL,
-    RequestError,
-    decode_json,
-    error_response,
-    request_params,
-)
+from api.graphql_view import INTERNAL, CityGraphQL
 from api.limits import BodyTooLarge
 from api.settings import Settings
 from schema.context import CityContext

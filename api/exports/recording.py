@@ -17,8 +17,8 @@ from collections.abc import Iterable
 
 from starlette.requests import Request
 
+from api.exchange import exchange_of
 from api.exports.refusals import coded
-from api.graphql_view import exchange_of
 from audit.hook import RequestAudit, Started
 from schema.context import CityContext
 from schema.errors import AUDIT_UNAVAILABLE

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from api.graphql_view import JSON
+from api.exchange import JSON
 
 _STATUS = {
     "UNAUTHENTICATED": 401,

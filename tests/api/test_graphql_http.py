@@ -18,7 +18,7 @@ import uvicorn
 from starlette.testclient import TestClient
 
 from api.app import create_app
-from api.graphql_view import GRAPHQL_RESPONSE, JSON, negotiate
+from api.exchange import GRAPHQL_RESPONSE, JSON, negotiate
 from api.settings import Environment, Settings
 from tests.services import free_port
 
