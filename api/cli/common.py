@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from api.settings import Settings
@@ -19,7 +20,9 @@ subgraph_app = typer.Typer(
     help="Serve one department as a Federation v2 subgraph.", no_args_is_help=True
 )
 app.add_typer(subgraph_app, name="subgraph")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
+"""Messages go out as lines, never folded at the terminal's width: "one line" means one line to
+whoever reads it or greps a log for it (a refusal folded at 80 columns split `citygraph migrate`)."""
 
 PortOption = Annotated[int | None, typer.Option("--port", help="Port to listen on (default 8000).")]
 HostOption = Annotated[
@@ -32,7 +35,7 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except Exception as exc:  # pydantic's message names the bad variable; say it and stop
-        console.print(f"[red]configuration error:[/red] {exc}")
+        console.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 

@@ -165,6 +165,7 @@ def test_a_city_an_earlier_release_made_upgrades_keeping_everything(
         said = refused.stdout + refused.stderr
         assert refused.returncode == 2, refused.stderr
         assert "Traceback" not in said
+        assert len(said.strip().splitlines()) == 1, said  # one line, however long
         assert "run `citygraph migrate`" in said
         if recorded:  # a release under migrations: the refusal names what is missing
             missing = {s.revision for s in scripts().walk_revisions()} - {
