@@ -90,8 +90,10 @@ class Repository:
         stmt = select(inner)
         if cursor is not None:
             stmt = stmt.where(seek(inner, query.order, cursor, backwards=backwards))
-        if query.before is not None and not backwards:
-            stmt = stmt.where(seek(inner, query.order, query.before, backwards=True))
+        # the other cursor bounds the far end: `last` with `after` too, or `first` with `before`
+        bound = query.after if backwards else query.before
+        if bound is not None:
+            stmt = stmt.where(seek(inner, query.order, bound, backwards=not backwards))
         ordering = order_by(inner, query.order, reverse=backwards)
         if partition is None:
             return stmt.order_by(*ordering).limit(size + 1)
