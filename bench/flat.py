@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -41,7 +42,7 @@ from auth.keys import KeyStore
 from auth.principal import Tier
 from auth.server import sign_access_token
 from bench.harness import call
-from bench.peer import PURPOSE, bench_database
+from bench.peer import PURPOSE
 from bench.peer_queries import RESIDENT_PAGE
 from schema.city import City, builtin_specs
 from schema.datasets import Catalog
@@ -147,6 +148,25 @@ async def prepare(url: str, size: int) -> None:
 
 
 @contextmanager
+def postgres_database(admin_url: str, label: str) -> Iterator[str]:
+    """A new database on the server of `admin_url` (libpq URL), dropped afterwards."""
+    name = f"citygraph_flat_{label}_{int(time.time())}_{os.getpid()}"
+
+    async def admin(statement: str) -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield "postgresql+asyncpg://" + admin_url.rsplit("/", 1)[0].split("://", 1)[1] + f"/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
 def databases(engines: list[str], sizes: list[int], postgres: str) -> Iterator[dict[Key, str]]:
     """A database URL per (engine, size), each removed at the end."""
     with ExitStack() as stack:
@@ -157,8 +177,7 @@ def databases(engines: list[str], sizes: list[int], postgres: str) -> Iterator[d
                 if engine == "sqlite":
                     urls[engine, size] = f"sqlite+aiosqlite:///{tmp}/{size}.db"
                 else:
-                    libpq = stack.enter_context(bench_database(postgres, keep=False))
-                    urls[engine, size] = "postgresql+asyncpg://" + libpq.split("://", 1)[1]
+                    urls[engine, size] = stack.enter_context(postgres_database(postgres, str(size)))
         yield urls
 
 
