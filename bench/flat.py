@@ -14,7 +14,9 @@ them), then the page is asked, interleaved across sizes so the machine's load we
 - the page's statement alone (`Repository.page`), the part that depends on the table's size;
 - `totalCount` alone (a COUNT(*), O(n) on both engines: reported, not a target).
 
-It prints p50 and p99 of each and the ratio of p50s, largest size over smallest.
+It prints p50 and p99 of each and the ratio of p50s, largest size over smallest; the verdict is the
+issue's, on the pages through the app. The statement alone costs 1-2 ms against tens through the
+app, so it is asked four times as often: on a shared machine its median moves with the load.
 """
 
 from __future__ import annotations
@@ -242,7 +244,10 @@ async def measure(urls: dict[Key, str], requests: int, rounds: int, scratch: Pat
         per_round = max(1, requests // rounds)
         for _ in range(rounds):
             for (_engine, what), group in pairs.items():
-                for _ in range(1 if what.startswith("totalCount") else per_round):
+                times = {"graphql": per_round, "statement": 4 * per_round}.get(
+                    what.split(",")[0], 1
+                )
+                for _ in range(times):
                     for case in group:
                         started = time.perf_counter()
                         await case.ask()
@@ -264,7 +269,7 @@ def report(cases: list[Case], sizes: list[int]) -> bool:
             continue
         big = by_key[c.engine, large, c.what]
         ratio = statistics.median(big.samples) / statistics.median(c.samples)
-        if not c.what.startswith("totalCount"):
+        if c.what.startswith("graphql"):
             met &= ratio <= TARGET
         print(
             f"| {c.engine} | {c.what} | {statistics.median(c.samples):.2f} | {percentile(c.samples, 0.99):.2f} "
