@@ -1,14 +1,15 @@
 """A deep page is an index range on both engines: the planner's own plan says so (not a timing).
 
 The residents table, made by the migrations and filled by bench.flat's generator, is asked for
-pages after a cursor in the middle, backwards, in descending order, with totalCount and as a
-citizen. Before the predicates were reshaped, SQLite scanned the primary key from its start
+pages after a cursor in the middle, backwards, in descending order, with totalCount, as a
+citizen, and by district (a composite index that carries the key). Before the predicates were reshaped, SQLite scanned the primary key from its start
 (`SCAN ... USING INDEX`, no `(id>?)`) and PostgreSQL filtered an unbounded index scan or sorted.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -29,15 +30,50 @@ ROWS = 20_000  # enough that PostgreSQL's costs favour the index for a page, as 
 MIDDLE = (resident_id(ROWS // 2),)
 BY_ID = (SortKey("id"),)
 
-# name -> (query, the comparison the index must range over)
+BY_DISTRICT = (SortKey("district_code"), SortKey("id"))
+AT = ("75110", MIDDLE[0])
+
+
+@dataclass(frozen=True)
+class Range:
+    """The index a page must range over, and its condition as each engine prints it."""
+
+    sqlite_index: str
+    sqlite_condition: str
+    postgres_index: str
+    postgres_condition: str
+
+
+def key(op: str) -> Range:
+    return Range("sqlite_autoindex_resident_1", f"(id{op}?)", "resident_pkey", f"(id)::text {op} ")
+
+
+def district(op: str) -> Range:
+    return Range(
+        "ix_resident_district_code_id",
+        f"((district_code,id){op}(?,?))",
+        "ix_resident_district_code_id",
+        f"ROW((district_code)::text, (id)::text) {op} ROW(",
+    )
+
+
 PAGES = {
-    "after a cursor": (PageQuery(order=BY_ID, first=100, after=MIDDLE), ">"),
-    "before a cursor": (PageQuery(order=BY_ID, last=100, before=MIDDLE), "<"),
-    "descending": (PageQuery(order=(SortKey("id", True),), first=100, after=MIDDLE), "<"),
-    "with totalCount": (PageQuery(order=BY_ID, first=100, after=MIDDLE, with_total=True), ">"),
+    "after a cursor": (PageQuery(order=BY_ID, first=100, after=MIDDLE), key(">")),
+    "before a cursor": (PageQuery(order=BY_ID, last=100, before=MIDDLE), key("<")),
+    "descending": (PageQuery(order=(SortKey("id", True),), first=100, after=MIDDLE), key("<")),
+    "with totalCount": (
+        PageQuery(order=BY_ID, first=100, after=MIDDLE, with_total=True),
+        key(">"),
+    ),
     "a citizen's own rows": (
         PageQuery(order=BY_ID, first=100, filter=Compare("id", "eq", MIDDLE[0])),
-        "=",
+        key("="),
+    ),
+    "by district": (PageQuery(order=BY_DISTRICT, first=100, after=AT), district(">")),
+    "by district, backwards": (PageQuery(order=BY_DISTRICT, last=100, before=AT), district("<")),
+    "by district descending": (
+        PageQuery(order=(SortKey("district_code", True), SortKey("id", True)), first=100, after=AT),
+        district("<"),
     ),
 }
 
@@ -84,21 +120,21 @@ def nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("name", list(PAGES))
-async def test_the_page_is_a_range_of_the_primary_key(residents: Repository, name: str) -> None:
-    query, comparison = PAGES[name]
+async def test_the_page_is_a_range_of_an_index(residents: Repository, name: str) -> None:
+    query, expected = PAGES[name]
     found = await plan(residents, query)
     if residents.engine.dialect.name == "sqlite":
         [reads] = [line for line in found if " resident " in f"{line} "]
-        assert reads.startswith("SEARCH resident USING INDEX sqlite_autoindex_resident_1")
-        assert reads.endswith(f"(id{comparison}?)"), found
+        assert reads.startswith(f"SEARCH resident USING INDEX {expected.sqlite_index} "), found
+        assert reads.endswith(expected.sqlite_condition), found
         assert not any("TEMP B-TREE" in line for line in found), found
         if query.with_total:  # counted once, apart from the page
             assert any(line.startswith("SCALAR SUBQUERY") for line in found), found
         return
     scans = [n for n in nodes(found) if n.get("Relation Name") == "resident"]
     [page] = [n for n in scans if n.get("Alias") == "resident"]
-    assert (page["Node Type"], page["Index Name"]) == ("Index Scan", "resident_pkey"), page
-    assert f"(id)::text {comparison} " in page["Index Cond"], page
+    assert (page["Node Type"], page["Index Name"]) == ("Index Scan", expected.postgres_index), page
+    assert expected.postgres_condition in page["Index Cond"], page
     assert "Filter" not in page, page
     kinds = {n["Node Type"] for n in nodes(found)}
     assert not kinds & {"Sort", "Incremental Sort", "WindowAgg"}, kinds
