@@ -16,7 +16,8 @@ from schema.datasets import Catalog
 
 def unprepared(exc: Exception) -> typer.Exit:
     """A database that cannot be brought to this release's schema: one line, exit status 2."""
-    console.print(f"[red]error:[/red] {exc}")
+    # soft_wrap: rich would break the line at the terminal's width (80 columns without one)
+    console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
     return typer.Exit(2)
 
 
