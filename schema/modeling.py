@@ -32,7 +32,7 @@ def column(
     relation: str | None = None,
     reverse: str | None = None,
     role: Role | None = None,
-    index: bool = False,
+    index: bool | None = None,
     default: Any = None,
     group_by: bool = False,
 ) -> Any:
@@ -43,7 +43,8 @@ def column(
     names the connection on the target listing the rows that point to it (default: the dataset's
     plural name). `role` tells the builder which columns are coordinates, the district link or a
     GeoJSON geometry. `group_by` marks columns offered to aggregates' group-by besides the
-    defaults (relations and short text).
+    defaults (relations and short text). `index` defaults to true for a column with `references`;
+    pass False when a composite index in the model's `__table_args__` starts with the column.
     """
     info = {
         "description": description,
@@ -58,7 +59,7 @@ def column(
     return Field(
         default=default,
         primary_key=primary_key,
-        index=index or references is not None,
+        index=references is not None if index is None else index,
         description=description,
         sa_column_kwargs=kwargs,
     )

@@ -1,6 +1,8 @@
 """Write a department's next migration: `scripts/new-migration DEPARTMENT "message"`.
 
-Compares the department's models with a scratch SQLite database upgraded to the branch's head.
+Compares the department's models with a scratch SQLite database upgraded to every branch's head:
+alembic autogenerates only against a database at all the heads it knows ("Target database is not
+up to date" otherwise), and the environment compares the department's tables alone.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ async def autogenerate(department: str, message: str) -> None:
         engine = make_engine(f"sqlite+aiosqlite:///{scratch}/scratch.db")
         known = department in branches()
         if known:
-            await upgrade(engine, [department])
+            await upgrade(engine, branches())
         folder = MIGRATIONS / "versions" / department
         folder.mkdir(exist_ok=True)
 

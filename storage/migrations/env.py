@@ -44,9 +44,17 @@ def run() -> None:
         raise RuntimeError(
             "run migrations through `citygraph migrate` (storage.migrate), not alembic's CLI"
         )
+    target = _target_metadata()
+
+    def own_tables(name: str | None, kind: str, _parents: Any) -> bool:
+        # autogenerate compares one department with a database holding every branch: the other
+        # branches' tables are theirs, not tables this department dropped
+        return kind != "table" or target is None or name in target.tables
+
     context.configure(
         connection=connection,
-        target_metadata=_target_metadata(),
+        target_metadata=target,
+        include_name=own_tables,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
         compare_type=True,
     )

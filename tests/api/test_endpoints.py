@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from api.app import READY_TIMEOUT_S, create_app
 from api.databases import DatabaseBehind
 from api.settings import Environment, Settings
 from schema.city import builtin_specs
+from storage.revisions import lineage
 from tests import services
 
 UNREACHABLE_POSTGRES = "postgresql+asyncpg://citygraph@127.0.0.1:1/citygraph"
@@ -87,7 +89,8 @@ def test_production_refuses_an_unmigrated_database_and_makes_no_table(
     settings = Settings(
         data_dir=tmp_path, environment=Environment.PRODUCTION, database_url=fresh_postgres_url
     )
-    behind = r"registry \(bbfbc7aedc2a\).*run `citygraph migrate`"
+    missing = ", ".join(script.revision for script in lineage("registry"))  # every one, in order
+    behind = rf"registry \({re.escape(missing)}\).*run `citygraph migrate`"
     with pytest.raises(DatabaseBehind, match=behind), TestClient(create_app(settings)):
         pass
     with psycopg.connect(services.libpq_url(fresh_postgres_url), connect_timeout=3) as conn:

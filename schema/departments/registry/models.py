@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import Index
+
 from auth.scopes import Scope
 from schema.modeling import CityModel, Dataset, column
 
@@ -46,6 +48,13 @@ class Resident(CityModel, table=True):
     __dataset__ = _registry(
         "residents", "Residents", "People registered as living in the city.", owner="id"
     )
+    # A district's or quartier's residents are paged in key order (`orderBy: DISTRICT_CODE`, and
+    # `district { residents }`): with the key in the index that is a range of it, not a sort of
+    # every resident of the district (docs/performance.md). Filters on the code use it too.
+    __table_args__ = (
+        Index("ix_resident_district_code_id", "district_code", "id"),
+        Index("ix_resident_quartier_code_id", "quartier_code", "id"),
+    )
 
     id: str = column("Resident identifier.", primary_key=True, access=REG)
     given_name: str = column("Given name.", access=REG)
@@ -60,8 +69,16 @@ class Resident(CityModel, table=True):
     )
     address: str = column("Registered address.", access=REG)
     district_code: str = column(
-        "Arrondissement of residence.", access=REG, references="district.code", role="district"
+        "Arrondissement of residence.",
+        access=REG,
+        references="district.code",
+        role="district",
+        index=False,  # ix_resident_district_code_id
     )
     quartier_code: str = column(
-        "Quartier of residence.", access=REG, references="quartier.code", role="quartier"
+        "Quartier of residence.",
+        access=REG,
+        references="quartier.code",
+        role="quartier",
+        index=False,  # ix_resident_quartier_code_id
     )
