@@ -19,13 +19,14 @@ connection died during COMMIT), the head is read back from the table before the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -44,12 +45,12 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from audit.bulk import driver_insert, insert_rows, sqlite_file, unnest_insert
 from audit.chain import GENESIS, canonical, link
 from audit.records import AccessRecord
-from storage.engines import writing
+from storage.engines import sqlite_connect, writing
 
 metadata = MetaData()
 
@@ -160,51 +161,8 @@ class AuditStoreError(RuntimeError):
         return cls(f"{name} ({code})" if code else name)
 
 
-@dataclass(frozen=True)
-class DriverInsert:
-    """An INSERT compiled once per dialect, fed positional rows straight to the driver.
-
-    The flush writes thousands of rows a second; SQLAlchemy's per-row work on a Core insert
-    with dict parameters (key lookups, type processing per column) cost as much as the
-    database's own. The column types' bind processors still run, so the stored values are
-    exactly what a Core insert stores (SQLite's DateTime text, for one).
-    """
-
-    sql: str
-    columns: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
-
-    def rows(self, dicts: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        columns = self.columns
-        if not any(self.processors):
-            return [tuple([row[name] for name in columns]) for row in dicts]
-        pairs = tuple(zip(columns, self.processors, strict=True))
-        return [
-            tuple([row[name] if proc is None else proc(row[name]) for name, proc in pairs])
-            for row in dicts
-        ]
-
-
-@cache
-def driver_insert(table: Table, dialect: Dialect) -> DriverInsert | None:
-    """`table`'s INSERT for this dialect, or None where its driver's parameters are not positional."""
-    compiled = table.insert().compile(dialect=dialect)
-    if not compiled.positional or compiled.positiontup is None:
-        return None
-    columns = tuple(compiled.positiontup)
-    processors = tuple(
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
-    )
-    return DriverInsert(str(compiled), columns, processors)
-
-
-async def insert_rows(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert `rows` into `table` in one round trip, through the driver where it can."""
-    fast = driver_insert(table, conn.dialect)
-    if fast is None:
-        await conn.execute(table.insert(), rows)
-    else:
-        await conn.exec_driver_sql(fast.sql, fast.rows(rows))
+SQLITE_HEAD = "SELECT seq, hmac FROM audit_log WHERE chain_id = ? ORDER BY seq DESC LIMIT 1"
+"""A chain's head, read inside the append's own transaction on its thread (ChainAppender)."""
 
 
 @dataclass
@@ -213,8 +171,17 @@ class Head:
     hmac: str = GENESIS
 
 
+@dataclass
+class Linked:
+    """A group of records chained: their audit_log rows, their audit_access rows, the new head."""
+
+    rows: list[dict[str, Any]]
+    side: list[dict[str, Any]]
+    head: Head
+
+
 class ChainAppender:
-    """Appends records to this process's chain, one transaction per call."""
+    """Appends records to this process's chain, one transaction per call (audit.bulk: one hop)."""
 
     def __init__(self, engine: AsyncEngine, key: bytes, chain_id: str | None = None) -> None:
         self.engine = engine
@@ -223,6 +190,9 @@ class ChainAppender:
         self.head = Head()
         self._lock = asyncio.Lock()
         self._head_known = chain_id is None  # a new chain starts empty
+        self._sqlite_file = sqlite_file(engine.url)
+        self._thread_lock = threading.Lock()
+        """SQLite: a caller cancelled mid-append leaves its thread running; the next one waits."""
 
     async def _reload_head(self, conn: AsyncConnection) -> None:
         row = (
@@ -253,30 +223,77 @@ class ChainAppender:
         await self.append_prepared([prepare(r) for r in records])
 
     async def append_prepared(self, records: Sequence[Prepared]) -> None:
-        """`append` for records already in canonical form (the spool's lines)."""
+        """`append` for records already in canonical form (the spool's lines, a commit group)."""
         if not records:
             return
         async with self._lock:
             try:
-                async with writing(self.engine) as conn:  # reads the head, then writes
-                    if not self._head_known:
-                        await self._reload_head(conn)
-                    self._head_known = False  # until this commit is known to have happened
-                    seq, prev = self.head.seq, self.head.hmac
-                    rows, side = [], []
-                    for item in records:
-                        seq += 1
-                        row = row_of(item, chain_id=self.chain_id, seq=seq, prev=prev, key=self.key)
-                        rows.append(row)
-                        side.extend(access_rows(item[1], chain_id=self.chain_id, seq=seq))
-                        prev = row["hmac"]
-                    await insert_rows(conn, audit_log, rows)
-                    if side:
-                        await insert_rows(conn, audit_access, side)
+                if self._sqlite_file is not None:
+                    await asyncio.to_thread(self._append_sqlite, self._sqlite_file, records)
+                elif self.engine.dialect.name == "postgresql":
+                    await self._append_postgresql(records)
+                else:
+                    await self._append_core(records)
             except Exception as exc:  # SQLAlchemy's and the drivers' errors alike
                 raise AuditStoreError.of(exc) from exc
-            self.head = Head(seq, prev)
-            self._head_known = True
+
+    def _link(self, records: Sequence[Prepared], head: Head) -> Linked:
+        """The rows of `records` chained after `head`, and the head they leave."""
+        seq, prev = head.seq, head.hmac
+        rows, side = [], []
+        for item in records:
+            seq += 1
+            row = row_of(item, chain_id=self.chain_id, seq=seq, prev=prev, key=self.key)
+            rows.append(row)
+            side.extend(access_rows(item[1], chain_id=self.chain_id, seq=seq))
+            prev = row["hmac"]
+        return Linked(rows, side, Head(seq, prev))
+
+    def _append_sqlite(self, path: str, records: Sequence[Prepared]) -> None:
+        """The whole transaction, on a worker thread: the file is locked for its work alone."""
+        dialect = self.engine.dialect
+        with self._thread_lock, contextlib.closing(sqlite_connect(path)) as conn:
+            conn.execute("BEGIN IMMEDIATE")  # waits for other writers under the busy timeout
+            try:
+                if not self._head_known:
+                    row = conn.execute(SQLITE_HEAD, (self.chain_id,)).fetchone()
+                    self.head = Head(*row) if row else Head()
+                self._head_known = False  # until this commit is known to have happened
+                linked = self._link(records, self.head)
+                for table, rows in ((audit_log, linked.rows), (audit_access, linked.side)):
+                    fast = driver_insert(table, dialect)
+                    assert fast is not None  # noqa: S101 (sqlite3's parameters are positional)
+                    if rows:
+                        conn.executemany(fast.sql, fast.rows(rows))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            self.head, self._head_known = linked.head, True
+
+    async def _append_postgresql(self, records: Sequence[Prepared]) -> None:
+        """One statement for both tables, in autocommit: one round trip per group."""
+        statement = unnest_insert((audit_log, audit_access), self.engine.dialect)
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if not self._head_known:
+                await self._reload_head(conn)
+            self._head_known = False  # until this commit is known to have happened
+            linked = self._link(records, self.head)
+            await conn.exec_driver_sql(statement.sql, statement.params([linked.rows, linked.side]))
+        self.head, self._head_known = linked.head, True
+
+    async def _append_core(self, records: Sequence[Prepared]) -> None:
+        async with writing(self.engine) as conn:  # reads the head, then writes
+            if not self._head_known:
+                await self._reload_head(conn)
+            self._head_known = False  # until this commit is known to have happened
+            linked = self._link(records, self.head)
+            await insert_rows(conn, audit_log, linked.rows)
+            if linked.side:
+                await insert_rows(conn, audit_access, linked.side)
+        self.head, self._head_known = linked.head, True
 
 
 async def chain_ids(conn: AsyncConnection) -> list[str]:

@@ -1,9 +1,9 @@
 """The writer: restricted records committed before their response, public ones spooled and batched.
 
-- `commit(record)`: one transaction on the writer's chain, awaited before a restricted response
-  leaves the server; on failure (database down, disk full, a frozen server past
+- `commit(record)`: the record is committed on the writer's chain, awaited before a restricted
+  response leaves the server; on failure (database down, disk full, a frozen server past
   `commit_timeout_s`) it raises AuditUnavailable and the caller refuses the restricted fields
-  (fail closed).
+  (fail closed). Reads that commit at the same time share a transaction (audit.group).
 - `submit(record)`: the record is written to the spool (a local append-only file, one JSON line
   each, `os.write` straight to the kernel) before the response is sent. A process killed
   outright loses nothing the kernel received.
@@ -45,6 +45,7 @@ from typing import Any
 import structlog
 
 from audit.chain import canonical, canonical_line
+from audit.group import CommitGroups
 from audit.records import RecordBody
 from audit.shipper import STORE_DOWN, ShipperMode, ShipperProcess, shipper_config
 from audit.spool import (
@@ -116,6 +117,7 @@ class AuditWriter:
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Future[None]] = set()
         self._last_takeover = 0.0
+        self.groups = CommitGroups(appender, timeout_s=commit_timeout_s)
         self.store_available = True
 
     @property
@@ -155,6 +157,7 @@ class AuditWriter:
 
     async def close(self) -> None:
         """Seal the last segment and ship everything; what the store refuses stays spooled."""
+        await self.groups.drain()  # restricted reads still waiting for their commit get it
         if self._task is not None:
             await stop(self._task)  # its waits use asyncio.timeout: see storage.background
             self._task = None
@@ -179,7 +182,7 @@ class AuditWriter:
         """Make a record durable in the log now; AuditUnavailable if that cannot be done."""
         try:
             async with asyncio.timeout(self.commit_timeout_s):
-                await self.appender.append_prepared([(canonical(body), body)])
+                await self.groups.commit((canonical(body), body))
         except (AuditStoreError, TimeoutError) as exc:
             self.store_available = False
             log.warning(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,17 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def sqlite_connect(path: str) -> sqlite3.Connection:
+    """A plain (synchronous) connection to a SQLite file, set up as the engine's connections are.
+
+    For work that must run whole on one thread, without a hop to the event loop in between (the
+    audit log's appends, audit.bulk); usable from any thread, one at a time.
+    """
+    connection = sqlite3.connect(path, check_same_thread=False)
+    _on_sqlite_connect(connection, None)
+    return connection
 
 
 @contextlib.asynccontextmanager
