@@ -1,6 +1,6 @@
 """A staff member's restricted page over HTTP, on PostgreSQL and SQLite, against an earlier commit.
 
-    uv run python -m bench.restricted --baseline main      # before (main) and after (this tree)
+    uv run python -m bench.restricted --baseline afb792d   # before (a ref: here, before group commit)
     uv run python -m bench.restricted --rounds 5 --seconds 10 --residents 100000
 
 The page is bench.peer_queries' `staff: 100 residents` (purpose-bound token, 100 residents, every
@@ -201,7 +201,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--baseline", help="a git ref to measure as 'before' (e.g. main)")
+    parser.add_argument(
+        "--baseline", help="a git ref to measure as 'before' (afb792d: before group commit)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--residents", type=int, default=10_000)
