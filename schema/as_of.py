@@ -101,9 +101,23 @@ def _root_key(info: Info) -> Any:
 
 async def begin_as_of(info: Info, as_of: str | None) -> None:
     """Register a root field's `asOf` for every read beneath it."""
-    if as_of is None or info.context.pins is not None:
-        return  # a citation's re-run pins every dataset to the versions this asOf resolved to
+    if as_of is None:
+        return
+    if info.context.pins is not None:
+        # a citation's re-run pins every dataset to the versions this asOf resolved to; the
+        # field is still one with an asOf, whose cursors name their version (cursor_shows)
+        info.context.as_of[_root_key(info)] = info.context.pins
+        return
     info.context.as_of[_root_key(info)] = await parse_as_of(info, as_of)
+
+
+def cursor_shows(info: Info, cursor_version: int | None) -> bool:
+    """Whether a page's cursors carry its version: when `asOf` or a cursor chose it.
+
+    A citation's pins do not: the re-run of an answer read live must give the same cursors.
+    """
+    context = info.context
+    return cursor_version is not None or (bool(context.as_of) and _root_key(info) in context.as_of)
 
 
 async def version_for(

@@ -19,7 +19,7 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
 from auth.policy import NOT_PERSONAL, can_read
 from schema.access import check, guarded_field, list_owner, marks, row_filter
-from schema.as_of import AS_OF_DESCRIPTION, begin_as_of, version_for
+from schema.as_of import AS_OF_DESCRIPTION, begin_as_of, cursor_shows, version_for
 from schema.connections import Connection, connection_types
 from schema.context import CityContext
 from schema.datasets import Catalog, ColumnSpec, DatasetSpec, ListOf
@@ -320,7 +320,8 @@ class DatasetTypes:
                 version=version,
             )
             page = await fetch(root, info, query)
-            return Connection(page, query.order, version)
+            shown = version if cursor_shows(info, next(iter(cursor), None)) else None
+            return Connection(page, query.order, shown)
 
         if root:
 

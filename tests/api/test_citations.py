@@ -24,7 +24,11 @@ from tests.audit.helpers import audited_client, read_log, settings_for, token
 
 STATIONS = """
 query Stations($first: Int) {
-  bikeStations(first: $first) { totalCount nodes { id name capacity district { code name } } }
+  bikeStations(first: $first) {
+    totalCount
+    pageInfo { endCursor }
+    nodes { id name capacity district { code name } }
+  }
 }
 """
 PERMITS = "{ buildingPermits(first: 2) { nodes { id kind } } }"
@@ -204,7 +208,7 @@ def test_an_export_carries_its_citation_and_the_citation_walks_it_again(
 def test_an_answer_read_as_of_a_version_is_cited_with_it(settings: Settings) -> None:
     query = """
     query ($asOf: String) {
-      past: bikeStations(asOf: $asOf, first: 3) { nodes { id name } }
+      past: bikeStations(asOf: $asOf, first: 3) { pageInfo { endCursor } nodes { id name } }
       now: districts(first: 2) { nodes { code name } }
     }
     """
@@ -216,6 +220,7 @@ def test_an_answer_read_as_of_a_version_is_cited_with_it(settings: Settings) -> 
         answer = client.post("/graphql", json={"query": query, "variables": variables})
         citation = answer.json()["extensions"]["citation"]
         assert citation["versions"] == ["bikeStations@1", "districts@1"]
+        assert answer.json()["data"]["past"]["pageInfo"]["endCursor"].endswith(".1")
         shown = client.get(f"/cite/{citation['id']}").json()
         assert shown["rerun"]["matches"] is True
         assert orjson.dumps(shown["rerun"]["data"]) == data_bytes(answer.content)
