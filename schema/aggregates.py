@@ -161,10 +161,22 @@ class DatasetAggregate:
                 "return": ListOf[group_type] | None,
             }
         )
+        field_resolver: Any = resolve
+        if not spec.versioned:  # asOf only where there is a history to ask
+
+            async def resolve_live(
+                root: Any, info: Info, where: Any = None, group_by: Any = None
+            ) -> Any:
+                return await resolve(root, info, where=where, group_by=group_by)
+
+            resolve_live.__annotations__.update(
+                {k: v for k, v in resolve.__annotations__.items() if k != "as_of"}
+            )
+            field_resolver = resolve_live
         return guarded_field(
             spec.meta.access,
             rows=list_owner(spec),
-            resolver=resolve,
+            resolver=field_resolver,
             description=f"Count, sum, avg, min and max of {spec.meta.title}, grouped by any columns. "
             "Without groupBy, one group over every matching row.",
         )

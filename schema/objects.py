@@ -323,7 +323,7 @@ class DatasetTypes:
             shown = version if cursor_shows(info, next(iter(cursor), None)) else None
             return Connection(page, query.order, shown)
 
-        if root:
+        if root and spec.versioned:  # asOf where there is a history to ask
 
             async def resolve(
                 root: Any,
@@ -454,16 +454,22 @@ class DatasetTypes:
                 inspect.Parameter(
                     pk.name, inspect.Parameter.KEYWORD_ONLY, annotation=pk.python_type
                 ),
-                inspect.Parameter(
-                    "as_of", inspect.Parameter.KEYWORD_ONLY, annotation=as_of, default=None
+                *(
+                    [
+                        inspect.Parameter(
+                            "as_of", inspect.Parameter.KEYWORD_ONLY, annotation=as_of, default=None
+                        )
+                    ]
+                    if spec.versioned  # asOf where there is a history to ask
+                    else []
                 ),
             ],
             return_annotation=self.node | None,
         )
         resolve.__signature__ = signature  # type: ignore[attr-defined]
-        resolve.__annotations__.update(
-            {pk.name: pk.python_type, "as_of": as_of, "return": self.node | None}
-        )
+        resolve.__annotations__.update({pk.name: pk.python_type, "return": self.node | None})
+        if spec.versioned:
+            resolve.__annotations__["as_of"] = as_of
         return guarded_field(
             self.spec.meta.access,
             rows=list_owner(self.spec),
