@@ -16,6 +16,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from api.catalog import CatalogEndpoints
+from api.citations import CitationEndpoints
+from api.citing import Citer
 from api.cors import ApiCORS
 from api.databases import prepare_at_start
 from api.exports import Exports
@@ -31,6 +33,7 @@ from audit.service import AuditLog
 from schema.city import City
 from schema.gateway import QueryLimits, build_gateway_schema
 from schema.publishing import load_catalog
+from storage.citations import CitationStore
 from storage.engines import Databases
 
 log = structlog.get_logger("citygraph.app")
@@ -80,6 +83,16 @@ def create_app(settings: Settings) -> Starlette:
     traffic = Traffic(settings, city=city, schema=gateway_schema._schema)
     graphql_app.traffic = traffic
     pages = Pages(settings, city=city, security=security, traffic=traffic)
+    # citations (docs/citations.md): stored beside the first dataset, which every city has
+    citer = Citer(
+        city,
+        CitationStore(city.repository(catalog.datasets[0].name).engine),
+        base_url=settings.base_url,
+    )
+    exports = Exports(gateway_schema, catalog, graphql_app, settings)
+    if settings.citations_enabled:
+        graphql_app.citer = citer
+        exports.citer = citer
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -131,7 +144,14 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         # every method reaches the view, which answers 405 with a GraphQL error body
         Route("/graphql", pages.graphiql(graphql_app)),
-        *Exports(gateway_schema, catalog, graphql_app, settings).routes(),
+        *exports.routes(),
+        *CitationEndpoints(
+            gateway_schema,
+            citer,
+            audit=audit.requests if audit is not None else None,
+            settings=settings,
+            renderer=pages.renderer,
+        ).routes(),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *metrics.routes(),

@@ -89,7 +89,8 @@ class CatalogEndpoints:
             self._pages.move_to_end(key)
         else:
             chosen = specs[(page - 1) * self.page_size : page * self.page_size]
-            graph = catalog_graph(self.meta, chosen, loads)
+            versions = await self.city.loaders().versions()
+            graph = catalog_graph(self.meta, chosen, loads, versions)
             self._paging(graph, request, page=page, last=last, total=len(specs))
             body = serialize(graph, form, root=str(self.meta.iri))
             self._remember(key, body)
@@ -114,8 +115,9 @@ class CatalogEndpoints:
             return RedirectResponse(
                 f"/datasets/{name}.{JSONLD.extension}", status_code=303, headers={"Vary": "Accept"}
             )
-        load = (await self.city.loaders().loads()).get(name)
-        graph = dataset_graph(self.meta, spec, load)
+        loaders = self.city.loaders()
+        load = (await loaders.loads()).get(name)
+        graph = dataset_graph(self.meta, spec, load, (await loaders.versions()).get(name, ()))
         return _rdf_response(serialize(graph, form, root=str(self.meta.dataset(name))), form)
 
     def _remember(self, key: tuple[object, ...], body: bytes) -> None:

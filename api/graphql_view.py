@@ -59,6 +59,7 @@ from schema.city import City
 from schema.context import CityContext
 
 if TYPE_CHECKING:
+    from api.citing import Citer
     from api.traffic import Traffic
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
@@ -101,6 +102,8 @@ class CityGraphQL(GraphQL[CityContext, None]):
 
     traffic: Traffic | None = None
     """Limits, persisted queries and the response cache (api.traffic), set by create_app."""
+    citer: Citer | None = None
+    """Cites public answers (api.citing), set by create_app when citations are on."""
 
     def __init__(
         self,
@@ -290,13 +293,15 @@ class CityGraphQL(GraphQL[CityContext, None]):
     ) -> ExecutionResult:
         method = request_adapter.method
         variables = request_data.variables
-        if self.audit is not None:
-            context.operation_name = request_data.operation_name
-            context.document = request_data.query
-            context.audit_engine = self.audit.engine
-            # the fail-closed second run needs the variables as sent: a run may change them
-            # (strawberry's `_entities` takes `__typename` out of each representation)
+        context.operation_name = request_data.operation_name
+        context.document = request_data.query
+        if self.audit is not None or self.citer is not None:
+            # a second run (fail-closed audit, a pinned citation) and the citation need the
+            # variables as sent: a run may change them (strawberry's `_entities` takes
+            # `__typename` out of each representation)
             variables = copy.deepcopy(variables) if variables else variables
+        if self.audit is not None:
+            context.audit_engine = self.audit.engine
         try:
             result = await self.schema.execute(
                 request_data.query,
@@ -317,21 +322,24 @@ class CityGraphQL(GraphQL[CityContext, None]):
             raise RequestError(400, exc.as_http_error_reason()) from exc
         except MissingQueryError as exc:
             raise RequestError(400, "the request has no `query`") from exc
-        if self.audit is None:
+        if self.audit is None and self.citer is None:
             return result
 
         async def rerun() -> ExecutionResult:
             return await self.schema.execute(
                 request_data.query,
                 root_value=root_value,
-                variable_values=variables,
+                variable_values=copy.deepcopy(variables) if variables else variables,
                 context_value=context,
                 operation_name=request_data.operation_name,
                 allowed_operation_types=OperationType.from_http(method),
                 operation_extensions=request_data.extensions,
             )
 
-        return await self.audit_execution(request, context, result, rerun)
+        result = await self.audit_execution(request, context, result, rerun)
+        if self.citer is not None:
+            result = await self.citer.settle(context, result, rerun, variables=variables)
+        return result
 
     async def process_result(
         self, request: Request, result: ExecutionResult

@@ -168,6 +168,10 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=60, description="How long an open breaker waits before one probe."
     )
     cache_enabled: bool = Field(default=True, description="Whole-response cache of public data.")
+    citations_enabled: bool = Field(
+        default=True,
+        description="Cite every public answer (extensions.citation, /cite/{id}); off for benchmarks.",
+    )
     cache_ttl_s: float = Field(default=300.0, ge=0, description="Lifetime of a cached response.")
     cache_local_ttl_s: float = Field(
         default=5.0, ge=0, description="Lifetime of a Redis entry's copy in the local LRU."

@@ -13,6 +13,7 @@ import strawberry
 
 from auth.policy import can_read
 from schema.access import check, guarded_field, list_owner, row_filter
+from schema.as_of import AS_OF_DESCRIPTION, begin_as_of, version_for
 from schema.context import CityContext
 from schema.datasets import ColumnSpec, DatasetSpec, ListOf
 from schema.errors import BadInput
@@ -108,7 +109,15 @@ class DatasetAggregate:
         spec, inputs, numeric, group_type = self.spec, self.inputs, self.numeric, self.group_type
         by_name = {c.name: c for c in self.groupable}
 
-        async def resolve(root: Any, info: Info, where: Any = None, group_by: Any = None) -> Any:
+        async def resolve(
+            root: Any,
+            info: Info,
+            where: Any = None,
+            group_by: Any = None,
+            as_of: str | None = None,
+        ) -> Any:
+            await begin_as_of(info, as_of)
+            version = await version_for(info, spec.name, versioned=spec.versioned)
             keys = tuple(dict.fromkeys(g.value for g in (group_by or [])))
             for key in keys:
                 check(info, by_name[key].access, list_owner(spec))
@@ -125,8 +134,8 @@ class DatasetAggregate:
                     [f for f in (row_filter(info, spec), inputs.to_filter(info, where)) if f]
                 ),
                 limit=MAX_GROUPS + 1,
+                version=version,
             )
-            info.context.datasets_read.add(spec.name)
             rows = await info.context.loaders.repositories[spec.name].aggregate(query)
             if len(rows) > MAX_GROUPS:
                 raise BadInput(
@@ -148,13 +157,26 @@ class DatasetAggregate:
                         description="Columns whose values make the groups; none: one group."
                     ),
                 ],
+                "as_of": Annotated[str | None, strawberry.argument(description=AS_OF_DESCRIPTION)],
                 "return": ListOf[group_type] | None,
             }
         )
+        field_resolver: Any = resolve
+        if not spec.versioned:  # asOf only where there is a history to ask
+
+            async def resolve_live(
+                root: Any, info: Info, where: Any = None, group_by: Any = None
+            ) -> Any:
+                return await resolve(root, info, where=where, group_by=group_by)
+
+            resolve_live.__annotations__.update(
+                {k: v for k, v in resolve.__annotations__.items() if k != "as_of"}
+            )
+            field_resolver = resolve_live
         return guarded_field(
             spec.meta.access,
             rows=list_owner(spec),
-            resolver=resolve,
+            resolver=field_resolver,
             description=f"Count, sum, avg, min and max of {spec.meta.title}, grouped by any columns. "
             "Without groupBy, one group over every matching row.",
         )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schema.datasets import Catalog, DatasetSpec, spec_of_model
 from schema.departments import MODELS
@@ -13,8 +14,9 @@ from schema.loaders import Loaders
 from storage.engines import Databases
 from storage.loads import Origin, record_loads
 from storage.migrate import Behind, pending, upgrade
-from storage.repository import Repository
+from storage.repository import Finish, Repository
 from storage.revisions import LOADS_BRANCH
+from storage.versions import commit_version, history_table, latest_numbers
 
 
 def builtin_specs() -> list[DatasetSpec]:
@@ -41,6 +43,22 @@ class City:
 
     def repository(self, dataset: str) -> Repository:
         return self.repositories[dataset]
+
+    def versioning(self, dataset: str, *, origin: Origin, source: str | None) -> Finish | None:
+        """What a write of `dataset` runs last in its transaction: record its next version.
+
+        None for a dataset without history (one that holds personal data: schema.datasets).
+        """
+        spec = self.catalog.by_name(dataset)
+        if not spec.versioned:
+            return None
+
+        async def finish(conn: AsyncConnection) -> None:
+            await commit_version(
+                conn, dataset=dataset, table=spec.table, origin=origin, source=source
+            )
+
+        return finish
 
     async def record_loads(
         self, datasets: Mapping[str, int | None], *, origin: Origin, source: str | None = None
@@ -92,7 +110,36 @@ class City:
                 failures.append(exc)
         if failures:
             raise failures[0]
+        await self.version_unversioned()
         return applied
+
+    async def version_unversioned(self) -> list[str]:
+        """Give a first version to each public dataset that has rows but none yet.
+
+        A database made before release 0.3 holds rows no version describes: its first version
+        is what it holds at the upgrade, so that citations and `asOf` can name it.
+        """
+        versioned = [s for s in self.catalog.datasets if s.versioned]
+        by_engine: dict[int, tuple[AsyncEngine, list[DatasetSpec]]] = {}
+        for spec in versioned:
+            engine = self.repositories[spec.name].engine
+            by_engine.setdefault(id(engine), (engine, []))[1].append(spec)
+        made: list[str] = []
+        for engine, specs in by_engine.values():
+            known = await latest_numbers(engine, [s.name for s in specs])
+            for spec in specs:
+                if spec.name in known:
+                    continue
+                async with engine.begin() as conn:
+                    if spec.published:  # published before 0.3: its history is made now
+                        await conn.run_sync(history_table(spec.table).create, checkfirst=True)
+                    if (await conn.execute(select(spec.table).limit(1))).first() is None:
+                        continue
+                    await commit_version(
+                        conn, dataset=spec.name, table=spec.table, origin="adopted", source=None
+                    )
+                made.append(spec.name)
+        return made
 
     async def pending(self, *, extra: Mapping[str, AsyncEngine] | None = None) -> list[Behind]:
         """What `migrate` would apply, database by database, without applying it."""

@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 
 from schema.datasets import ListOf
-from storage.paging import SortKey, encode_cursor
+from storage.paging import SortKey, encode_cursor, pin_cursor
 from storage.repository import Page
 
 
@@ -24,23 +24,27 @@ class PageInfo:
 class Edge:
     """One row and its cursor, computed only when asked for."""
 
-    __slots__ = ("_order", "node")
+    __slots__ = ("_order", "_version", "node")
 
-    def __init__(self, node: Any, order: Sequence[SortKey]) -> None:
+    def __init__(self, node: Any, order: Sequence[SortKey], version: int | None = None) -> None:
         self.node = node
         self._order = order
+        self._version = version
 
     @property
     def cursor(self) -> str:
-        return encode_cursor([getattr(self.node, k.column) for k in self._order])
+        values = encode_cursor([getattr(self.node, k.column) for k in self._order])
+        return pin_cursor(values, self._version)
 
 
 class Connection:
     """A page as a Relay connection."""
 
-    def __init__(self, page: Page, order: Sequence[SortKey]) -> None:
+    def __init__(self, page: Page, order: Sequence[SortKey], version: int | None = None) -> None:
         self._page = page
         self._order = order
+        self._version = version
+        """The dataset version the page was read from: its cursors carry it (schema.as_of)."""
         self.nodes = page.rows
 
     @property
@@ -49,13 +53,13 @@ class Connection:
 
     @cached_property
     def edges(self) -> list[Edge]:
-        return [Edge(row, self._order) for row in self._page.rows]
+        return [Edge(row, self._order, self._version) for row in self._page.rows]
 
     @property
     def page_info(self) -> PageInfo:
         rows = self._page.rows
-        first = Edge(rows[0], self._order).cursor if rows else None
-        last = Edge(rows[-1], self._order).cursor if rows else None
+        first = Edge(rows[0], self._order, self._version).cursor if rows else None
+        last = Edge(rows[-1], self._order, self._version).cursor if rows else None
         return PageInfo(
             has_next_page=self._page.has_next,
             has_previous_page=self._page.has_previous,

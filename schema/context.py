@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from auth.principal import ANONYMOUS, Principal
 
 if TYPE_CHECKING:
+    from schema.as_of import Snapshot
     from schema.loaders import Loaders
 
 
@@ -43,3 +44,15 @@ class CityContext:
     """The access log's database, for the auditors' and citizens' fields (schema.audit_fields)."""
     restricted_read: bool = False
     """Whether a restricted field was let through: such a response is never cached (api.traffic)."""
+
+    # Versions (schema.as_of): what the request reads, and what it read -------------------------
+    as_of: dict[Any, Snapshot] = field(default_factory=dict)
+    """The snapshot of each root field (by response key) that has an `asOf`."""
+    pins: Snapshot | None = None
+    """Every dataset's version, for a citation's re-run; overrides any `asOf`."""
+    versions_read: dict[str, int | None] = field(default_factory=dict)
+    """Each dataset read, and its version (0: the live rows; None: a dataset without history)."""
+    mixed_versions: bool = False
+    """Two fields read one dataset at two versions: no citation can pin the answer."""
+    uncitable: bool = False
+    """A field read something without versions (the catalog's load times): no citation."""

@@ -114,6 +114,15 @@ class DatasetSpec:
     def restricted(self) -> bool:
         return is_restricted(self.meta.access)
 
+    @property
+    def versioned(self) -> bool:
+        """Whether the dataset keeps its history (storage.versions): asOf, citations.
+
+        Only public datasets without a restricted column do. Personal data keeps no history:
+        what is erased or corrected must be gone, not one `asOf` away.
+        """
+        return not self.restricted and not any(c.restricted for c in self.columns)
+
     def column(self, name: str) -> ColumnSpec:
         return next(c for c in self.columns if c.name == name)
 

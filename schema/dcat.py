@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
+from schema.context import CityContext
 from schema.datasets import DatasetSpec
 from schema.vocabularies import FREQUENCIES as FREQUENCIES  # manifests check their words here
 from storage.loads import Load
+from storage.versions import Version
 
 CC0 = "https://creativecommons.org/publicdomain/zero/1.0/"
 
@@ -25,6 +28,37 @@ class DatasetField:
     type: str = strawberry.field(description="GraphQL type of the field.")
     description: str = strawberry.field(description="What the field holds.")
     access: str = strawberry.field(description="`public`, or the scope needed to read it.")
+
+
+@strawberry.type(description="One load of a dataset: a version `asOf` and citations can name.")
+class DatasetVersion:
+    id: str = strawberry.field(description="The version id, `bikeStations@3`: an `asOf` value.")
+    number: int = strawberry.field(description="The version's number, from 1, in load order.")
+    created_at: datetime = strawberry.field(description="When the load committed, UTC.")
+    origin: str = strawberry.field(
+        description="How the rows came: imported, generated, published, or adopted (rows an "
+        "earlier release held)."
+    )
+    row_count: int = strawberry.field(description="Rows the version holds.")
+    content_sha256: str = strawberry.field(
+        description="SHA-256 of the rows in primary-key order (docs/citations.md)."
+    )
+
+    @classmethod
+    def of(cls, version: Version) -> DatasetVersion:
+        return cls(
+            id=version.id,
+            number=version.number,
+            created_at=version.created_at,
+            origin=version.origin,
+            row_count=version.row_count,
+            content_sha256=version.content_sha256,
+        )
+
+
+async def _versions(root: Any, info: strawberry.Info[CityContext, Any]) -> list[DatasetVersion]:
+    found = await info.context.loaders.versions()
+    return [DatasetVersion.of(v) for v in found.get(root.name, ())]
 
 
 @strawberry.type(description="A dataset of the catalog, described with DCAT-AP's vocabulary.")
@@ -55,6 +89,12 @@ class DatasetInfo:
     )
     row_count: int | None = strawberry.field(description="Rows loaded then, for public datasets.")
     fields: list[DatasetField] = strawberry.field(description="The dataset's columns.")
+
+    versions: list[DatasetVersion] = strawberry.field(
+        resolver=_versions,
+        description="Every version of the dataset, oldest first; empty for a dataset that keeps "
+        "no history (personal data).",
+    )
 
 
 @dataclass(frozen=True, slots=True)

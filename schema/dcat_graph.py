@@ -12,7 +12,7 @@ IRIs are stable: `{base}/catalog`, `{base}/datasets/{name}` (dereferenceable, ap
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -23,6 +23,10 @@ from schema import vocabularies as vocab
 from schema.datasets import DatasetSpec
 from schema.dcat import Credit, credit
 from storage.loads import Load
+from storage.versions import Version
+
+DCAT3 = Namespace("http://www.w3.org/ns/dcat#")
+"""DCAT 3's terms that rdflib's DCAT namespace (DCAT 2) does not define: version, hasVersion."""
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 GRAPHQL_SPEC = URIRef("https://spec.graphql.org/")
@@ -68,7 +72,10 @@ def new_graph() -> Graph:
 
 
 def catalog_graph(
-    meta: CatalogMeta, specs: Iterable[DatasetSpec], loads: Mapping[str, Load]
+    meta: CatalogMeta,
+    specs: Iterable[DatasetSpec],
+    loads: Mapping[str, Load],
+    versions: Mapping[str, Sequence[Version]] | None = None,
 ) -> Graph:
     """The catalog listing these datasets (one page of them), with their descriptions."""
     g = new_graph()
@@ -95,15 +102,60 @@ def catalog_graph(
     if modified:
         g.add((cat, DCTERMS.modified, Literal(max(modified))))
     for spec in specs:
-        g.add((cat, DCAT.dataset, _describe(g, meta, spec, loads.get(spec.name))))
+        ds = _describe(g, meta, spec, loads.get(spec.name))
+        g.add((cat, DCAT.dataset, ds))
+        _versions(g, spec, ds, (versions or {}).get(spec.name, ()), linked=False)
     return g
 
 
-def dataset_graph(meta: CatalogMeta, spec: DatasetSpec, load: Load | None) -> Graph:
+def dataset_graph(
+    meta: CatalogMeta,
+    spec: DatasetSpec,
+    load: Load | None,
+    versions: Sequence[Version] = (),
+) -> Graph:
     """One dataset's own description: what `/datasets/{name}` dereferences to."""
     g = new_graph()
-    _describe(g, meta, spec, load)
+    _versions(g, spec, _describe(g, meta, spec, load), versions, linked=True)
     return g
+
+
+def _versions(
+    g: Graph, spec: DatasetSpec, ds: URIRef, versions: Sequence[Version], *, linked: bool
+) -> None:
+    """`dcat:version` (the current one) and, when `linked`, `dct:hasVersion` (each version).
+
+    The catalog's pages carry `dcat:version` only: a version must be a dcat:Dataset for the
+    shapes, and harvesters (ckanext-dcat, piveau) import every dcat:Dataset of a page as a
+    dataset of its own. The dataset's own description (its IRI) links every version, each
+    described enough for the shapes (a title, a description) and for a reader: when, how many
+    rows, their SHA-256, and the `asOf` that asks for them.
+    """
+    if not versions:
+        return
+    g.add((ds, DCAT3.version, Literal(versions[-1].id)))
+    for version in versions if linked else ():
+        node = URIRef(f"{ds}/versions/{version.number}")
+        # DCAT 3 and DCAT-AP 3 say dcat:hasVersion; DCMI's dct:hasVersion is what older
+        # harvesters (and DCAT 2 profiles) read
+        g.add((ds, DCAT3.hasVersion, node))
+        g.add((ds, DCTERMS.hasVersion, node))
+        g.add((node, RDF.type, DCAT.Dataset))
+        g.add((node, DCTERMS.isVersionOf, ds))
+        g.add((node, DCAT3.version, Literal(version.id)))
+        g.add((node, DCTERMS.title, Literal(f"{spec.meta.title}, version {version.number}")))
+        g.add(
+            (
+                node,
+                DCTERMS.description,
+                Literal(
+                    f"The {version.row_count} rows of {spec.meta.title} as {version.origin} on "
+                    f"{_utc(version.created_at).isoformat()} (SHA-256 {version.content_sha256}); "
+                    f'ask the API for them with asOf: "{version.id}".'
+                ),
+            )
+        )
+        g.add((node, DCTERMS.issued, Literal(_utc(version.created_at))))
 
 
 def _describe(g: Graph, meta: CatalogMeta, spec: DatasetSpec, load: Load | None) -> URIRef:

@@ -87,10 +87,12 @@ def catalog_fields(catalog: Catalog) -> dict[str, Any]:
     specs = {s.name: s for s in catalog.datasets}
 
     async def resolve_all(info: Info) -> list[DatasetInfo]:
+        info.context.uncitable = True  # load times and versions change: no citation pins them
         loads = await info.context.loaders.loads()
         return [dataset_info(s, loads.get(s.name)) for s in catalog.datasets]
 
     async def resolve_one(info: Info, name: str) -> DatasetInfo | None:
+        info.context.uncitable = True
         spec = specs.get(name)
         if spec is None:
             return None

@@ -19,6 +19,7 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
 from auth.policy import NOT_PERSONAL, can_read
 from schema.access import check, guarded_field, list_owner, marks, row_filter
+from schema.as_of import AS_OF_DESCRIPTION, begin_as_of, cursor_shows, version_for
 from schema.connections import Connection, connection_types
 from schema.context import CityContext
 from schema.datasets import Catalog, ColumnSpec, DatasetSpec, ListOf
@@ -26,7 +27,7 @@ from schema.errors import BadInput
 from schema.inputs import DatasetInputs
 from schema.scalars import GeoJSON
 from storage.filters import all_of
-from storage.paging import InvalidCursor, decode_cursor, total_order
+from storage.paging import InvalidCursor, cursor_version, decode_cursor, total_order
 from storage.repository import PageQuery
 
 Info = strawberry.Info[CityContext, Any]
@@ -123,8 +124,8 @@ class DatasetTypes:
                 return None
             if target.stub:
                 return target.reference(key)
-            info.context.datasets_read.add(target_name)
-            return await info.context.loaders.row(target_name, target_column).load(key)
+            version = await version_for(info, target_name, versioned=target.spec.versioned)
+            return await info.context.loaders.row(target_name, target_column, version).load(key)
 
         resolve.__annotations__["return"] = target.node | None
         setattr(
@@ -199,8 +200,8 @@ class DatasetTypes:
                 owner = key if spec.meta.owner == pk.name else NOT_PERSONAL
                 if can_read(info.context.principal, spec.meta.access, owner=owner) is not None:
                     return types.reference(key)
-            info.context.datasets_read.add(spec.name)
-            row = await info.context.loaders.row(spec.name, pk.name).load(key)
+            version = await version_for(info, spec.name, versioned=spec.versioned)
+            row = await info.context.loaders.row(spec.name, pk.name, version).load(key)
             # a copy: SQL rows are immutable, and the union needs a cast object (see reference)
             return (
                 None
@@ -236,8 +237,9 @@ class DatasetTypes:
         after: str | None,
         last: int | None,
         before: str | None,
+        version: int | None,
     ) -> PageQuery:
-        """Validate connection arguments into a keyset page query."""
+        """Validate connection arguments into a keyset page query of one dataset version."""
         if first is not None and last is not None:
             raise BadInput("pass `first` or `last`, not both")
         for size_name, size in (("first", first), ("last", last)):
@@ -250,8 +252,12 @@ class DatasetTypes:
         )
         types = [self.spec.column(k.column).python_type for k in order]
         try:
-            after_values = tuple(decode_cursor(after, order, types)) if after else None
-            before_values = tuple(decode_cursor(before, order, types)) if before else None
+            after_values = (
+                tuple(decode_cursor(cursor_version(after)[0], order, types)) if after else None
+            )
+            before_values = (
+                tuple(decode_cursor(cursor_version(before)[0], order, types)) if before else None
+            )
         except InvalidCursor as exc:
             raise BadInput(str(exc)) from exc
         return PageQuery(
@@ -264,27 +270,45 @@ class DatasetTypes:
             last=last,
             before=before_values,
             with_total=selects(info, "totalCount"),
+            version=version,
         )
 
-    def list_resolver(self, fetch: Callable[[Any, Info, PageQuery], Any]) -> Callable[..., Any]:
+    def list_resolver(
+        self, fetch: Callable[[Any, Info, PageQuery], Any], *, root: bool = False
+    ) -> Callable[..., Any]:
         """A connection resolver with the dataset's arguments; `fetch` returns the Page.
 
+        A root connection also takes `asOf` (schema.as_of). A cursor carries the version its
+        page was read from, so a walk stays in that version whatever is imported meanwhile.
         Connections are nullable: a denied field, or a bad argument, nulls that field alone
         rather than every sibling in the response.
         """
-        name = self.spec.name
+        spec = self.spec
         inputs = self.inputs
 
-        async def resolve(
+        async def run(
             root: Any,
             info: Info,
-            where: Any = None,
-            order_by: Any = None,
-            first: int | None = None,
-            after: str | None = None,
-            last: int | None = None,
-            before: str | None = None,
+            *,
+            where: Any,
+            order_by: Any,
+            first: int | None,
+            after: str | None,
+            last: int | None,
+            before: str | None,
         ) -> Any:
+            try:
+                cursor = {cursor_version(c)[1] for c in (after, before) if c} - {None}
+            except InvalidCursor as exc:
+                raise BadInput(str(exc)) from exc
+            if len(cursor) > 1:
+                raise BadInput("`after` and `before` come from two versions of the dataset")
+            version = await version_for(
+                info,
+                spec.name,
+                versioned=spec.versioned,
+                cursor_version=next(iter(cursor), None),
+            )
             query = self.page_query(
                 info,
                 where=where,
@@ -293,10 +317,62 @@ class DatasetTypes:
                 after=after,
                 last=last,
                 before=before,
+                version=version,
             )
-            info.context.datasets_read.add(name)
             page = await fetch(root, info, query)
-            return Connection(page, query.order)
+            shown = version if cursor_shows(info, next(iter(cursor), None)) else None
+            return Connection(page, query.order, shown)
+
+        if root and spec.versioned:  # asOf where there is a history to ask
+
+            async def resolve(
+                root: Any,
+                info: Info,
+                where: Any = None,
+                order_by: Any = None,
+                first: int | None = None,
+                after: str | None = None,
+                last: int | None = None,
+                before: str | None = None,
+                as_of: str | None = None,
+            ) -> Any:
+                await begin_as_of(info, as_of)
+                return await run(
+                    root,
+                    info,
+                    where=where,
+                    order_by=order_by,
+                    first=first,
+                    after=after,
+                    last=last,
+                    before=before,
+                )
+
+            resolve.__annotations__["as_of"] = Annotated[
+                str | None, strawberry.argument(description=AS_OF_DESCRIPTION)
+            ]
+        else:
+
+            async def resolve(  # type: ignore[misc]
+                root: Any,
+                info: Info,
+                where: Any = None,
+                order_by: Any = None,
+                first: int | None = None,
+                after: str | None = None,
+                last: int | None = None,
+                before: str | None = None,
+            ) -> Any:
+                return await run(
+                    root,
+                    info,
+                    where=where,
+                    order_by=order_by,
+                    first=first,
+                    after=after,
+                    last=last,
+                    before=before,
+                )
 
         resolve.__annotations__.update(
             {
@@ -349,7 +425,7 @@ class DatasetTypes:
         return guarded_field(
             self.spec.meta.access,
             rows=list_owner(self.spec),
-            resolver=self.list_resolver(fetch),
+            resolver=self.list_resolver(fetch, root=True),
             description=f"{self.spec.meta.title}: {self.spec.meta.description} Cursor-paginated.",
         )
 
@@ -359,12 +435,13 @@ class DatasetTypes:
             return None
         pk = self.spec.primary_key[0]
         name = self.spec.name
-
+        as_of = Annotated[str | None, strawberry.argument(description=AS_OF_DESCRIPTION)]
         spec = self.spec
 
-        async def resolve(root: Any, info: Info, **key: Any) -> Any:
-            info.context.datasets_read.add(name)
-            row = await info.context.loaders.row(name, pk.name).load(key[pk.name])
+        async def resolve(root: Any, info: Info, as_of: str | None = None, **key: Any) -> Any:
+            await begin_as_of(info, as_of)
+            version = await version_for(info, name, versioned=spec.versioned)
+            row = await info.context.loaders.row(name, pk.name, version).load(key[pk.name])
             if row is not None and row_filter(info, spec) is not None and spec.meta.owner:
                 check(info, spec.meta.access, getattr(row, spec.meta.owner))
             return row
@@ -377,11 +454,22 @@ class DatasetTypes:
                 inspect.Parameter(
                     pk.name, inspect.Parameter.KEYWORD_ONLY, annotation=pk.python_type
                 ),
+                *(
+                    [
+                        inspect.Parameter(
+                            "as_of", inspect.Parameter.KEYWORD_ONLY, annotation=as_of, default=None
+                        )
+                    ]
+                    if spec.versioned  # asOf where there is a history to ask
+                    else []
+                ),
             ],
             return_annotation=self.node | None,
         )
         resolve.__signature__ = signature  # type: ignore[attr-defined]
         resolve.__annotations__.update({pk.name: pk.python_type, "return": self.node | None})
+        if spec.versioned:
+            resolve.__annotations__["as_of"] = as_of
         return guarded_field(
             self.spec.meta.access,
             rows=list_owner(self.spec),

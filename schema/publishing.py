@@ -40,6 +40,7 @@ from schema.published_store import (
 from schema.published_tables import build_table, signature, spec_of_manifest
 from storage.engines import Databases
 from storage.loads import record_loads
+from storage.versions import commit_version, forget_versions, history_table
 
 __all__ = ["PublishError", "district_code", "load_catalog", "publish", "spec_of_manifest"]
 
@@ -216,10 +217,14 @@ async def publish(
             change = _column_changes(plan.previous, parsed, existing, table)
         if change is not None:
             await conn.run_sync(table.drop)
+            await forget_versions(conn, dataset=parsed.name, table=table)
         if existing is None or change is not None:
             await conn.run_sync(table.create)
         else:
             replaced = (await conn.execute(table.delete())).rowcount
+        versioned = spec_of_table(table, parsed.dataset(), published=True).versioned
+        if versioned:
+            await conn.run_sync(history_table(table).create, checkfirst=True)
         batches = rows.batches(progress, f"loading {parsed.name}", plan.lines)
         while (batch := await asyncio.to_thread(next, batches, None)) is not None:
             await conn.execute(table.insert(), batch)
@@ -234,9 +239,14 @@ async def publish(
             raise PublishError(
                 f"{parsed.csv.file} changed while it was being loaded; nothing was changed", report
             )
+        if versioned:
+            await commit_version(
+                conn, dataset=parsed.name, table=table, origin="published", source=str(manifest)
+            )
     if change is not None:
         report.notes.append(
-            f"table {table.name} dropped and recreated: {change}; its old rows are gone"
+            f"table {table.name} dropped and recreated: {change}; its old rows are gone, "
+            "and so are its earlier versions"
         )
     elif existing is not None:
         report.notes.append(f"replaced the {replaced} rows published before")

@@ -61,7 +61,7 @@ async def _clear(city: City, datasets: tuple[str, ...]) -> None:
     # The importers replace most tables, but measurements accumulate: emptying first drops the
     # generated rows of an earlier build, so a city is never half generated, half real.
     for name in datasets:
-        async with rewriting(city, name):
+        async with rewriting(city, name, version=False):
             pass
 
 

@@ -143,6 +143,21 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def pin_cursor(cursor: str, version: int | None) -> str:
+    """A cursor that also says which dataset version its page was read from."""
+    return cursor if version is None else f"{cursor}.{version}"
+
+
+def cursor_version(cursor: str) -> tuple[str, int | None]:
+    """A cursor without its version, and the version (None for a page of the live rows)."""
+    base, dot, version = cursor.rpartition(".")
+    if not dot:
+        return cursor, None
+    if not version.isdigit() or len(version) > 18:
+        raise InvalidCursor("the cursor is not one this API produced")
+    return base, int(version)
+
+
 def decode_cursor(cursor: str, keys: Sequence[SortKey], types: Sequence[type]) -> list[Any]:
     """The sort values inside a cursor, typed like the columns; InvalidCursor if it does not fit."""
     try:

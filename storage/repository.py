@@ -8,7 +8,7 @@ so GraphQL's default resolver reads them without any per-field Python code.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,7 +19,10 @@ from sqlalchemy.sql import Select
 
 from storage.filters import Filter, compile_filter
 from storage.paging import SortKey, order_by, seek
+from storage.versions import rows_at
 
+Finish = Callable[[AsyncConnection], Awaitable[Any]]
+"""Work a write does in its own transaction after the rows (recording the dataset's version)."""
 Measure = Literal["count", "sum", "avg", "min", "max"]
 TOTAL = "cg_total"
 RANK = "cg_rank"
@@ -36,6 +39,8 @@ class PageQuery:
     last: int | None = None
     before: Sequence[Any] | None = None
     with_total: bool = False
+    version: int | None = None
+    """The dataset version to read (storage.versions); None for the live rows."""
 
 
 @dataclass(slots=True)
@@ -52,6 +57,7 @@ class AggregateQuery:
     measures: tuple[tuple[Measure, str | None], ...]
     filter: Filter | None = None
     limit: int = 10_000
+    version: int | None = None
 
 
 class Repository:
@@ -78,7 +84,7 @@ class Repository:
         self, query: PageQuery, *, partition: str | None, parents: Sequence[Any]
     ) -> Select[Any]:
         size, backwards, cursor = self._window(query)
-        table = self.table
+        table = rows_at(self.table, query.version)
         base = select(table).where(compile_filter(table, query.filter))
         if partition is not None:
             base = base.where(table.c[partition].in_(list(parents)))
@@ -139,7 +145,10 @@ class Repository:
         rows = await self._all(self._page_statement(query, partition=None, parents=()))
         page = self._finish(rows, query)
         if query.with_total and page.total is None:
-            page.total = 0 if not (query.after or query.before) else await self.count(query.filter)
+            if query.after or query.before:
+                page.total = await self.count(query.filter, version=query.version)
+            else:
+                page.total = 0
         return page
 
     async def pages_by(
@@ -161,18 +170,22 @@ class Repository:
                     )
         return pages
 
-    async def count(self, spec: Filter | None) -> int:
-        """How many rows match a filter."""
-        stmt = select(func.count()).select_from(self.table).where(compile_filter(self.table, spec))
+    async def count(self, spec: Filter | None, *, version: int | None = None) -> int:
+        """How many rows match a filter (in a given version of the dataset)."""
+        table = rows_at(self.table, version)
+        stmt = select(func.count()).select_from(table).where(compile_filter(table, spec))
         async with self.engine.connect() as conn:
             return int((await conn.execute(stmt)).scalar_one())
 
-    async def by_keys(self, column: str, keys: Iterable[Hashable]) -> dict[Hashable, Row[Any]]:
+    async def by_keys(
+        self, column: str, keys: Iterable[Hashable], *, version: int | None = None
+    ) -> dict[Hashable, Row[Any]]:
         """Rows whose `column` (a unique key) is one of `keys`, by key: one statement per batch."""
         wanted = list(dict.fromkeys(k for k in keys if k is not None))
         if not wanted:
             return {}
-        rows = await self._all(select(self.table).where(self.table.c[column].in_(wanted)))
+        table = rows_at(self.table, version)
+        rows = await self._all(select(table).where(table.c[column].in_(wanted)))
         return {getattr(r, column): r for r in rows}
 
     async def by_primary_keys(
@@ -191,7 +204,7 @@ class Repository:
 
     async def aggregate(self, query: AggregateQuery) -> list[Row[Any]]:
         """Grouped measures; a group's key columns and `m_<measure>_<column>` values."""
-        table = self.table
+        table = rows_at(self.table, query.version)
         keys = [table.c[c] for c in query.group_by]
         columns: list[Any] = list(keys)
         for measure, name in query.measures:
@@ -259,14 +272,18 @@ class Repository:
         *,
         chunk: int = 5_000,
         on_batch: Callable[[int], None] | None = None,
+        then: Finish | None = None,
     ) -> int:
         """Insert rows, replacing those whose primary key exists: re-running an import is idempotent.
 
         The rows go as parameters of one cached statement (executemany), not as a statement
-        built per batch: on 40k rows that is seconds against a fraction of one.
+        built per batch: on 40k rows that is seconds against a fraction of one. `then` runs in
+        the same transaction once the rows are written (a dataset's version, storage.versions).
         """
         async with self.engine.begin() as conn:
             await self._write(conn, rows, chunk=chunk, on_batch=on_batch)
+            if then is not None:
+                await then(conn)
         return len(rows)
 
     async def replace_all(
@@ -275,11 +292,14 @@ class Repository:
         *,
         chunk: int = 5_000,
         on_batch: Callable[[int], None] | None = None,
+        then: Finish | None = None,
     ) -> int:
         """Make the table hold exactly `rows`, in one transaction: readers never see it empty."""
         async with self.engine.begin() as conn:
             await conn.execute(self.table.delete())
             await self._write(conn, rows, chunk=chunk, on_batch=on_batch)
+            if then is not None:
+                await then(conn)
         return len(rows)
 
     async def _write(

@@ -14,6 +14,7 @@ from strawberry import Schema
 from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 
+from api.citing import Citer, RowsHash
 from api.exchange import JSON, RequestError, decode_json, error_response, request_params
 from api.exports.formats import (
     CSV_MEDIA,
@@ -33,6 +34,7 @@ from api.settings import Settings
 from schema.context import CityContext
 from schema.datasets import Catalog
 from schema.dcat import credit
+from storage.versions import version_id
 
 log = structlog.get_logger("citygraph.exports")
 
@@ -48,6 +50,8 @@ class Exports:
         self.graphql_app = graphql_app
         self.settings = settings
         self.datasets = {s.name: s for s in catalog.datasets}
+        self.citer: Citer | None = None
+        """Cites public exports (docs/citations.md), set by create_app when citations are on."""
 
     def routes(self) -> list[Route]:
         return [
@@ -120,8 +124,15 @@ class Exports:
         record.follow(context, document=request.query, operation=plan.operation_name)
         page_size, max_rows = self.settings.page_max, self.settings.export_max_rows
         walk = Walk(self.schema, plan, context, page_size=page_size, max_rows=max_rows)
+        if self.citer is not None and plan.spec.versioned:
+            # every page from the same versions, so that the file is one citable answer
+            context.pins = await self.citer.pins()
         # the first page before any other refusal: access errors must not be hidden by ours
         rows, page_info = await walk.first()
+        citation = None
+        if self.citer is not None and context.pins is not None:
+            citation = await self.citer.cite_export(context, request, export_format=fmt)
+        hashed = RowsHash()
         geojson = GeoJSONWriter(plan) if fmt == "geojson" else None
         spec = plan.spec
         # credit whoever made the rows being served: generated demo rows credit nobody else
@@ -129,17 +140,28 @@ class Exports:
         restricted = record.restricted
 
         async def pages() -> AsyncIterator[list[Any]]:
+            hashed.update(rows)
             yield rows
             async for page in walk.rest(len(rows), page_info):
                 if record.restricted and not restricted:
                     # streaming began under a public export's record: restricted rows never follow
                     raise RuntimeError("a later page of an export read restricted data; cut short")
+                hashed.update(page)
                 yield page
+            if citation is not None and self.citer is not None:
+                # the whole file was read: its hash completes the citation
+                await self.citer.store.complete(citation.id, hashed.hexdigest())
 
         if geojson is None:
             body = csv_body(plan, pages())
         else:
-            body = geojson.body(metadata(spec, self.settings, rights), pages())
+            properties = metadata(spec, self.settings, rights)
+            if citation is not None and self.citer is not None:
+                properties["citation"] = self.citer.url(citation.id)
+                properties["versions"] = sorted(
+                    version_id(n, v) for n, v in citation.versions.items()
+                )
+            body = geojson.body(properties, pages())
         media_type = CSV_MEDIA if geojson is None else GEOJSON_MEDIA
         headers = {
             "Content-Disposition": f'attachment; filename="{spec.name}.{fmt}"',
@@ -148,6 +170,11 @@ class Exports:
             # header values are ASCII; attributions are not (« », accents): percent-encoded UTF-8
             "X-Attribution": quote(rights.attribution, safe=" ,;:/()'.-"),
         }
+        if citation is not None and self.citer is not None:
+            # RFC 8574: the file's permanent citation, also its metadata (a CSV's sidecar)
+            url = self.citer.url(citation.id)
+            headers["Link"] += f', <{url}>; rel="cite-as", <{url}>; rel="describedby"'
+            headers["X-Citation"] = url
         if restricted:
             # every page is read before the record is committed, so that it lists every subject
             # read, and before anything is sent (fail closed); exports are capped at max_rows

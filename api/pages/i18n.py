@@ -98,6 +98,34 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Les lignes de ce jeu sont personnelles : seuls les agents munis de la portée "
         "{scope} et d'un motif déclaré les lisent, et les personnes concernées voient qui l'a fait.",
     },
+    "cite_title": {"en": "A cited answer", "fr": "Une réponse citée"},
+    "cite_intro": {
+        "en": "This answer was cited: the query below was run again on the very versions of the "
+        "data it read, and its fingerprint compared with the one recorded then.",
+        "fr": "Cette réponse a été citée : la requête ci-dessous a été relancée sur les versions "
+        "mêmes des données qu'elle a lues, et son empreinte comparée à celle enregistrée alors.",
+    },
+    "cite_matches": {
+        "en": "The answer is unchanged: same data, same SHA-256.",
+        "fr": "La réponse est inchangée : mêmes données, même SHA-256.",
+    },
+    "cite_differs": {
+        "en": "The answer computed now differs from the one cited.",
+        "fr": "La réponse calculée aujourd'hui diffère de celle citée.",
+    },
+    "cite_url": {"en": "Permanent link", "fr": "Lien permanent"},
+    "cite_created": {"en": "Cited on", "fr": "Citée le"},
+    "cite_hash": {"en": "SHA-256 cited", "fr": "SHA-256 cité"},
+    "cite_rerun_hash": {"en": "SHA-256 now", "fr": "SHA-256 aujourd'hui"},
+    "cite_query": {"en": "Query", "fr": "Requête"},
+    "cite_operation": {"en": "Operation:", "fr": "Opération :"},
+    "cite_variables": {"en": "Variables", "fr": "Variables"},
+    "cite_versions": {"en": "Data read", "fr": "Données lues"},
+    "cite_dataset": {"en": "Dataset", "fr": "Jeu de données"},
+    "cite_version": {"en": "Version", "fr": "Version"},
+    "cite_rows": {"en": "Rows", "fr": "Lignes"},
+    "cite_credit": {"en": "Attribution and licence", "fr": "Attribution et licence"},
+    "cite_answer": {"en": "The answer", "fr": "La réponse"},
     "not_found": {"en": "Not found", "fr": "Introuvable"},
     "no_dataset": {"en": "There is no dataset named {name}.", "fr": "Aucun jeu nommé {name}."},
     "dev_title": {"en": "Developer portal", "fr": "Espace développeurs"},

@@ -35,6 +35,9 @@ T = TypeVar("T")
 REFERENCE_DATE = date(2024, 12, 31)
 """The demo city's "today": ages, case statuses and pending permits never depend on the build day."""
 
+GENERATED = "citygraph demo generator"
+"""The source a generated dataset's versions name."""
+
 CHUNK = 10_000
 """Rows per insert: large enough to amortise a round trip, small enough to keep memory flat."""
 
@@ -150,9 +153,13 @@ class Rewrite:
 
 
 @asynccontextmanager
-async def rewriting(city: City, *datasets: str) -> AsyncIterator[Rewrite]:
+async def rewriting(city: City, *datasets: str, version: bool = True) -> AsyncIterator[Rewrite]:
     """Empty the datasets' tables and refill them, all in one transaction: a failed build leaves
-    the previous rows in place, and a rebuild never mixes old rows with new ones."""
+    the previous rows in place, and a rebuild never mixes old rows with new ones.
+
+    Each public dataset's new version is recorded in that transaction too, unless `version` is
+    False (emptying a table that an import refills at once is no version of its own).
+    """
     engines = {id(city.repository(name).engine) for name in datasets}
     if len(engines) != 1:
         raise ValueError(
@@ -167,6 +174,10 @@ async def rewriting(city: City, *datasets: str) -> AsyncIterator[Rewrite]:
             yield rewrite
         finally:
             await rewrite.drain()
+        for name in datasets if version else ():
+            finish = city.versioning(name, origin="generated", source=GENERATED)
+            if finish is not None:
+                await finish(conn)
 
 
 async def replace_dataset(city: City, dataset: str, rows: Iterable[dict[str, Any]]) -> int:

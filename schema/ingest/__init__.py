@@ -39,6 +39,8 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     """Other tallies of the loaded rows, such as how each got its district (schema.placement)."""
+    source: str | None = None
+    """Where the rows came from (a folder, a feed): each dataset version it makes names it."""
 
     def skip(self, dataset: str, row: str, reason: str) -> None:
         self.skipped.append(Skipped(dataset, row, reason))
@@ -100,9 +102,11 @@ async def store(
     """Write a dataset's rows in one transaction (replacing all its rows when `replace`).
 
     Readers see the old rows or the new ones, never a half-written table; a failure leaves the
-    old rows. The progress bar advances batch by batch.
+    old rows. A public dataset's new version is recorded in the same transaction (storage.versions).
+    The progress bar advances batch by batch.
     """
     repository = city.repository(dataset)
+    then = city.versioning(dataset, origin="imported", source=report.source)
     task = progress.add_task(dataset, total=len(rows)) if progress is not None else None
 
     def advance(count: int) -> None:
@@ -110,7 +114,7 @@ async def store(
             progress.advance(task, count)
 
     if replace:
-        await repository.replace_all(rows, on_batch=advance)
+        await repository.replace_all(rows, on_batch=advance, then=then)
     else:
-        await repository.upsert(rows, on_batch=advance)
+        await repository.upsert(rows, on_batch=advance, then=then)
     report.loaded[dataset] += len(rows)

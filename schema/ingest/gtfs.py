@@ -92,7 +92,7 @@ def read_feed(path: Path) -> Feed:
 async def import_gtfs(city: City, feed: Path, *, progress: Progress | None = None) -> ImportReport:
     """Load a GTFS feed into the city's transit datasets; rerunning it gives the same rows."""
     tables = read_feed(feed)
-    report = ImportReport()
+    report = ImportReport(source=str(feed))
     districts = await DistrictLocator.load(city=city)
     if not districts:
         report.notes.append(f"{STOPS}: no districts loaded yet, so no stop is placed in one.")

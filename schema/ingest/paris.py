@@ -90,7 +90,7 @@ async def import_paris(
 ) -> ImportReport:
     """Load the Paris files of `folder` into the city; rerunning it gives the same rows."""
     sources = read_sources(folder)
-    report = ImportReport()
+    report = ImportReport(source=str(folder))
     await _territory(city=city, sources=sources, report=report, progress=progress)
     # Placed against the boundaries now in the database, as any later import would be.
     districts = await DistrictLocator.load(city=city)

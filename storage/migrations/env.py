@@ -24,17 +24,25 @@ def _target_metadata() -> MetaData | None:
 
         return audit_metadata
     if department == "loads":
+        from storage.citations import CITATIONS
         from storage.loads import LOADS
+        from storage.versions import VERSIONS
 
-        return LOADS.metadata
+        metadata = MetaData()
+        for table in (LOADS, VERSIONS, CITATIONS):
+            table.to_metadata(metadata)
+        return metadata
     from schema.datasets import spec_of_model
     from schema.departments import MODELS
+    from storage.versions import history_table
 
     metadata = MetaData()
     for model in MODELS:
         spec = spec_of_model(model)
         if spec.department == department:
             spec.table.to_metadata(metadata)
+            if spec.versioned:  # its history (storage.versions), beside it
+                history_table(spec.table, metadata)
     return metadata
 
 

@@ -25,6 +25,7 @@ from api.cli import app as cli
 from api.settings import Environment, Settings
 from schema.city import City, builtin_specs
 from schema.datasets import Catalog
+from schema.dcat_graph import DCAT3
 from schema.seeding import build_demo
 from schema.vocabularies import NON_PUBLIC_ACCESS, PARIS, PUBLIC_ACCESS
 from storage.engines import Databases
@@ -42,6 +43,7 @@ RDF_FORMS = {
 }
 ALL = {s.name for s in builtin_specs()}
 RESTRICTED = {s.name for s in builtin_specs() if s.restricted}
+VERSIONED = {s.name: s.versioned for s in builtin_specs()}
 
 
 def parse(response: httpx.Response) -> Graph:
@@ -295,13 +297,30 @@ def test_every_dataset_iri_dereferences_to_its_own_description(
         response = client.get(str(dataset).removeprefix(BASE), headers={"accept": "text/turtle"})
         assert response.status_code == 200
         own = parse(response)
-        assert list(own.subjects(RDF.type, DCAT.Dataset)) == [dataset]
-        # the same description as in the catalog, distributions with their stable IRIs included
-        assert isomorphic(own.cbd(dataset), catalog.cbd(dataset))
+        versions = set(own.objects(dataset, DCAT3.hasVersion))
+        assert versions == set(own.objects(dataset, DCTERMS.hasVersion))
+        assert set(own.subjects(RDF.type, DCAT.Dataset)) == {dataset, *versions}
+        if not VERSIONED[str(dataset).rsplit("/", 1)[-1]]:
+            assert versions == set()  # personal data keeps no history
+        else:
+            assert versions  # the demo's build is every public dataset's first version
+            assert own.value(dataset, DCAT3.version) == catalog.value(dataset, DCAT3.version)
+        # the same description as in the catalog (which only names the current version),
+        # distributions with their stable IRIs included
+        description = own.cbd(dataset)
+        for version in versions:
+            description.remove((dataset, DCAT3.hasVersion, version))
+            description.remove((dataset, DCTERMS.hasVersion, version))
+        assert isomorphic(description, catalog.cbd(dataset))
         for distribution in own.objects(dataset, DCAT.distribution):
             assert str(distribution).startswith(f"{dataset}#")
     residents = parse(client.get("/datasets/residents", headers={"accept": "text/turtle"}))
     assert shacl_results(residents, shared_data) == []
+    stations = parse(client.get("/datasets/bikeStations", headers={"accept": "text/turtle"}))
+    assert shacl_results(stations, shared_data) == []  # its versions are valid datasets too
+    first = URIRef(f"{BASE}/datasets/bikeStations/versions/1")
+    assert stations.value(first, DCAT3.version) == Literal("bikeStations@1")
+    assert stations.value(first, DCTERMS.isVersionOf) == URIRef(f"{BASE}/datasets/bikeStations")
 
 
 def test_the_dataset_iri_gives_browsers_its_page_and_rdf_clients_its_description(

@@ -45,8 +45,8 @@ async def test_an_added_column_recreates_the_table(workspace: Workspace) -> None
     csv_text = "\n".join([rows[0] + ";COLOUR"] + [r + ";green" for r in rows[1:]]) + "\n"
     report = await workspace.publish(workspace.write(data, csv_text))
     assert (
-        "table published_benches dropped and recreated: added colour; its old rows are gone"
-        in report.notes
+        "table published_benches dropped and recreated: added colour; its old rows are gone, "
+        "and so are its earlier versions" in report.notes
     )
     result = await workspace.query('{ benches(where: {colour: {eq: "green"}}) { totalCount } }')
     assert result["errors"] == []
@@ -59,8 +59,8 @@ async def test_a_changed_type_recreates_the_table(workspace: Workspace) -> None:
     data["columns"][2]["type"] = "float"
     report = await workspace.publish(workspace.write(data, BENCHES_CSV))
     assert (
-        "table published_benches dropped and recreated: changed seats; its old rows are gone"
-        in report.notes
+        "table published_benches dropped and recreated: changed seats; its old rows are gone, "
+        "and so are its earlier versions" in report.notes
     )
     result = await workspace.query('{ bench(id: "B1") { seats } }')
     assert result["data"]["bench"] == {"seats": 3.0}

@@ -24,7 +24,8 @@ def test_committed_sdl_matches_the_code() -> None:
 def test_contract_names_are_in_the_schema() -> None:
     sdl = builtin_sdl()
     for fragment in (
-        "district(code: String!): District",
+        "  district(\n    code: String!\n",  # and, since 0.3, `asOf` (additive)
+        "asOf: String = null\n  ): District",
         "  districts(\n",
         "  bikeStations(\n",
         "where: BikeStationFilter = null",

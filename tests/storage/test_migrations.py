@@ -18,10 +18,12 @@ from schema.city import City, builtin_specs
 from schema.datasets import Catalog
 from schema.publishing import load_catalog, publish
 from storage.adopt import SchemaError
+from storage.citations import CITATIONS
 from storage.engines import Databases
 from storage.loads import LOADS
 from storage.migrate import pending, upgrade
 from storage.revisions import branches, lineage
+from storage.versions import VERSIONS, history_table
 from tests.publishing.conftest import BENCHES_CSV, manifest_data, to_toml
 
 CATALOG = Catalog(builtin_specs())
@@ -51,11 +53,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def every_model() -> MetaData:
-    """Every table the code describes: datasets, clients, the log and the loads table."""
+    """Every table the code describes: datasets and their histories, clients, the log, the loads,
+    the versions and the citations."""
     metadata = MetaData()
     for spec in CATALOG.datasets:
         spec.table.to_metadata(metadata)
-    for table in (*auth_metadata.tables.values(), *audit_metadata.tables.values(), LOADS):
+        if spec.versioned:
+            history_table(spec.table, metadata)
+    services = (*auth_metadata.tables.values(), *audit_metadata.tables.values())
+    for table in (*services, LOADS, VERSIONS, CITATIONS):
         table.to_metadata(metadata)
     return metadata
 
@@ -96,7 +102,7 @@ async def test_the_migrations_make_exactly_what_the_models_describe(database_url
     databases = Databases(database_url)
     city = City(CATALOG, databases)
     applied = await city.migrate(extra=services(databases))
-    assert len(applied) == sum(len(lineage(branch)) for branch in branches())
+    assert len(applied) == sum(len(lineage(b)) for b in branches())  # every revision, once
     engine = databases.engine_for("territory")
     assert await differences(engine, every_model()) == []
     assert APPEND_ONLY[engine.dialect.name] <= await triggers(engine)
@@ -138,7 +144,9 @@ async def test_a_department_on_its_own_database_gets_only_its_tables(tmp_path: P
         registry_tables = await conn.run_sync(lambda s: set(inspect(s).get_table_names()))
     async with main.connect() as conn:
         main_tables = await conn.run_sync(lambda s: set(inspect(s).get_table_names()))
-    assert registry_tables == {"household", "resident", "citygraph_load", "alembic_version"}
+    # the `loads` branch (loads, versions, citations) is in every database that holds datasets
+    loads = {"citygraph_load", "citygraph_version", "citygraph_citation"}
+    assert registry_tables == {"household", "resident", *loads, "alembic_version"}
     assert "resident" not in main_tables
     assert {"district", "bike_station", "benefit_case", "citygraph_load"} <= main_tables
     await city.close()

@@ -1,0 +1,237 @@
+"""Citations of public answers: `extensions.citation`, made after execution (docs/citations.md).
+
+An answer is citable when it succeeded, read only public datasets that keep a history, read
+each at one version, and touched nothing restricted. Its citation names those versions, the
+SHA-256 of its canonical `data` (`canonical`), and a permanent URL `/cite/{id}`.
+
+Which version did a read of the live rows see? A load writes its rows and its version in one
+transaction, and version numbers only grow. So if the latest numbers read *after* execution are
+the ones this process saw before it (`Citer.seen`), no load committed in between, and the live
+rows read were those versions. Otherwise (the first answer a process cites, or one that ran
+across an import) the operation runs once more, pinned to the numbers just read, and that
+answer is served and cited: it is the current data, and it is exactly what the citation names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
+
+from schema.as_of import CURRENT, Snapshot
+from schema.city import City
+from schema.context import CityContext
+from storage.citations import Citation, CitationStore, citation_id
+from storage.versions import latest_numbers, version_id
+
+log = structlog.get_logger("citygraph.citations")
+
+
+def canonical(data: Any) -> bytes:
+    """The canonical form of an answer's `data`: what its hash is of (docs/citations.md).
+
+    UTF-8 JSON without insignificant whitespace, object members in the order the response has
+    them (the query's selection order), strings unescaped beyond what JSON requires, numbers
+    in their shortest round-trip form: orjson's output, which is the response's own bytes.
+    """
+    return orjson.dumps(data)
+
+
+def answer_sha256(data: Any) -> str:
+    return hashlib.sha256(canonical(data)).hexdigest()
+
+
+class RowsHash:
+    """The SHA-256 of an export's rows as they go: `canonical` of the list of every row."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256(b"[")
+        self._first = True
+
+    def update(self, rows: list[Any]) -> None:
+        for row in rows:
+            if not self._first:
+                self._hash.update(b",")
+            self._hash.update(orjson.dumps(row))
+            self._first = False
+
+    def hexdigest(self) -> str:
+        final = self._hash.copy()
+        final.update(b"]")
+        return final.hexdigest()
+
+
+def citable(context: CityContext, result: ExecutionResult) -> bool:
+    """Whether an executed answer may be cited: public, complete, and at one version per dataset."""
+    return result.data is not None and not result.errors and citable_reads(context)
+
+
+def citable_reads(context: CityContext) -> bool:
+    """Whether what a request read may be cited: public, versioned, one version per dataset."""
+    read = context.versions_read
+    return bool(
+        read
+        and not context.mixed_versions
+        and not context.uncitable
+        and not context.restricted
+        and not context.restricted_read
+        and not context.denials
+        and None not in read.values()
+        and context.datasets_read <= read.keys()
+    )
+
+
+class Citer:
+    """Cites the public answers of one app, and stores the citations."""
+
+    def __init__(self, city: City, store: CitationStore, *, base_url: str) -> None:
+        self.city = city
+        self.store = store
+        self.base_url = base_url.rstrip("/")
+        self.seen: dict[str, int] = {}
+        """The latest version of each dataset as this process last read it."""
+
+    def url(self, citation_id: str) -> str:
+        return f"{self.base_url}/cite/{citation_id}"
+
+    async def latest(self, datasets: list[str]) -> dict[str, int]:
+        """The latest version number of these datasets, one statement per database."""
+        by_engine: dict[int, tuple[AsyncEngine, list[str]]] = {}
+        for name in datasets:
+            engine = self.city.repository(name).engine
+            by_engine.setdefault(id(engine), (engine, []))[1].append(name)
+        found: dict[str, int] = {}
+        for engine, names in by_engine.values():
+            found.update(await latest_numbers(engine, names))
+        return found
+
+    async def pins(self) -> Snapshot:
+        """Every public dataset pinned to its latest version (others read live): an export's walk."""
+        names = [s.name for s in self.city.catalog.datasets if s.versioned]
+        return Snapshot(pinned=await self.latest(names), others_live=True)
+
+    async def cite_export(
+        self, context: CityContext, request: GraphQLRequestData, *, export_format: str
+    ) -> Citation | None:
+        """The citation of an export whose pages are pinned, stored before its first byte.
+
+        Its hash is not known yet: `ExportHash` stores it once the last row is sent.
+        """
+        read = context.versions_read
+        if not citable_reads(context) or any(v == CURRENT for v in read.values()):
+            return None
+        versions = {name: number for name, number in read.items() if number is not None}
+        # what `/cite/{id}` runs again: the export's own request
+        document, variables = request.query or "", request.variables
+        citation = Citation(
+            id=citation_id(
+                document=document,
+                operation_name=request.operation_name,
+                variables=variables,
+                versions=versions,
+                answer_sha256=None,
+                export_format=export_format,
+            ),
+            document=document,
+            operation_name=request.operation_name,
+            variables=variables,
+            versions=versions,
+            answer_sha256=None,
+            export_format=export_format,
+        )
+        try:
+            await self.store.save(citation)
+        except Exception:
+            log.warning("could not store an export's citation", exc_info=True)
+            return None
+        return citation
+
+    async def settle(
+        self,
+        context: CityContext,
+        result: ExecutionResult,
+        rerun: Callable[[], Awaitable[ExecutionResult]],
+        *,
+        variables: dict[str, Any] | None,
+    ) -> ExecutionResult:
+        """The answer to send, with its citation when it is citable."""
+        if not citable(context, result):
+            return result
+        live = sorted(name for name, number in context.versions_read.items() if number == CURRENT)
+        versions = {n: v for n, v in context.versions_read.items() if v not in (CURRENT, None)}
+        if live:
+            try:
+                latest = await self.latest(live)
+            except Exception:  # the answer stands; only its citation is missing
+                log.warning("could not read dataset versions", exc_info=True)
+                return result
+            if len(latest) < len(live):
+                return result  # a dataset never loaded through a versioned load
+            stale = any(self.seen.get(name) != latest[name] for name in live)
+            self.seen.update(latest)
+            versions.update(latest)
+            if stale:
+                pinned = await self._pinned(context, versions, rerun)
+                if not citable(context, pinned):
+                    return result  # the first answer stands, uncited
+                result = pinned
+        return await self.cite(context, result, versions, variables=variables)
+
+    async def _pinned(
+        self,
+        context: CityContext,
+        versions: dict[str, int],
+        rerun: Callable[[], Awaitable[ExecutionResult]],
+    ) -> ExecutionResult:
+        context.pins = Snapshot(pinned=dict(versions))
+        context.versions_read.clear()
+        context.as_of.clear()
+        context.mixed_versions = False
+        return await rerun()
+
+    async def cite(
+        self,
+        context: CityContext,
+        result: ExecutionResult,
+        versions: dict[str, int],
+        *,
+        variables: dict[str, Any] | None,
+    ) -> ExecutionResult:
+        """Store the answer's citation and put it in `extensions.citation`."""
+        sha = answer_sha256(result.data)
+        document = context.document or ""
+        citation = Citation(
+            id=citation_id(
+                document=document,
+                operation_name=context.operation_name,
+                variables=variables,
+                versions=versions,
+                answer_sha256=sha,
+            ),
+            document=document,
+            operation_name=context.operation_name,
+            variables=variables,
+            versions=versions,
+            answer_sha256=sha,
+        )
+        try:
+            await self.store.save(citation)
+        except Exception:  # a citation that is not stored is not handed out
+            log.warning("could not store a citation", exc_info=True)
+            return result
+        result.extensions = {
+            **(result.extensions or {}),
+            "citation": {
+                "id": citation.id,
+                "url": self.url(citation.id),
+                "sha256": sha,
+                "versions": [version_id(n, v) for n, v in sorted(versions.items())],
+            },
+        }
+        return result

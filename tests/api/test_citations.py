@@ -1,0 +1,226 @@
+"""Citable answers over HTTP: cite, change the data, and check the citation still reproduces it.
+
+Given a seeded city whose datasets have their first versions, when a public answer is cited and
+the bike stations are then re-imported with rows added, removed and edited, then `/cite/{id}`
+re-runs the cited query on the cited versions and gets the same bytes and hash, while the same
+query without `asOf` shows the new rows. On SQLite and PostgreSQL; citations survive a restart;
+reading one leaves an access record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from api.settings import Settings
+from schema.city import City
+from tests.api.conftest import bike_stations, city_of, on_app_loop
+from tests.audit.helpers import audited_client, read_log, settings_for, token
+
+STATIONS = """
+query Stations($first: Int) {
+  bikeStations(first: $first) {
+    totalCount
+    pageInfo { endCursor }
+    nodes { id name capacity district { code name } }
+  }
+}
+"""
+PERMITS = "{ buildingPermits(first: 2) { nodes { id kind } } }"
+CATALOG_AND_STATIONS = "{ datasets { name } bikeStations(first: 1) { nodes { id } } }"
+VARIABLES = {"first": 100}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "sqlite":
+        return settings_for(tmp_path)
+    return settings_for(tmp_path, database_url=request.getfixturevalue("fresh_postgres_url"))
+
+
+def changed_stations() -> list[dict[str, Any]]:
+    """The seeded stations with the first edited, the second removed, and one added."""
+    rows = [dict(r) for r in bike_stations()]
+    rows[0]["name"] = "Renamed station"
+    removed = rows.pop(1)
+    rows.append({**removed, "id": "99999", "name": "Brand-new station"})
+    return rows
+
+
+async def first_versions(city: City) -> None:
+    await city.version_unversioned()
+
+
+async def reimport(city: City) -> None:
+    finish = city.versioning("bikeStations", origin="imported", source="test")
+    await city.repository("bikeStations").replace_all(changed_stations(), then=finish)
+    await city.record_loads({"bikeStations": len(changed_stations())}, origin="imported")
+
+
+def data_bytes(raw: bytes) -> bytes:
+    """The `data` member of a response exactly as it was sent."""
+    assert raw.startswith(b'{"data":')
+    return raw[len(b'{"data":') : raw.rindex(b',"extensions":')]
+
+
+def cite(client: TestClient) -> tuple[bytes, dict[str, Any]]:
+    response = client.post("/graphql", json={"query": STATIONS, "variables": VARIABLES})
+    assert response.status_code == 200
+    citation: dict[str, Any] = response.json()["extensions"]["citation"]
+    return response.content, citation
+
+
+def test_a_cited_answer_is_reproduced_byte_for_byte_after_the_data_changed(
+    settings: Settings,
+) -> None:
+    with audited_client(settings) as client:
+        city = city_of(client)
+        on_app_loop(client, first_versions, city)
+        raw, citation = cite(client)
+        assert citation["versions"] == ["bikeStations@1", "districts@1"]
+        assert citation["sha256"] == hashlib.sha256(data_bytes(raw)).hexdigest()
+        assert citation["url"] == f"{settings.base_url}/cite/{citation['id']}"
+
+        on_app_loop(client, reimport, city)
+        now = client.post("/graphql", json={"query": STATIONS, "variables": VARIABLES}).json()
+        names = {n["name"] for n in now["data"]["bikeStations"]["nodes"]}
+        assert "Brand-new station" in names
+        assert "Renamed station" in names
+        assert now["extensions"]["citation"]["versions"] == ["bikeStations@2", "districts@1"]
+
+        shown = client.get(f"/cite/{citation['id']}")
+        assert shown.status_code == 200
+        body = shown.json()
+        assert body["rerun"]["matches"] is True
+        assert body["rerun"]["sha256"] == citation["sha256"]
+        assert orjson.dumps(body["rerun"]["data"]) == data_bytes(raw)  # byte for byte
+        assert (body["query"], body["variables"]) == (STATIONS, VARIABLES)
+        stations = next(v for v in body["versions"] if v["dataset"] == "bikeStations")
+        assert stations["id"] == "bikeStations@1"
+        assert stations["rowCount"] == len(bike_stations())
+        spec = city.catalog.by_name("bikeStations").meta
+        assert (stations["license"], stations["licenseUrl"]) == (spec.license, spec.license_url)
+        assert stations["attribution"] == spec.attribution
+        assert shown.headers["link"] == f'<{citation["url"]}>; rel="cite-as"'
+
+        page = client.get(f"/cite/{citation['id']}", headers={"Accept": "text/html"})
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert "The answer is unchanged" in page.text
+        assert "bikeStations@1" in page.text
+
+
+def test_verify_says_whether_a_saved_answer_is_the_cited_one(settings: Settings) -> None:
+    with audited_client(settings) as client:
+        on_app_loop(client, first_versions, city_of(client))
+        raw, citation = cite(client)
+        saved = orjson.loads(raw)
+        assert client.post("/cite/verify", json=saved).json()["matches"] is True
+        saved["data"]["bikeStations"]["nodes"][0]["capacity"] += 1
+        checked = client.post("/cite/verify", json=saved).json()
+        assert checked["matches"] is False
+        assert checked["citedSha256"] == citation["sha256"]
+        # by URL, as a reader who kept the link and the data would send it
+        by_url = {"citation": citation["url"], "data": orjson.loads(raw)["data"]}
+        assert client.post("/cite/verify", json=by_url).json()["matches"] is True
+        refused = client.post("/cite/verify", json={"data": {}})
+        assert refused.status_code == 400
+        unknown = client.post("/cite/verify", json={"citation": "a" * 26, "data": {}})
+        assert unknown.status_code == 404
+        assert client.get("/cite/not-an-id").status_code == 404
+
+
+def test_only_public_answers_of_versioned_datasets_are_cited(settings: Settings) -> None:
+    with audited_client(settings) as client:
+        on_app_loop(client, first_versions, city_of(client))
+        # building permits hold personal data in some columns: no history, no citation
+        permits = client.post("/graphql", json={"query": PERMITS}).json()
+        assert permits["data"]["buildingPermits"]["nodes"]
+        assert "citation" not in permits.get("extensions", {})
+        # the catalog's load times are not versioned
+        mixed = client.post("/graphql", json={"query": CATALOG_AND_STATIONS}).json()
+        assert "citation" not in mixed.get("extensions", {})
+        # a staff member's restricted read is never cited
+        staff = {
+            "Authorization": f"Bearer {token(settings.data_dir, ['registry:read'])}",
+            "Citygraph-Purpose": "legal-basis=CGCT-L2122-32; case=EC-2026-118",
+        }
+        residents = (
+            "{ residents(first: 1) { nodes { id } } bikeStations(first: 1) { nodes { id } } }"
+        )
+        restricted = client.post("/graphql", json={"query": residents}, headers=staff).json()
+        assert restricted["data"]["residents"]["nodes"]
+        assert "citation" not in restricted.get("extensions", {})
+        # an answer with an error is not cited either
+        broken = client.post("/graphql", json={"query": STATIONS, "variables": {"first": -1}})
+        assert "citation" not in broken.json().get("extensions", {})
+
+
+def test_citations_survive_a_restart_and_reading_one_is_audited(settings: Settings) -> None:
+    with audited_client(settings) as client:
+        on_app_loop(client, first_versions, city_of(client))
+        _, citation = cite(client)
+    with audited_client(settings) as client:
+        shown = client.get(f"/cite/{citation['id']}", headers={"X-Request-Id": "cite-1"})
+        assert shown.json()["rerun"]["matches"] is True
+    [record] = [r for r in read_log(settings) if r["request_id"] == "cite-1"]
+    assert (record["outcome"], record["status"]) == ("served", 200)
+    assert record["datasets"] == ["bikeStations", "districts"]
+    assert record["restricted"] is False
+
+
+def test_an_export_carries_its_citation_and_the_citation_walks_it_again(
+    settings: Settings,
+) -> None:
+    with audited_client(settings) as client:
+        city = city_of(client)
+        on_app_loop(client, first_versions, city)
+        csv_file = client.get("/export/bikeStations.csv")
+        assert csv_file.status_code == 200
+        url = csv_file.headers["x-citation"]
+        assert f'<{url}>; rel="cite-as"' in csv_file.headers["link"]
+        assert f'<{url}>; rel="describedby"' in csv_file.headers["link"]  # the CSV's sidecar
+        geojson = client.get("/export/bikeStations.geojson")
+        properties = geojson.json()["properties"]
+        assert properties["citation"] == geojson.headers["x-citation"]
+        assert properties["versions"] == ["bikeStations@1"]
+
+        on_app_loop(client, reimport, city)
+        shown = client.get(url.removeprefix(settings.base_url)).json()
+        assert shown["export"] == "csv"
+        assert shown["answerSha256"] is not None  # stored once the last row was sent
+        assert shown["rerun"] == {
+            "sha256": shown["answerSha256"],
+            "matches": True,
+            "rows": len(bike_stations()),
+        }
+        # the same export now reads the new version, and is another citation
+        again = client.get("/export/bikeStations.csv")
+        assert again.headers["x-citation"] != url
+        assert "Brand-new station" in again.text
+
+
+def test_an_answer_read_as_of_a_version_is_cited_with_it(settings: Settings) -> None:
+    query = """
+    query ($asOf: String) {
+      past: bikeStations(asOf: $asOf, first: 3) { pageInfo { endCursor } nodes { id name } }
+      now: districts(first: 2) { nodes { code name } }
+    }
+    """
+    with audited_client(settings) as client:
+        city = city_of(client)
+        on_app_loop(client, first_versions, city)
+        on_app_loop(client, reimport, city)
+        variables = {"asOf": "bikeStations@1"}
+        answer = client.post("/graphql", json={"query": query, "variables": variables})
+        citation = answer.json()["extensions"]["citation"]
+        assert citation["versions"] == ["bikeStations@1", "districts@1"]
+        assert answer.json()["data"]["past"]["pageInfo"]["endCursor"].endswith(".1")
+        shown = client.get(f"/cite/{citation['id']}").json()
+        assert shown["rerun"]["matches"] is True
+        assert orjson.dumps(shown["rerun"]["data"]) == data_bytes(answer.content)

@@ -1,0 +1,152 @@
+"""Asking the past: `asOf` on lists, lookups and aggregates, and cursors that keep their version.
+
+Given the fixture city made its first versions, when the bike stations are re-imported with rows
+added, removed and edited, then `asOf` still answers from the first version and plain queries
+answer from the new one, on both engines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from schema.city import City
+from storage.versions import read_versions
+from tests.schema.conftest import Backend, bike_stations
+
+STATIONS = """
+query ($asOf: String, $after: String, $first: Int) {
+  bikeStations(asOf: $asOf, first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes { id name capacity district { code name } }
+  }
+}
+"""
+ONE = """query ($id: String!, $asOf: String) { bikeStation(id: $id, asOf: $asOf) { id name } }"""
+COUNT = """query ($asOf: String) { bikeStationsAggregate(asOf: $asOf) { count } }"""
+
+
+def changed_stations(round_: int = 1) -> list[dict[str, Any]]:
+    """The fixture stations with S000 edited, S001 removed and a new station added."""
+    rows = [dict(r) for r in bike_stations() if r["id"] != "S001"]
+    rows[0]["name"] = f"Élysée renamed {round_}"
+    rows.append({**rows[1], "id": f"S9{round_:02d}", "name": f"New station {round_}"})
+    return rows
+
+
+async def reimport(city: City, rows: list[dict[str, Any]]) -> None:
+    """Replace the bike stations as an importer does: the new version in the same transaction."""
+    finish = city.versioning("bikeStations", origin="imported", source="test")
+    await city.repository("bikeStations").replace_all(rows, then=finish)
+
+
+async def versioned(backend: Backend) -> None:
+    assert "bikeStations" in await backend.city.version_unversioned()
+
+
+async def test_the_first_version_describes_the_rows_already_there(backend: Backend) -> None:
+    await versioned(backend)
+    versions = await read_versions(backend.city.repository("bikeStations").engine, "bikeStations")
+    assert [(v.id, v.row_count, v.origin) for v in versions] == [("bikeStations@1", 30, "adopted")]
+    assert len(versions[0].content_sha256) == 64
+    # personal data keeps no history
+    assert "residents" not in await backend.city.version_unversioned()
+
+
+async def test_as_of_answers_from_the_version_and_without_it_from_the_new_rows(
+    backend: Backend,
+) -> None:
+    await versioned(backend)
+    before = await backend.run(STATIONS, {"first": 100})
+    await reimport(backend.city, changed_stations())
+    pinned = await backend.run(STATIONS, {"first": 100, "asOf": "bikeStations@1"})
+    now = await backend.run(STATIONS, {"first": 100})
+    assert before["errors"] == pinned["errors"] == now["errors"] == []
+    strip = lambda answer: answer["data"]["bikeStations"]["nodes"]  # noqa: E731
+    assert strip(pinned) == strip(before)
+    assert pinned["data"]["bikeStations"]["totalCount"] == 30
+    ids_now = {n["id"] for n in strip(now)}
+    assert "S001" not in ids_now
+    assert "S901" in ids_now
+    assert {n["name"] for n in strip(now) if n["id"] == "S000"} == {"Élysée renamed 1"}
+
+    gone = await backend.run(ONE, {"id": "S001", "asOf": "bikeStations@1"})
+    assert gone["data"]["bikeStation"]["id"] == "S001"
+    assert (await backend.run(ONE, {"id": "S001"}))["data"]["bikeStation"] is None
+    edited = await backend.run(ONE, {"id": "S000", "asOf": "bikeStations@2"})
+    assert edited["data"]["bikeStation"]["name"] == "Élysée renamed 1"
+
+
+async def test_as_of_a_time_reads_the_version_current_then(backend: Backend) -> None:
+    await versioned(backend)
+    between = datetime.now(UTC)
+    await asyncio.sleep(0.01)  # the next version's time must be later than `between`
+    await reimport(backend.city, changed_stations())
+    await reimport(backend.city, changed_stations(2))
+    answer = await backend.run(COUNT, {"asOf": between.isoformat()})
+    assert answer == {"data": {"bikeStationsAggregate": [{"count": 30}]}, "errors": []}
+    latest = await backend.run(COUNT, {})
+    assert latest["data"]["bikeStationsAggregate"] == [{"count": 30}]  # one gone, one new
+    assert (await backend.run(ONE, {"id": "S901", "asOf": between.isoformat()}))["data"][
+        "bikeStation"
+    ] is None
+
+
+async def test_unknown_versions_and_times_are_refused_clearly(backend: Backend) -> None:
+    await versioned(backend)
+    cases = {
+        "bikeStations@99": "bikeStations@99 is not a version of bikeStations",
+        "nowhere@1": "no dataset",
+        "yesterday": "neither a version id",
+        "2026-01-01T00:00:00": "no time zone",
+        (datetime.now(UTC) - timedelta(days=3650)).isoformat(): "had no version at",
+    }
+    for as_of, message in cases.items():
+        answer = await backend.run(STATIONS, {"asOf": as_of})
+        assert answer["data"] == {"bikeStations": None}, as_of
+        assert [e["code"] for e in answer["errors"]] == ["BAD_USER_INPUT"], as_of
+        assert message in answer["errors"][0]["message"], as_of
+
+
+async def test_a_page_walk_stays_in_its_version_across_a_concurrent_import(
+    backend: Backend,
+) -> None:
+    await versioned(backend)
+    first = await backend.run(STATIONS, {"first": 7, "asOf": "bikeStations@1"})
+    seen = [n["id"] for n in first["data"]["bikeStations"]["nodes"]]
+    cursor = first["data"]["bikeStations"]["pageInfo"]["endCursor"]
+    round_ = 0
+    while cursor is not None:
+        round_ += 1
+        await reimport(backend.city, changed_stations(round_))  # an import between two pages
+        page = await backend.run(STATIONS, {"first": 7, "after": cursor})  # no asOf: the cursor's
+        assert page["errors"] == []
+        connection = page["data"]["bikeStations"]
+        assert connection["totalCount"] == 30
+        seen += [n["id"] for n in connection["nodes"]]
+        info = connection["pageInfo"]
+        cursor = info["endCursor"] if info["hasNextPage"] else None
+    assert seen == sorted(r["id"] for r in bike_stations())
+    # a cursor of version 1 and an asOf of another version do not mix
+    clash = await backend.run(
+        STATIONS,
+        {
+            "first": 7,
+            "after": first["data"]["bikeStations"]["pageInfo"]["endCursor"],
+            "asOf": "bikeStations@2",
+        },
+    )
+    assert [e["code"] for e in clash["errors"]] == ["BAD_USER_INPUT"]
+    assert "a walk stays in the version it started in" in clash["errors"][0]["message"]
+
+
+async def test_a_live_walk_has_cursors_without_a_version(backend: Backend) -> None:
+    await versioned(backend)
+    first = await backend.run(STATIONS, {"first": 7})
+    cursor = first["data"]["bikeStations"]["pageInfo"]["endCursor"]
+    assert "." not in cursor
+    await reimport(backend.city, changed_stations())
+    later = await backend.run(STATIONS, {"first": 100, "after": cursor})
+    assert "S901" in {n["id"] for n in later["data"]["bikeStations"]["nodes"]}
