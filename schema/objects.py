@@ -89,6 +89,10 @@ class DatasetTypes:
         self.inputs = DatasetInputs(spec)
         self.edge: Any = None
         self.connection: Any = None
+        self.relations: dict[str, tuple[ColumnSpec, DatasetTypes]] = {}
+        """Node fields that are a forward relation, by GraphQL name: the column and its target."""
+        self.reverses: dict[str, tuple[DatasetTypes, ColumnSpec]] = {}
+        """Node fields listing another dataset's rows that point here: that dataset and column."""
 
     # the node type -------------------------------------------------------------------------
 
@@ -116,6 +120,7 @@ class DatasetTypes:
         if col.references is None or col.relation is None:
             raise ValueError(f"{col.name} refers to nothing")
         target_name, target_column, column = target.spec.name, col.references[1], col.name
+        self.relations[col.relation] = (col, target)
 
         async def resolve(root: Any, info: Info) -> Any:
             key = getattr(root, column)
@@ -143,6 +148,7 @@ class DatasetTypes:
         if col.references is None:
             raise ValueError(f"{col.name} refers to nothing")
         parent_column = col.references[1]
+        self.reverses[name] = (source, col)
         access = source.spec.meta.access if source.spec.restricted else col.access
         # whose rows: a citizen's own (filtered) rows of a personal dataset, or rows about the
         # parent's person (a resident's permits), or nobody's in particular
@@ -236,8 +242,13 @@ class DatasetTypes:
         after: str | None,
         last: int | None,
         before: str | None,
+        with_total: bool | None = None,
     ) -> PageQuery:
-        """Validate connection arguments into a keyset page query."""
+        """Validate connection arguments into a keyset page query.
+
+        `with_total`: whether `totalCount` is asked; None reads it off `info`'s selection
+        (the compiled path, schema.compiled, knows it from its plan).
+        """
         if first is not None and last is not None:
             raise BadInput("pass `first` or `last`, not both")
         for size_name, size in (("first", first), ("last", last)):
@@ -263,7 +274,7 @@ class DatasetTypes:
             after=after_values,
             last=last,
             before=before_values,
-            with_total=selects(info, "totalCount"),
+            with_total=selects(info, "totalCount") if with_total is None else with_total,
         )
 
     def list_resolver(self, fetch: Callable[[Any, Info, PageQuery], Any]) -> Callable[..., Any]:

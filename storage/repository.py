@@ -38,6 +38,16 @@ class PageQuery:
     with_total: bool = False
 
 
+def window_of(query: PageQuery) -> tuple[int, bool, Sequence[Any] | None]:
+    """A page's size, whether it walks backwards, and the cursor it starts from.
+
+    Shared with the compiled path (storage.compiled.emit), whose pages must be the same windows.
+    """
+    if query.last is not None:
+        return query.last, True, query.before
+    return (query.first if query.first is not None else 50), False, query.after
+
+
 @dataclass(slots=True)
 class Page:
     rows: list[Row[Any]] = field(default_factory=list)
@@ -70,9 +80,7 @@ class Repository:
     # pages ---------------------------------------------------------------------------------
 
     def _window(self, query: PageQuery) -> tuple[int, bool, Sequence[Any] | None]:
-        if query.last is not None:
-            return query.last, True, query.before
-        return (query.first if query.first is not None else 50), False, query.after
+        return window_of(query)
 
     def _page_statement(
         self, query: PageQuery, *, partition: str | None, parents: Sequence[Any]

@@ -1,0 +1,328 @@
+"""Plans: which root fields compile, and the shape of the JSON each one builds.
+
+A plan depends on the operation, the values of the Boolean variables (they decide `@skip` and
+`@include`) and who asks; not on the other arguments, which the binder reads per request. Plans
+are cached in a bounded LRU. A plan is data: print it to see what a root field will read.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    get_named_type,
+)
+from graphql.execution.collect_fields import FieldDetailsList
+
+from schema.compiled.fields import LIST_ARGUMENTS, FieldMap, public, value_kind
+from schema.objects import DatasetTypes
+from storage.compiled.shapes import Constant, PageInfo, PageInfoField, ReadWhen, Scalar
+
+PAGE_INFO_FIELDS: frozenset[str] = frozenset(
+    {"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"}
+)
+
+CollectSubfields = Callable[[GraphQLObjectType, FieldDetailsList], Any]
+"""graphql-core's executor's `collect_subfields`: fragments, `@skip`/`@include` applied."""
+
+
+class NotCompiled(Exception):
+    """This root field stays on today's path; the message says why (for logs and tests)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodePlan:
+    """A node's JSON: each response key and what makes its value."""
+
+    fields: tuple[tuple[str, Any], ...]
+    """Values: Scalar, Constant, RelationPlan, ConnectionPlan."""
+
+
+@dataclass(frozen=True, slots=True)
+class RelationPlan:
+    column: str
+    """The reference column of the row."""
+    key: str
+    """The target's column it refers to."""
+    target: DatasetTypes
+    node: NodePlan
+
+
+@dataclass(frozen=True, slots=True)
+class EdgesPlan:
+    fields: tuple[tuple[str, Any], ...]
+    """Values: "cursor", Constant, NodePlan."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodesPlan:
+    node: NodePlan
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionPlan:
+    """A connection field; its arguments are read per request from `field_node`."""
+
+    types: DatasetTypes
+    field: GraphQLField
+    field_node: FieldNode
+    parent_type: str
+    parts: tuple[tuple[str, Any], ...]
+    """Values: "totalCount", Constant, PageInfo, EdgesPlan, NodesPlan."""
+    link: tuple[str, str] | None = None
+    """(column of this dataset, column of the parent row) for a reverse relation."""
+
+    @property
+    def with_total(self) -> bool:
+        return any(part == "totalCount" for _key, part in self.parts)
+
+    @property
+    def with_cursors(self) -> bool:
+        for _key, part in self.parts:
+            if isinstance(part, PageInfo) and any(
+                f in ("startCursor", "endCursor") for _k, f in part.fields
+            ):
+                return True
+            if isinstance(part, EdgesPlan) and any(f == "cursor" for _k, f in part.fields):
+                return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class LookupPlan:
+    """A root field fetching one row by its key, `bikeStation(id:)`."""
+
+    types: DatasetTypes
+    field: GraphQLField
+    field_node: FieldNode
+    key: str
+    node: NodePlan
+
+
+@dataclass(frozen=True, slots=True)
+class RootPlan:
+    """A compiled root field: what it builds and which datasets it reads."""
+
+    root: ConnectionPlan | LookupPlan
+    reads: tuple[ReadWhen, ...]
+    """Nested datasets, read when a row leads to them (shapes.ReadWhen)."""
+
+    @property
+    def dataset(self) -> str:
+        return self.root.types.spec.name
+
+
+class Planner:
+    """Makes root-field plans for one gateway schema and keeps the recent ones."""
+
+    def __init__(self, fields: FieldMap, *, capacity: int = 1_024) -> None:
+        self.fields = fields
+        self.capacity = capacity
+        self._plans: OrderedDict[tuple[Any, ...], tuple[object, RootPlan | str]] = OrderedDict()
+
+    def plan(
+        self,
+        key: tuple[Any, ...],
+        operation: object,
+        make: Callable[[], RootPlan],
+    ) -> RootPlan | str:
+        """The cached plan under `key` (made by `make` on a miss); a string says why none.
+
+        `operation` is the parsed operation the key was made for: keys hold its id, and an id
+        can be reused once the parser's cache lets the document go.
+        """
+        found = self._plans.get(key)
+        if found is not None and found[0] is operation:
+            self._plans.move_to_end(key)
+            return found[1]
+        try:
+            made: RootPlan | str = make()
+        except NotCompiled as exc:
+            made = str(exc)
+        self._plans[key] = (operation, made)
+        if len(self._plans) > self.capacity:
+            self._plans.popitem(last=False)
+        return made
+
+    # the walk ------------------------------------------------------------------------------
+
+    def root(
+        self,
+        root_type: GraphQLObjectType,
+        details: FieldDetailsList,
+        collect: CollectSubfields,
+    ) -> RootPlan:
+        """The plan of one root field, or NotCompiled."""
+        node = _only_node(details)
+        name = node.name.value
+        root = self.fields.roots.get(name)
+        if root is None or not public(root.types):
+            raise NotCompiled(f"{name}: not a public dataset field")
+        field = root_type.fields[name]
+        if root.kind == "one":
+            pk = root.types.spec.primary_key[0]
+            if set(field.args) != {pk.name}:
+                raise NotCompiled(f"{name}: arguments the planner does not know")
+            reads: list[ReadWhen] = []
+            node_plan = self._node(root.types, field.type, details, collect, depth=0, reads=reads)
+            return RootPlan(LookupPlan(root.types, field, node, pk.name, node_plan), tuple(reads))
+        reads = []
+        conn = self._connection(root.types, field, details, collect, root_type.name, None, 0, reads)
+        return RootPlan(conn, tuple(reads))
+
+    def _connection(
+        self,
+        types: DatasetTypes,
+        field: GraphQLField,
+        details: FieldDetailsList,
+        collect: CollectSubfields,
+        parent_type: str,
+        link: tuple[str, str] | None,
+        depth: int,
+        reads: list[ReadWhen],
+    ) -> ConnectionPlan:
+        node = _only_node(details)
+        if not set(field.args) <= LIST_ARGUMENTS:
+            raise NotCompiled(f"{node.name.value}: arguments the planner does not know")
+        conn_type = _object_type(field.type)
+        parts: list[tuple[str, Any]] = []
+        for key, sub in _fields(collect, conn_type, details):
+            name = _only_node(sub).name.value
+            sub_type = conn_type.fields[name].type if name != "__typename" else None
+            if name == "__typename":
+                parts.append((key, Constant(conn_type.name)))
+            elif name == "totalCount":
+                parts.append((key, "totalCount"))
+            elif name == "pageInfo" and sub_type is not None:
+                parts.append((key, self._page_info(_object_type(sub_type), sub, collect)))
+            elif name == "nodes" and sub_type is not None:
+                plan = self._node(types, sub_type, sub, collect, depth=depth, reads=reads)
+                parts.append((key, NodesPlan(plan)))
+            elif name == "edges" and sub_type is not None:
+                parts.append((key, self._edges(types, sub_type, sub, collect, depth, reads)))
+            else:
+                raise NotCompiled(f"{conn_type.name}.{name}: not a connection field")
+        return ConnectionPlan(types, field, node, parent_type, tuple(parts), link)
+
+    def _page_info(
+        self, info_type: GraphQLObjectType, details: FieldDetailsList, collect: CollectSubfields
+    ) -> PageInfo:
+        fields: list[tuple[str, PageInfoField | Constant]] = []
+        for key, sub in _fields(collect, info_type, details):
+            name = _only_node(sub).name.value
+            if name == "__typename":
+                fields.append((key, Constant(info_type.name)))
+            elif name in PAGE_INFO_FIELDS:
+                fields.append((key, name))  # type: ignore[arg-type]
+            else:
+                raise NotCompiled(f"PageInfo.{name}: unknown")
+        return PageInfo(tuple(fields))
+
+    def _edges(
+        self,
+        types: DatasetTypes,
+        edges_type: GraphQLOutputType,
+        details: FieldDetailsList,
+        collect: CollectSubfields,
+        depth: int,
+        reads: list[ReadWhen],
+    ) -> EdgesPlan:
+        edge_type = _object_type(edges_type)
+        fields: list[tuple[str, Any]] = []
+        for key, sub in _fields(collect, edge_type, details):
+            name = _only_node(sub).name.value
+            if name == "__typename":
+                fields.append((key, Constant(edge_type.name)))
+            elif name == "cursor":
+                fields.append((key, "cursor"))
+            elif name == "node":
+                node_type = edge_type.fields[name].type
+                fields.append(
+                    (key, self._node(types, node_type, sub, collect, depth=depth, reads=reads))
+                )
+            else:
+                raise NotCompiled(f"{edge_type.name}.{name}: unknown")
+        return EdgesPlan(tuple(fields))
+
+    def _node(
+        self,
+        types: DatasetTypes,
+        node_type: GraphQLOutputType,
+        details: FieldDetailsList,
+        collect: CollectSubfields,
+        *,
+        depth: int,
+        reads: list[ReadWhen],
+    ) -> NodePlan:
+        """A node's fields: columns, `__typename`, and (under the root only) relations."""
+        object_type = _object_type(node_type)
+        type_name = object_type.name
+        fields: list[tuple[str, Any]] = []
+        for key, sub in _fields(collect, object_type, details):
+            name = _only_node(sub).name.value
+            column = self.fields.columns.get((type_name, name))
+            if name == "__typename":
+                fields.append((key, Constant(type_name)))
+            elif column is not None:
+                kind = value_kind(column)
+                if not column.access == "public" or kind is None:
+                    raise NotCompiled(f"{type_name}.{name}: restricted, or a kind not compiled")
+                fields.append((key, Scalar(column.name, kind)))
+            elif depth > 0:
+                raise NotCompiled(f"{type_name}.{name}: nested deeper than one level")
+            elif name in types.relations:
+                column, target = types.relations[name]
+                if column.access != "public" or not public(target) or column.references is None:
+                    raise NotCompiled(f"{type_name}.{name}: restricted relation")
+                target_type = object_type.fields[name].type
+                plan = self._node(target, target_type, sub, collect, depth=depth + 1, reads=[])
+                fields.append((key, RelationPlan(column.name, column.references[1], target, plan)))
+                reads.append(ReadWhen(target.spec.name, column.name))
+            elif name in types.reverses:
+                source, column = types.reverses[name]
+                if column.access != "public" or not public(source) or column.references is None:
+                    raise NotCompiled(f"{type_name}.{name}: restricted list")
+                link = (column.name, column.references[1])
+                field = object_type.fields[name]
+                conn = self._connection(
+                    source, field, sub, collect, type_name, link, depth + 1, reads=[]
+                )
+                fields.append((key, conn))
+                reads.append(ReadWhen(source.spec.name, None))
+            else:
+                raise NotCompiled(f"{type_name}.{name}: not a field the planner knows")
+        return NodePlan(tuple(fields))
+
+
+def _only_node(details: FieldDetailsList) -> FieldNode:
+    """The field node of a response key; fields merged from several nodes must agree, and do
+    (validation), but deferred or fragment-variable fields are left to today's path."""
+    for item in details:
+        if item.defer_usage is not None or item.fragment_variable_values is not None:
+            raise NotCompiled("deferred fields or fragment variables")
+    return details[0].node
+
+
+def _object_type(kind: GraphQLOutputType) -> GraphQLObjectType:
+    named = get_named_type(kind)
+    if not isinstance(named, GraphQLObjectType):
+        raise NotCompiled(f"{named}: not an object type")
+    return named
+
+
+def _fields(
+    collect: CollectSubfields, object_type: GraphQLObjectType, details: FieldDetailsList
+) -> list[tuple[str, FieldDetailsList]]:
+    collected = collect(object_type, details)
+    if collected.new_defer_usages:
+        raise NotCompiled("@defer")
+    if not collected.grouped_field_set:
+        raise NotCompiled("every field skipped")  # `{}`: not worth a dialect's empty object
+    return list(collected.grouped_field_set.items())
