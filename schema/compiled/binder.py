@@ -48,6 +48,9 @@ class Binder:
         self.principal = principal
         self.strawberry = strawberry
         """The strawberry schema: its scalar registry and config convert input objects."""
+        self.noted = CityContext(loaders=cast(Any, None), principal=principal)
+        """What the argument checks noted (a filter on a restricted column is a read of it),
+        kept aside until the statement has answered: schema.compiled.compiler applies it."""
 
     def root(self, plan: ConnectionPlan | LookupPlan) -> Root:
         if isinstance(plan, LookupPlan):
@@ -60,11 +63,10 @@ class Binder:
         args = get_argument_values(plan.field, plan.field_node, self.variables)
         definition = plan.field.extensions["strawberry-definition"]
         kwargs = _convert(args, definition.arguments, self.strawberry)
-        # today's resolvers check access and note audit facts on their context: a scratch one
-        # here, and anything beyond a public read leaves the field to today's path
-        scratch = CityContext(loaders=cast(Any, None), principal=self.principal)
+        # today's resolvers check access and note audit facts on the request's context: here on
+        # `noted`, and a denial leaves the field to today's path, which answers it
         info = SimpleNamespace(
-            context=scratch,
+            context=self.noted,
             path=SimpleNamespace(typename=plan.parent_type),
             field_name=plan.field_node.name.value,
         )
@@ -78,8 +80,8 @@ class Binder:
             before=kwargs.get("before"),
             with_total=plan.with_total,
         )
-        if scratch.denials or scratch.restricted_read or scratch.restricted:
-            raise NotCompiled("arguments read restricted columns")
+        if self.noted.denials or self.noted.audit_unavailable:
+            raise NotCompiled("an argument names a column the principal may not read")
         kinds: tuple[ValueKind, ...] = ()
         if plan.with_cursors:
             found = [value_kind(plan.types.spec.column(k.column)) for k in query.order]

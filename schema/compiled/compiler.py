@@ -15,7 +15,7 @@ from sqlalchemy.sql import Select
 from auth.principal import Principal
 from schema.compiled.binder import Binder
 from schema.compiled.fields import FieldMap
-from schema.compiled.planner import NotCompiled, Planner, RootPlan
+from schema.compiled.planner import LookupPlan, NotCompiled, Planner, RootPlan
 from schema.context import CityContext
 from storage.compiled.dialect import dialect_named
 from storage.compiled.emit import Unsupported, root_statement
@@ -28,7 +28,7 @@ def principal_key(principal: Principal) -> tuple[Any, ...]:
     return (
         principal.tier,
         frozenset(principal.scopes),
-        principal.purpose is not None,
+        None if principal.purpose is None else frozenset(principal.purpose.covers),
         principal.resident_id is not None,
     )
 
@@ -40,18 +40,45 @@ class Prepared:
     engine: AsyncEngine
     statement: Select[Any]
     plan: RootPlan
+    noted: CityContext
+    """What binding the arguments noted (schema.compiled.binder), applied once answered."""
 
     async def run(self, context: CityContext) -> orjson.Fragment | None:
-        """The field's JSON as the database wrote it, noting what it read on `context`."""
+        """The field's JSON as the database wrote it, noting what it read on `context` as
+        today's resolvers and guards would (datasets, restricted fields, subjects)."""
         async with self.engine.connect() as conn:
             row = (await conn.execute(self.statement)).first()
+        audited = self.plan.audited
         context.datasets_read.add(self.plan.dataset)
+        if audited.root_field is not None:
+            _restricted(context, [audited.root_field])
+            if audited.own_rows and context.principal.resident_id is not None:
+                context.subjects.add(context.principal.resident_id)
+        if self.noted.restricted:
+            _restricted(context, self.noted.fields_read)
+            context.subjects |= self.noted.subjects
         if row is None:
             return None  # a lookup that found nothing
-        for flag, read in zip(row[1:], self.plan.reads, strict=True):
-            if flag:
+        extra = list(row[1:])
+        for read in self.plan.reads:
+            if extra.pop(0):
                 context.datasets_read.add(read.dataset)
+        if audited.row_fields and extra.pop(0):
+            _restricted(context, audited.row_fields)
+            if audited.owner is not None:
+                subjects = extra.pop(0)
+                if isinstance(self.plan.root, LookupPlan):
+                    subjects = orjson.dumps([subjects])
+                context.subjects.update(
+                    s for s in orjson.loads(subjects or b"[]") if isinstance(s, str)
+                )
         return None if row[0] is None else orjson.Fragment(row[0])
+
+
+def _restricted(context: CityContext, fields: Any) -> None:
+    """A restricted read let through, as schema.access notes it."""
+    context.restricted = context.restricted_read = True
+    context.fields_read.update(fields)
 
 
 class Compiler:
@@ -80,10 +107,12 @@ class Compiler:
         plan = self.planner.plan(
             key,
             operation,
-            lambda: self.planner.root(root_type, details, executor.collect_subfields),
+            lambda: self.planner.root(
+                root_type, details, executor.collect_subfields, context.principal
+            ),
         )
-        if isinstance(plan, str):
-            return None
+        if isinstance(plan, str) or context.audit_unavailable:
+            return None  # without a log, today's path refuses every restricted read
         repository = context.loaders.repositories.get(plan.dataset)
         if repository is None:
             return None
@@ -97,9 +126,15 @@ class Compiler:
         )
         try:
             bound = binder.root(plan.root)
-            statement = root_statement(bound, dialect, plan.reads)
+            statement = root_statement(
+                bound,
+                dialect,
+                plan.reads,
+                audit_rows=bool(plan.audited.row_fields),
+                owner=plan.audited.owner,
+            )
         except (NotCompiled, Unsupported):
             return None
         except Exception:
             return None
-        return Prepared(repository.engine, statement, plan)
+        return Prepared(repository.engine, statement, plan, binder.noted)

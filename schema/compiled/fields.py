@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from auth.scopes import PUBLIC
 from schema.datasets import ColumnSpec
 from schema.objects import DatasetTypes
 from storage.compiled.shapes import ValueKind
@@ -54,8 +53,3 @@ class FieldMap:
             for col in spec.columns:
                 found.columns[(spec.type_name, col.field_name)] = col
         return found
-
-
-def public(types: DatasetTypes) -> bool:
-    """Whether a dataset is public as a whole (its rows need no guard)."""
-    return types.spec.meta.access == PUBLIC and not types.stub

@@ -21,7 +21,12 @@ from graphql import (
 )
 from graphql.execution.collect_fields import FieldDetailsList
 
-from schema.compiled.fields import LIST_ARGUMENTS, FieldMap, public, value_kind
+from auth.policy import NOT_PERSONAL, OWN_ROWS, can_read, is_citizen
+from auth.principal import Principal
+from auth.scopes import PUBLIC
+from schema.access import list_owner
+from schema.compiled.fields import LIST_ARGUMENTS, FieldMap, value_kind
+from schema.datasets import ColumnSpec
 from schema.objects import DatasetTypes
 from storage.compiled.shapes import Constant, PageInfo, PageInfoField, ReadWhen, Scalar
 
@@ -107,12 +112,32 @@ class LookupPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class Audited:
+    """The restricted reads of a root field that the access record must name, as today's guards
+    note them (schema.access): decided when the plan is made, so only allowed reads compile."""
+
+    root_field: str | None = None
+    """`Query.residents`: the root field is restricted (noted whether rows come or not)."""
+    own_rows: bool = False
+    """The root list holds the citizen's own rows: their resident id is a subject."""
+    row_fields: tuple[str, ...] = ()
+    """Restricted columns of the root rows (`Resident.familyName`), noted when a row is read."""
+    owner: str | None = None
+    """The column whose values are the subjects of the rows read (the dataset's owner)."""
+
+    @property
+    def any(self) -> bool:
+        return self.root_field is not None or bool(self.row_fields)
+
+
+@dataclass(frozen=True, slots=True)
 class RootPlan:
     """A compiled root field: what it builds and which datasets it reads."""
 
     root: ConnectionPlan | LookupPlan
     reads: tuple[ReadWhen, ...]
     """Nested datasets, read when a row leads to them (shapes.ReadWhen)."""
+    audited: Audited = Audited()
 
     @property
     def dataset(self) -> str:
@@ -158,24 +183,44 @@ class Planner:
         root_type: GraphQLObjectType,
         details: FieldDetailsList,
         collect: CollectSubfields,
+        principal: Principal,
     ) -> RootPlan:
-        """The plan of one root field, or NotCompiled."""
+        """The plan of one root field for this principal, or NotCompiled."""
         node = _only_node(details)
         name = node.name.value
         root = self.fields.roots.get(name)
-        if root is None or not public(root.types):
-            raise NotCompiled(f"{name}: not a public dataset field")
+        if root is None or root.types.stub:
+            raise NotCompiled(f"{name}: not a dataset field")
+        spec = root.types.spec
+        own_rows = list_owner(spec) is OWN_ROWS and is_citizen(principal)
+        if root.kind == "one" and spec.restricted and is_citizen(principal):
+            raise NotCompiled(f"{name}: a citizen's lookup is decided by the row it finds")
+        if not _allowed(principal, spec.meta.access, own_rows=own_rows):
+            raise NotCompiled(f"{name}: denied (today's path says why)")
+        access = _Access(principal, own_rows)
         field = root_type.fields[name]
+        reads: list[ReadWhen] = []
         if root.kind == "one":
-            pk = root.types.spec.primary_key[0]
+            pk = spec.primary_key[0]
             if set(field.args) != {pk.name}:
                 raise NotCompiled(f"{name}: arguments the planner does not know")
-            reads: list[ReadWhen] = []
-            node_plan = self._node(root.types, field.type, details, collect, depth=0, reads=reads)
-            return RootPlan(LookupPlan(root.types, field, node, pk.name, node_plan), tuple(reads))
-        reads = []
-        conn = self._connection(root.types, field, details, collect, root_type.name, None, 0, reads)
-        return RootPlan(conn, tuple(reads))
+            node_plan = self._node(
+                root.types, field.type, details, collect, depth=0, reads=reads, access=access
+            )
+            plan: ConnectionPlan | LookupPlan = LookupPlan(
+                root.types, field, node, pk.name, node_plan
+            )
+        else:
+            plan = self._connection(
+                root.types, field, details, collect, root_type.name, None, 0, reads, access
+            )
+        audited = Audited(
+            root_field=f"{root_type.name}.{name}" if spec.restricted else None,
+            own_rows=own_rows,
+            row_fields=tuple(sorted(access.row_fields)),
+            owner=spec.meta.owner if access.row_fields else None,
+        )
+        return RootPlan(plan, tuple(reads), audited)
 
     def _connection(
         self,
@@ -187,6 +232,7 @@ class Planner:
         link: tuple[str, str] | None,
         depth: int,
         reads: list[ReadWhen],
+        access: _Access | None = None,
     ) -> ConnectionPlan:
         node = _only_node(details)
         if not set(field.args) <= LIST_ARGUMENTS:
@@ -203,10 +249,14 @@ class Planner:
             elif name == "pageInfo" and sub_type is not None:
                 parts.append((key, self._page_info(_object_type(sub_type), sub, collect)))
             elif name == "nodes" and sub_type is not None:
-                plan = self._node(types, sub_type, sub, collect, depth=depth, reads=reads)
+                plan = self._node(
+                    types, sub_type, sub, collect, depth=depth, reads=reads, access=access
+                )
                 parts.append((key, NodesPlan(plan)))
             elif name == "edges" and sub_type is not None:
-                parts.append((key, self._edges(types, sub_type, sub, collect, depth, reads)))
+                parts.append(
+                    (key, self._edges(types, sub_type, sub, collect, depth, reads, access))
+                )
             else:
                 raise NotCompiled(f"{conn_type.name}.{name}: not a connection field")
         return ConnectionPlan(types, field, node, parent_type, tuple(parts), link)
@@ -233,6 +283,7 @@ class Planner:
         collect: CollectSubfields,
         depth: int,
         reads: list[ReadWhen],
+        access: _Access | None,
     ) -> EdgesPlan:
         edge_type = _object_type(edges_type)
         fields: list[tuple[str, Any]] = []
@@ -244,9 +295,10 @@ class Planner:
                 fields.append((key, "cursor"))
             elif name == "node":
                 node_type = edge_type.fields[name].type
-                fields.append(
-                    (key, self._node(types, node_type, sub, collect, depth=depth, reads=reads))
+                plan = self._node(
+                    types, node_type, sub, collect, depth=depth, reads=reads, access=access
                 )
+                fields.append((key, plan))
             else:
                 raise NotCompiled(f"{edge_type.name}.{name}: unknown")
         return EdgesPlan(tuple(fields))
@@ -260,8 +312,13 @@ class Planner:
         *,
         depth: int,
         reads: list[ReadWhen],
+        access: _Access | None = None,
     ) -> NodePlan:
-        """A node's fields: columns, `__typename`, and (under the root only) relations."""
+        """A node's fields: columns, `__typename`, and (under the root only) relations.
+
+        `access`: the root rows' restricted columns are read when the principal may read them
+        (and noted for the record); elsewhere only public columns compile.
+        """
         object_type = _object_type(node_type)
         type_name = object_type.name
         fields: list[tuple[str, Any]] = []
@@ -272,14 +329,18 @@ class Planner:
                 fields.append((key, Constant(type_name)))
             elif column is not None:
                 kind = value_kind(column)
-                if not column.access == "public" or kind is None:
-                    raise NotCompiled(f"{type_name}.{name}: restricted, or a kind not compiled")
+                if kind is None:
+                    raise NotCompiled(f"{type_name}.{name}: a kind not compiled")
+                if column.access != PUBLIC:
+                    if access is None or not access.allows(column):
+                        raise NotCompiled(f"{type_name}.{name}: restricted here")
+                    access.row_fields.add(f"{type_name}.{name}")
                 fields.append((key, Scalar(column.name, kind)))
             elif depth > 0:
                 raise NotCompiled(f"{type_name}.{name}: nested deeper than one level")
             elif name in types.relations:
                 column, target = types.relations[name]
-                if column.access != "public" or not public(target) or column.references is None:
+                if column.access != PUBLIC or not _public(target) or column.references is None:
                     raise NotCompiled(f"{type_name}.{name}: restricted relation")
                 target_type = object_type.fields[name].type
                 plan = self._node(target, target_type, sub, collect, depth=depth + 1, reads=[])
@@ -287,7 +348,7 @@ class Planner:
                 reads.append(ReadWhen(target.spec.name, column.name))
             elif name in types.reverses:
                 source, column = types.reverses[name]
-                if column.access != "public" or not public(source) or column.references is None:
+                if column.access != PUBLIC or not _public(source) or column.references is None:
                     raise NotCompiled(f"{type_name}.{name}: restricted list")
                 link = (column.name, column.references[1])
                 field = object_type.fields[name]
@@ -299,6 +360,35 @@ class Planner:
             else:
                 raise NotCompiled(f"{type_name}.{name}: not a field the planner knows")
         return NodePlan(tuple(fields))
+
+
+class _Access:
+    """The principal's decisions on the root rows' restricted columns, and what they read."""
+
+    def __init__(self, principal: Principal, own_rows: bool) -> None:
+        self.principal = principal
+        self.own_rows = own_rows
+        self.row_fields: set[str] = set()
+
+    def allows(self, column: ColumnSpec) -> bool:
+        return _allowed(self.principal, column.access, own_rows=self.own_rows)
+
+
+def _allowed(principal: Principal, access: str, *, own_rows: bool) -> bool:
+    """Whether `principal` may read data marked `access` whatever the row (auth.policy).
+
+    A citizen's decision depends on whose row it is: only their own rows (filtered by
+    schema.access.row_filter) are decided here; anyone else's decision never depends on the row.
+    """
+    if access == PUBLIC:
+        return True
+    if is_citizen(principal):
+        return own_rows and can_read(principal, access, owner=OWN_ROWS) is None
+    return can_read(principal, access, owner=NOT_PERSONAL) is None
+
+
+def _public(types: DatasetTypes) -> bool:
+    return types.spec.meta.access == PUBLIC and not types.stub
 
 
 def _only_node(details: FieldDetailsList) -> FieldNode:

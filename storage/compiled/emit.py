@@ -55,13 +55,24 @@ def visible_rows(table: Table, spec: Filter | None) -> Select[Any]:
     return select(table).where(compile_filter(table, spec))
 
 
-def root_statement(root: Root, dialect: Dialect, reads: Sequence[ReadWhen]) -> Select[Any]:
-    """The statement of one root field: its JSON text, then one read flag per `reads`."""
+def root_statement(
+    root: Root,
+    dialect: Dialect,
+    reads: Sequence[ReadWhen],
+    *,
+    audit_rows: bool = False,
+    owner: str | None = None,
+) -> Select[Any]:
+    """The statement of one root field: its JSON text, then one read flag per `reads`.
+
+    `audit_rows` adds whether any row was read; `owner` then the owners of the rows read (a
+    lookup: its row's owner; a page: a JSON array of them): the subjects of an access record.
+    """
     if isinstance(root, Lookup):
-        return _lookup(root, dialect, reads)
+        return _lookup(root, dialect, reads, audit_rows, owner)
     window, size = _window(root, parent=None)
     kept = window.c[RANK] <= size
-    flags = [
+    flags: list[ColumnElement[Any]] = [
         func.max(
             case(
                 (kept if r.column is None else and_(kept, window.c[r.column].is_not(None)), 1),
@@ -70,16 +81,34 @@ def root_statement(root: Root, dialect: Dialect, reads: Sequence[ReadWhen]) -> S
         )
         for r in reads
     ]
+    if audit_rows:
+        flags.append(func.max(case((kept, 1), else_=0)))
+    if owner is not None:
+        column = window.c[owner]
+        subjects = dialect.array(
+            column, where=and_(kept, column.is_not(None)), order=[window.c[RANK]]
+        )
+        flags.append(dialect.text(subjects))
     answer = _connection(root, window, size, dialect, parent=None)
     return select(dialect.text(answer).label("answer"), *flags).select_from(window)
 
 
-def _lookup(root: Lookup, dialect: Dialect, reads: Sequence[ReadWhen]) -> Select[Any]:
+def _lookup(
+    root: Lookup,
+    dialect: Dialect,
+    reads: Sequence[ReadWhen],
+    audit_rows: bool,
+    owner: str | None,
+) -> Select[Any]:
     table = root.table
-    flags = [
+    flags: list[ColumnElement[Any]] = [
         literal(1) if r.column is None else case((table.c[r.column].is_not(None), 1), else_=0)
         for r in reads
     ]
+    if audit_rows:
+        flags.append(literal(1))
+    if owner is not None:
+        flags.append(table.c[owner])
     rows = visible_rows(table, None).where(table.c[root.key] == root.value)
     node = _object(root.node, table, dialect)
     return rows.with_only_columns(
