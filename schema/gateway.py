@@ -128,7 +128,8 @@ def build_query_type(catalog: Catalog, limits: QueryLimits) -> tuple[type, dict[
         one = t.root_one()
         if one is not None:
             ns[spec.singular] = one
-        ns[f"{spec.name}Aggregate"] = DatasetAggregate(spec, t.inputs).root_field()
+        t.aggregate = DatasetAggregate(spec, t.inputs)
+        ns[f"{spec.name}Aggregate"] = t.aggregate.root_field()
     ns.update(audit_fields())
     return strawberry.type(
         type("Query", (), ns), description="Everything the city publishes or keeps."

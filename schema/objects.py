@@ -91,6 +91,8 @@ class DatasetTypes:
         self.connection: Any = None
         self.relations: dict[str, tuple[ColumnSpec, DatasetTypes]] = {}
         """Node fields that are a forward relation, by GraphQL name: the column and its target."""
+        self.aggregate: Any = None
+        """The `<name>Aggregate` root field's builder (schema.aggregates), once the root has one."""
         self.reverses: dict[str, tuple[DatasetTypes, ColumnSpec]] = {}
         """Node fields listing another dataset's rows that point here: that dataset and column."""
 

@@ -26,6 +26,11 @@ def _sqlite_real(value: Any) -> str | None:
     return None if value is None else repr(float(value))
 
 
+def _sqlite_round9(value: Any) -> float | None:
+    # schema.aggregates rounds averages to 9 decimals in Python; the compiled path does the same
+    return None if value is None else round(float(value), 9)
+
+
 def _sqlite_cursor(kinds: str, *values: Any) -> str:
     # the compiled path's cursors, by the very function today's path uses; a boolean column
     # comes out of SQLite as 0 or 1, and its cursor holds false or true
@@ -43,6 +48,7 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     dbapi_connection.create_function("lower", 1, _sqlite_lower, deterministic=True)
     dbapi_connection.create_function("citygraph_real", 1, _sqlite_real, deterministic=True)
+    dbapi_connection.create_function("citygraph_round9", 1, _sqlite_round9, deterministic=True)
     dbapi_connection.create_function("citygraph_cursor", -1, _sqlite_cursor, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for an import

@@ -64,6 +64,26 @@ class AggregateQuery:
     limit: int = 10_000
 
 
+def aggregate_statement(table: Table, query: AggregateQuery) -> Select[Any]:
+    """Grouped measures of `table`: the group's key columns and `m_<measure>_<column>` values,
+    in group order. Shared with the compiled path (storage.compiled.emit)."""
+    keys = [table.c[c] for c in query.group_by]
+    columns: list[Any] = list(keys)
+    for measure, name in query.measures:
+        label = f"m_{measure}_{name or 'rows'}"
+        if measure == "count":
+            columns.append(func.count(table.c[name] if name else literal_column("*")).label(label))
+        elif name is not None:
+            columns.append(getattr(func, measure)(table.c[name]).label(label))
+    # select_from: with no group-by and only count(*), nothing else names the table
+    stmt = select(*columns).select_from(table).where(compile_filter(table, query.filter))
+    if keys:
+        stmt = stmt.group_by(*keys).order_by(
+            *(order_by(table, [SortKey(c) for c in query.group_by]))
+        )
+    return stmt.limit(query.limit)
+
+
 class Repository:
     """The SQL of one dataset table."""
 
@@ -182,24 +202,7 @@ class Repository:
 
     async def aggregate(self, query: AggregateQuery) -> list[Row[Any]]:
         """Grouped measures; a group's key columns and `m_<measure>_<column>` values."""
-        table = self.table
-        keys = [table.c[c] for c in query.group_by]
-        columns: list[Any] = list(keys)
-        for measure, name in query.measures:
-            label = f"m_{measure}_{name or 'rows'}"
-            if measure == "count":
-                columns.append(
-                    func.count(table.c[name] if name else literal_column("*")).label(label)
-                )
-            elif name is not None:
-                columns.append(getattr(func, measure)(table.c[name]).label(label))
-        # select_from: with no group-by and only count(*), nothing else names the table
-        stmt = select(*columns).select_from(table).where(compile_filter(table, query.filter))
-        if keys:
-            stmt = stmt.group_by(*keys).order_by(
-                *(order_by(table, [SortKey(c) for c in query.group_by]))
-            )
-        return await self._all(stmt.limit(query.limit))
+        return await self._all(aggregate_statement(self.table, query))
 
     async def grouped_people(
         self,

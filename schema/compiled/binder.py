@@ -17,8 +17,10 @@ from strawberry.types.arguments import convert_arguments
 from auth.principal import Principal
 from schema.compiled.fields import value_kind
 from schema.compiled.planner import (
+    AggregatePlan,
     ConnectionPlan,
     EdgesPlan,
+    GroupPartPlan,
     LookupPlan,
     NodePlan,
     NodesPlan,
@@ -29,12 +31,15 @@ from schema.context import CityContext
 from storage.compiled.shapes import (
     Connection,
     ConnectionPart,
+    Constant,
     Edges,
+    Groups,
     Lookup,
     Nodes,
     Obj,
     Root,
     RowOf,
+    Scalar,
     TotalCount,
     ValueKind,
 )
@@ -52,14 +57,17 @@ class Binder:
         """What the argument checks noted (a filter on a restricted column is a read of it),
         kept aside until the statement has answered: schema.compiled.compiler applies it."""
 
-    def root(self, plan: ConnectionPlan | LookupPlan) -> Root:
+    def root(self, plan: ConnectionPlan | LookupPlan | AggregatePlan) -> Root:
+        if isinstance(plan, AggregatePlan):
+            return self.groups(plan)
         if isinstance(plan, LookupPlan):
             args = get_argument_values(plan.field, plan.field_node, self.variables)
             table = plan.types.spec.table
             return Lookup(table, plan.key, args[plan.key], self.node(plan.node))
         return self.connection(plan)
 
-    def connection(self, plan: ConnectionPlan) -> Connection:
+    def _arguments(self, plan: ConnectionPlan | AggregatePlan) -> tuple[dict[str, Any], Any]:
+        """The field's arguments as its resolver gets them, and the `info` its checks read."""
         args = get_argument_values(plan.field, plan.field_node, self.variables)
         definition = plan.field.extensions["strawberry-definition"]
         kwargs = _convert(args, definition.arguments, self.strawberry)
@@ -70,6 +78,41 @@ class Binder:
             path=SimpleNamespace(typename=plan.parent_type),
             field_name=plan.field_node.name.value,
         )
+        return kwargs, info
+
+    def groups(self, plan: AggregatePlan) -> Groups:
+        kwargs, info = self._arguments(plan)
+        query, keys, readable = plan.types.aggregate.query(
+            info, where=kwargs.get("where"), group_by=kwargs.get("group_by")
+        )
+        if self.noted.denials or self.noted.restricted:
+            raise NotCompiled("an argument names a restricted column")
+        measured = {c.name for c in readable}
+        fields: list[tuple[str, object]] = []
+        for key, value in plan.fields:
+            if not isinstance(value, GroupPartPlan):
+                fields.append((key, value))
+                continue
+            part: list[tuple[str, object]] = []
+            for column_key, column in value.fields:
+                if isinstance(column, Constant):
+                    part.append((column_key, column))
+                elif value.source == "key":
+                    kind = value_kind(column)
+                    if column.name not in keys or kind is None:
+                        # today's resolver fails on a key it did not group by: it answers that
+                        raise NotCompiled(f"{column.name}: not grouped by")
+                    part.append((column_key, Scalar(column.name, kind)))
+                elif column.name in measured:
+                    kind = "average" if value.source == "avg" else "measure"
+                    part.append((column_key, Scalar(f"m_{value.source}_{column.name}", kind)))
+                else:
+                    part.append((column_key, None))
+            fields.append((key, Obj(cast(Any, tuple(part)))))
+        return Groups(plan.types.spec.table, query, tuple(fields))
+
+    def connection(self, plan: ConnectionPlan) -> Connection:
+        kwargs, info = self._arguments(plan)
         query = plan.types.page_query(
             cast(Any, info),
             where=kwargs.get("where"),

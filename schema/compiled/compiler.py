@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Select
 
 from auth.principal import Principal
+from schema.aggregates import MAX_GROUPS
 from schema.compiled.binder import Binder
 from schema.compiled.fields import FieldMap
-from schema.compiled.planner import LookupPlan, NotCompiled, Planner, RootPlan
+from schema.compiled.planner import AggregatePlan, LookupPlan, NotCompiled, Planner, RootPlan
 from schema.context import CityContext
 from storage.compiled.dialect import dialect_named
 from storage.compiled.emit import Unsupported, root_statement
@@ -31,6 +32,10 @@ def principal_key(principal: Principal) -> tuple[Any, ...]:
         None if principal.purpose is None else frozenset(principal.purpose.covers),
         principal.resident_id is not None,
     )
+
+
+class TooManyGroups(Exception):
+    """An aggregate over the group limit: today's path answers, with its error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,10 @@ class Prepared:
             context.subjects |= self.noted.subjects
         if row is None:
             return None  # a lookup that found nothing
+        if isinstance(self.plan.root, AggregatePlan):
+            if row[1] > MAX_GROUPS:
+                raise TooManyGroups  # today's path refuses it with its own error
+            return orjson.Fragment(row[0])
         extra = list(row[1:])
         for read in self.plan.reads:
             if extra.pop(0):

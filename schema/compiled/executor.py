@@ -15,7 +15,7 @@ from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from schema.compiled.compiler import Prepared
+from schema.compiled.compiler import Prepared, TooManyGroups
 
 log = structlog.get_logger("citygraph.compiled")
 
@@ -57,6 +57,8 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         try:
             return await prepared.run(self.context_value)
+        except TooManyGroups:
+            pass
         except Exception:
             log.warning(
                 "compiled root field failed; answered field by field",

@@ -9,6 +9,7 @@ from schema.datasets import ColumnSpec
 from schema.objects import DatasetTypes
 from storage.compiled.shapes import ValueKind
 
+AGGREGATE_ARGUMENTS = frozenset({"where", "groupBy"})
 LIST_ARGUMENTS = frozenset({"where", "orderBy", "first", "after", "last", "before"})
 """The arguments of a connection the binder knows; any other one keeps the field on today's path."""
 
@@ -26,7 +27,7 @@ def value_kind(column: ColumnSpec) -> ValueKind | None:
 
 @dataclass(frozen=True, slots=True)
 class RootField:
-    kind: Literal["list", "one"]
+    kind: Literal["list", "one", "aggregate"]
     types: DatasetTypes
 
 
@@ -49,6 +50,8 @@ class FieldMap:
             found.roots[spec.name] = RootField("list", t)
             if len(spec.primary_key) == 1:
                 found.roots[spec.singular] = RootField("one", t)
+            if t.aggregate is not None:
+                found.roots[f"{spec.name}Aggregate"] = RootField("aggregate", t)
             found.nodes[spec.type_name] = t
             for col in spec.columns:
                 found.columns[(spec.type_name, col.field_name)] = col

@@ -25,7 +25,8 @@ from auth.policy import NOT_PERSONAL, OWN_ROWS, can_read, is_citizen
 from auth.principal import Principal
 from auth.scopes import PUBLIC
 from schema.access import list_owner
-from schema.compiled.fields import LIST_ARGUMENTS, FieldMap, value_kind
+from schema.aggregates import MEASURES
+from schema.compiled.fields import AGGREGATE_ARGUMENTS, LIST_ARGUMENTS, FieldMap, value_kind
 from schema.datasets import ColumnSpec
 from schema.objects import DatasetTypes
 from storage.compiled.shapes import Constant, PageInfo, PageInfoField, ReadWhen, Scalar
@@ -112,6 +113,27 @@ class LookupPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupPartPlan:
+    """`key { ... }` or a measure (`sum { ... }`) of an aggregate's group: its columns."""
+
+    source: str
+    """"key", or a measure: sum, avg, min, max."""
+    fields: tuple[tuple[str, Constant | ColumnSpec], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AggregatePlan:
+    """A `<dataset>Aggregate` root field; its arguments are read per request."""
+
+    types: DatasetTypes
+    field: GraphQLField
+    field_node: FieldNode
+    parent_type: str
+    fields: tuple[tuple[str, Any], ...]
+    """Values: Constant, "count", GroupPartPlan."""
+
+
+@dataclass(frozen=True, slots=True)
 class Audited:
     """The restricted reads of a root field that the access record must name, as today's guards
     note them (schema.access): decided when the plan is made, so only allowed reads compile."""
@@ -134,7 +156,7 @@ class Audited:
 class RootPlan:
     """A compiled root field: what it builds and which datasets it reads."""
 
-    root: ConnectionPlan | LookupPlan
+    root: ConnectionPlan | LookupPlan | AggregatePlan
     reads: tuple[ReadWhen, ...]
     """Nested datasets, read when a row leads to them (shapes.ReadWhen)."""
     audited: Audited = Audited()
@@ -200,6 +222,8 @@ class Planner:
         access = _Access(principal, own_rows)
         field = root_type.fields[name]
         reads: list[ReadWhen] = []
+        if root.kind == "aggregate":
+            return RootPlan(self._aggregate(root.types, field, details, collect, root_type), ())
         if root.kind == "one":
             pk = spec.primary_key[0]
             if set(field.args) != {pk.name}:
@@ -207,7 +231,7 @@ class Planner:
             node_plan = self._node(
                 root.types, field.type, details, collect, depth=0, reads=reads, access=access
             )
-            plan: ConnectionPlan | LookupPlan = LookupPlan(
+            plan: ConnectionPlan | LookupPlan | AggregatePlan = LookupPlan(
                 root.types, field, node, pk.name, node_plan
             )
         else:
@@ -221,6 +245,43 @@ class Planner:
             owner=spec.meta.owner if access.row_fields else None,
         )
         return RootPlan(plan, tuple(reads), audited)
+
+    def _aggregate(
+        self,
+        types: DatasetTypes,
+        field: GraphQLField,
+        details: FieldDetailsList,
+        collect: CollectSubfields,
+        root_type: GraphQLObjectType,
+    ) -> AggregatePlan:
+        """Public aggregates: their groups, keys and measures over public columns."""
+        node = _only_node(details)
+        if types.spec.restricted or not set(field.args) <= AGGREGATE_ARGUMENTS:
+            raise NotCompiled(f"{node.name.value}: restricted, or unknown arguments")
+        group_type = _object_type(field.type)
+        fields: list[tuple[str, Any]] = []
+        for key, sub in _fields(collect, group_type, details):
+            name = _only_node(sub).name.value
+            if name == "__typename":
+                fields.append((key, Constant(group_type.name)))
+            elif name == "count":
+                fields.append((key, "count"))
+            elif name == "key" or name in MEASURES:
+                part_type = _object_type(group_type.fields[name].type)
+                columns: list[tuple[str, Constant | ColumnSpec]] = []
+                for column_key, column_sub in _fields(collect, part_type, sub):
+                    column_name = _only_node(column_sub).name.value
+                    if column_name == "__typename":
+                        columns.append((column_key, Constant(part_type.name)))
+                        continue
+                    column = self.fields.columns.get((types.spec.type_name, column_name))
+                    if column is None or column.access != PUBLIC or value_kind(column) is None:
+                        raise NotCompiled(f"{part_type.name}.{column_name}: not compiled")
+                    columns.append((column_key, column))
+                fields.append((key, GroupPartPlan(name, tuple(columns))))
+            else:
+                raise NotCompiled(f"{group_type.name}.{name}: unknown")
+        return AggregatePlan(types, field, node, root_type.name, tuple(fields))
 
     def _connection(
         self,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Text, case, cast, false, func, literal_column, true
+from sqlalchemy import JSON, Float, Numeric, Text, case, cast, false, func, literal_column, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql import ColumnElement
 
@@ -26,6 +26,8 @@ KIND_CODES: dict[ValueKind, str] = {
     "bool": "b",
     "date": "d",
     "geojson": "g",
+    "measure": "f",
+    "average": "f",
 }
 """One letter per kind, as `citygraph_cursor` reads them."""
 
@@ -64,6 +66,10 @@ class Dialect:
         return true() if value else false()
 
     def scalar(self, column: ColumnElement[Any], kind: ValueKind) -> ColumnElement[Any]:
+        if kind == "measure":
+            return cast(column, Float)
+        if kind == "average":
+            return cast(func.round(cast(column, Numeric), 9), Float)
         return cast(column, JSON) if kind == "geojson" else column
 
     def nested(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -123,8 +129,10 @@ class SQLiteDialect(Dialect):
                 (column == 0, func.json("false")),
                 else_=func.json("true"),
             )
-        if kind == "float":
+        if kind in ("float", "measure"):
             return func.json(func.citygraph_real(column))
+        if kind == "average":
+            return func.json(func.citygraph_real(func.citygraph_round9(column)))
         if kind == "geojson":
             return func.json(column)
         return column

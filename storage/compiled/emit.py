@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, literal, select
+from sqlalchemy import Table, and_, case, func, literal, null, select, true
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.expression import FromClause
 
@@ -22,6 +22,7 @@ from storage.compiled.shapes import (
     Connection,
     Constant,
     Edges,
+    Groups,
     Lookup,
     Nodes,
     Obj,
@@ -34,8 +35,8 @@ from storage.compiled.shapes import (
     Value,
 )
 from storage.filters import Filter, compile_filter
-from storage.paging import order_by, seek
-from storage.repository import window_of
+from storage.paging import SortKey, order_by, seek
+from storage.repository import aggregate_statement, window_of
 
 RANK = "cg_rank"
 """A row's place from the cursor: 1 is the row next to it."""
@@ -70,6 +71,8 @@ def root_statement(
     """
     if isinstance(root, Lookup):
         return _lookup(root, dialect, reads, audit_rows, owner)
+    if isinstance(root, Groups):
+        return _groups(root, dialect)
     window, size = _window(root, parent=None)
     kept = window.c[RANK] <= size
     flags: list[ColumnElement[Any]] = [
@@ -114,6 +117,34 @@ def _lookup(
     return rows.with_only_columns(
         dialect.text(node).label("answer"), *flags, maintain_column_froms=True
     )
+
+
+def _groups(root: Groups, dialect: Dialect) -> Select[Any]:
+    """The groups as a JSON array in group order, then how many groups there are (the caller
+    compares it with the limit, as Repository.aggregate's caller does)."""
+    grouped = aggregate_statement(root.table, root.query).subquery()
+    group = _group_object(root.fields, grouped, dialect)
+    order = order_by(grouped, [SortKey(c) for c in root.query.group_by])
+    groups = dialect.array(group, where=true(), order=order)
+    return select(dialect.text(groups).label("answer"), func.count()).select_from(grouped)
+
+
+def _group_object(
+    fields: Sequence[tuple[str, object]], grouped: FromClause, dialect: Dialect
+) -> ColumnElement[Any]:
+    pairs: list[tuple[str, ColumnElement[Any]]] = []
+    for key, value in fields:
+        if value is None:
+            pairs.append((key, null()))
+        elif value == "count":
+            pairs.append((key, grouped.c["m_count_rows"]))
+        elif isinstance(value, Obj):
+            pairs.append((key, _group_object(value.fields, grouped, dialect)))
+        elif isinstance(value, Scalar | Constant):
+            pairs.append((key, _value(value, grouped, dialect)))
+        else:
+            raise Unsupported(f"not a group value: {value!r}")
+    return dialect.obj(pairs)
 
 
 def _window(conn: Connection, parent: FromClause | None) -> tuple[FromClause, int]:

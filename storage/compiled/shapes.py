@@ -11,10 +11,12 @@ from typing import Literal
 
 from sqlalchemy import Table
 
-from storage.repository import PageQuery
+from storage.repository import AggregateQuery, PageQuery
 
-ValueKind = Literal["int", "str", "float", "bool", "date", "geojson"]
-"""How a column's value is written as JSON; the types whose text both engines agree on."""
+ValueKind = Literal["int", "str", "float", "bool", "date", "geojson", "measure", "average"]
+"""How a column's value is written as JSON; the types whose text both engines agree on.
+`measure`: an aggregate's number, as a float; `average`: the same rounded to 9 decimals
+(schema.aggregates rounds averages so that the engines agree)."""
 
 PageInfoField = Literal["hasNextPage", "hasPreviousPage", "startCursor", "endCursor"]
 
@@ -119,4 +121,15 @@ class ReadWhen:
     """The current row's reference column that must not be null; None: any row will do."""
 
 
-Root = Connection | Lookup
+@dataclass(frozen=True, slots=True)
+class Groups:
+    """An aggregate root field: its groups in group order, each a JSON object of `fields`, where
+    a value is a Scalar over the grouped row (`m_<measure>_<column>`, a key column), a
+    Constant, None (null), "count", or a nested Obj (`key`, `sum`...)."""
+
+    table: Table
+    query: AggregateQuery
+    fields: tuple[tuple[str, object], ...]
+
+
+Root = Connection | Lookup | Groups
