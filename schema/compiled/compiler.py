@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from schema.compiled.planner import AggregatePlan, LookupPlan, NotCompiled, Plan
 from schema.context import CityContext
 from storage.compiled.dialect import dialect_named
 from storage.compiled.emit import Unsupported, root_statement
+from storage.compiled.shapes import Root
 
 log = structlog.get_logger("citygraph.compiled")
 
@@ -95,6 +97,15 @@ class Compiler:
 
     def __init__(self, fields: FieldMap, *, capacity: int = 1_024) -> None:
         self.planner = Planner(fields, capacity=capacity)
+        self.capacity = capacity
+        self._statements: OrderedDict[tuple[str, Root], Select[Any]] = OrderedDict()
+        """Statements by their bound tree: building one costs more than running it, and the
+        same page (a first page, a popular filter) is asked again and again."""
+
+    def _remember(self, key: tuple[str, Root], statement: Select[Any]) -> None:
+        self._statements[key] = statement
+        if len(self._statements) > self.capacity:
+            self._statements.popitem(last=False)
 
     def prepare(
         self,
@@ -135,13 +146,16 @@ class Compiler:
         )
         try:
             bound = binder.root(plan.root)
-            statement = root_statement(
-                bound,
-                dialect,
-                plan.reads,
-                audit_rows=bool(plan.audited.row_fields),
-                owner=plan.audited.owner,
-            )
+            statement = self._statements.get((dialect.name, bound))
+            if statement is None:
+                statement = root_statement(
+                    bound,
+                    dialect,
+                    plan.reads,
+                    audit_rows=bool(plan.audited.row_fields),
+                    owner=plan.audited.owner,
+                )
+                self._remember((dialect.name, bound), statement)
         except (NotCompiled, Unsupported):
             return None
         except Exception:

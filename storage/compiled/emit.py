@@ -188,7 +188,11 @@ def _connection(
     kept = rank <= size
     order = [rank.desc() if backwards else rank.asc()]
     more = func.count() > size
-    edge_cursor = dialect.cursor([window.c[k.column] for k in query.order], conn.sort_kinds)
+    edge_cursor = (
+        dialect.cursor([window.c[k.column] for k in query.order], conn.sort_kinds)
+        if conn.sort_kinds
+        else None
+    )
     pairs: list[tuple[str, ColumnElement[Any]]] = []
     for name, part in conn.parts:
         if isinstance(part, Constant):
