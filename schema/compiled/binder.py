@@ -16,7 +16,7 @@ from strawberry.types.arguments import convert_arguments
 
 from auth.principal import Principal
 from schema.compiled.fields import value_kind
-from schema.compiled.planner import (
+from schema.compiled.plans import (
     AggregatePlan,
     ConnectionPlan,
     EdgesPlan,

@@ -17,7 +17,8 @@ from auth.principal import Principal
 from schema.aggregates import MAX_GROUPS
 from schema.compiled.binder import Binder
 from schema.compiled.fields import FieldMap
-from schema.compiled.planner import AggregatePlan, LookupPlan, NotCompiled, Planner, RootPlan
+from schema.compiled.planner import Planner
+from schema.compiled.plans import AggregatePlan, LookupPlan, NotCompiled, RootPlan
 from schema.context import CityContext
 from storage.compiled.dialect import dialect_named
 from storage.compiled.emit import Unsupported, root_statement
@@ -98,6 +99,7 @@ class Compiler:
     def __init__(self, fields: FieldMap, *, capacity: int = 1_024) -> None:
         self.planner = Planner(fields, capacity=capacity)
         self.capacity = capacity
+        self._readers: dict[AsyncEngine, AsyncEngine] = {}
         self._statements: OrderedDict[tuple[str, Root], Select[Any]] = OrderedDict()
         """Statements by their bound tree: building one costs more than running it, and the
         same page (a first page, a popular filter) is asked again and again."""
@@ -160,4 +162,14 @@ class Compiler:
             return None
         except Exception:
             return None
-        return Prepared(repository.engine, statement, plan, binder.noted)
+        return Prepared(self._reader(repository.engine), statement, plan, binder.noted)
+
+    def _reader(self, engine: AsyncEngine) -> AsyncEngine:
+        """The engine with autocommit: one read needs no BEGIN and no ROLLBACK, two round trips
+        of the four a pooled read otherwise costs on PostgreSQL (same pool, same connections)."""
+        if engine.dialect.name != "postgresql":
+            return engine  # SQLite's transactions are storage.engines' own (no round trips)
+        found = self._readers.get(engine)
+        if found is None:
+            found = self._readers[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+        return found

@@ -241,7 +241,8 @@ def _connection(
                     if edge_cursor is None:
                         raise Unsupported("cursor")
                     at = first_rank if field == "startCursor" else last_rank
-                    info.append((key, func.max(case((rank == at, edge_cursor)))))
+                    # `kept`: a page of size 0 reads one row (is there more?) but shows none
+                    info.append((key, func.max(case((and_(kept, rank == at), edge_cursor)))))
             pairs.append((name, dialect.obj(info)))
         elif isinstance(part, Edges):
             edge: list[tuple[str, ColumnElement[Any]]] = []
