@@ -75,6 +75,7 @@ def create_app(settings: Settings) -> Starlette:
         city=city,
         principal_of=security.principal,
         audit=audit.requests if audit is not None else None,
+        compiled=settings.compiled,
         graphql_ide=None,  # api.pages.graphiql serves GraphiQL from the app's own files
         multipart_uploads_enabled=False,
     )

@@ -204,6 +204,12 @@ class Citer:
         variables: dict[str, Any] | None,
     ) -> ExecutionResult:
         """Store the answer's citation and put it in `extensions.citation`."""
+        if isinstance(result.data, dict) and any(
+            isinstance(v, orjson.Fragment) for v in result.data.values()
+        ):
+            # a compiled root field is the database's JSON text (PostgreSQL spaces its members):
+            # the cited answer is sent in the canonical form a pinned re-run gives
+            result.data = orjson.loads(orjson.dumps(result.data))
         sha = answer_sha256(result.data)
         document = context.document or ""
         citation = Citation(

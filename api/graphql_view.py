@@ -111,12 +111,15 @@ class CityGraphQL(GraphQL[CityContext, None]):
         city: City,
         principal_of: Callable[[Request], Awaitable[Principal]] | None = None,
         audit: RequestAudit | None = None,
+        compiled: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.principal_of = principal_of
         self.city = city
         self.audit = audit
+        self.compiled = compiled
+        """Whether root fields may take the compiled path (schema.compiled), when the schema has one."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -243,6 +246,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
             request_id=exchange_of(request).request_id,
             request=request,
             response=response,
+            compiled=self.compiled,
         )
         exchange_of(request).context = context  # what the execution read: audit, cache
         return context

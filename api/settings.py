@@ -167,6 +167,11 @@ class Settings(BaseSettings):
     redis_breaker_reset_s: float = Field(
         default=1.0, gt=0, le=60, description="How long an open breaker waits before one probe."
     )
+    compiled: bool = Field(
+        default=True,
+        description="Answer root fields with one SQL statement each where they compile "
+        "(docs/compiled.md); off: every field through today's resolvers. CITYGRAPH_COMPILED=on|off.",
+    )
     cache_enabled: bool = Field(default=True, description="Whole-response cache of public data.")
     citations_enabled: bool = Field(
         default=True,

@@ -11,13 +11,14 @@ In order, everything on loopback, ports chosen free, every process stopped by it
    `citygraph import paris` into it, adds synthetic residents, and gives bike_station the foreign
    key to district that PostGraphile needs for the relation (in this database only);
 3. starts `citygraph serve` (cache and limits off, audit on, the shipper in its own process, one
-   worker), PostGraphile (amber preset plus pg-aggregates, one Node process) and the ceiling
+   worker) twice, with the compiled path (docs/compiled.md) and without it ("today"), PostGraphile (amber preset plus pg-aggregates, one Node process) and the ceiling
    (bench/ceiling.py: one hand-written statement per request);
 4. asks each of them every query once and stops unless the answers are equal once parsed;
 5. runs `wrk -t1 -c8 --latency` over every query and contender, in interleaved rounds, and prints
    req/s, p50 and p99 (medians of the rounds) and the ratios of the same rounds:
-   citygraph / PostGraphile (target >= 1.0, p99 no worse) and ceiling / citygraph (target <= 1.3
-   on public queries, <= 2 on the restricted page, which PostGraphile is not asked).
+   citygraph / PostGraphile (target >= 1.0, p99 no worse), ceiling / citygraph (target <= 1.3
+   on public queries, <= 2 on the restricted page, which PostGraphile is not asked) and
+   citygraph / today (what the compiled path buys).
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ POSTGRAPHILE = PEER / "node_modules" / "postgraphile" / "dist" / "cli-run.js"
 AGGREGATES = PEER / "node_modules" / "@graphile" / "pg-aggregates"
 CITYGRAPH = [sys.executable, "-c", "from api.cli import main; main()"]
 PURPOSE = "legal-basis=CGCT-L2122-32; case=EC-2026-118"
-CONTENDERS = ("citygraph", "postgraphile", "ceiling")
+CONTENDERS = ("citygraph", "today", "postgraphile", "ceiling")
+"""`today`: citygraph with the compiled path off (CITYGRAPH_COMPILED=off), field by field."""
 FOREIGN_KEY = (
     "ALTER TABLE bike_station ADD CONSTRAINT bench_bike_station_district "
     "FOREIGN KEY (district_code) REFERENCES district (code)"
@@ -196,6 +198,9 @@ def start_all(
     procs.append(
         start([*CITYGRAPH, "serve", "--port", str(ports["citygraph"])], ports["citygraph"], env)
     )
+    # the same public URL: it is the issuer of the staff token both are sent
+    today = {**env, "CITYGRAPH_COMPILED": "off"}
+    procs.append(start([*CITYGRAPH, "serve", "--port", str(ports["today"])], ports["today"], today))
     token = subprocess.run(  # noqa: S603 (our own CLI)
         [*CITYGRAPH, "token", "--subject", "agent-7", "--scopes", "registry:read"],
         env={**os.environ, **env},
@@ -214,6 +219,7 @@ def start_all(
     own = {s.name: s.citygraph for s in SHAPES}
     return [
         Contender("citygraph", f"http://127.0.0.1:{ports['citygraph']}/graphql", own, staff),
+        Contender("today", f"http://127.0.0.1:{ports['today']}/graphql", own, staff),
         Contender(
             "postgraphile",
             f"http://127.0.0.1:{ports['postgraphile']}/graphql",
@@ -281,14 +287,17 @@ def report(samples: dict[tuple[str, str], list[WrkResult]], rounds: int, seconds
     if note:
         print(note)
     print("\n  ratios, median of the rounds' own ratios")
-    print(f"  {'query':<32} {'cg/pg req/s':>12} {'cg/pg p99':>10} {'ceiling/cg':>11}")
+    print(
+        f"  {'query':<32} {'cg/pg req/s':>12} {'cg/pg p99':>10} {'ceiling/cg':>11} {'cg/today':>9}"
+    )
     for shape in SHAPES:
         ours = samples[(shape.name, "citygraph")]
         peer = samples.get((shape.name, "postgraphile"))
         vs_peer = f"{median_ratio(ours, peer):12.2f}" if peer else f"{'-':>12}"
         p99 = f"{median_ratio(ours, peer, 'p99_ms'):10.2f}" if peer else f"{'-':>10}"
         ceiling = median_ratio(samples[(shape.name, "ceiling")], ours)
-        print(f"  {shape.name:<32} {vs_peer} {p99} {ceiling:11.2f}")
+        today = median_ratio(ours, samples[(shape.name, "today")])
+        print(f"  {shape.name:<32} {vs_peer} {p99} {ceiling:11.2f} {today:9.2f}")
     print(
         "  targets: cg/pg req/s >= 1.0 and cg/pg p99 <= 1.0; ceiling/cg <= 1.3 (public), <= 2 (staff)"
     )

@@ -7,6 +7,7 @@ and grouping by one, are checked like reads of that column.
 from __future__ import annotations
 
 import enum
+from dataclasses import replace
 from typing import Annotated, Any, cast
 
 import strawberry
@@ -105,9 +106,37 @@ class DatasetAggregate:
             description=f"A group of {spec.meta.title} rows and its measures.",
         )
 
-    def root_field(self) -> Any:
-        spec, inputs, numeric, group_type = self.spec, self.inputs, self.numeric, self.group_type
+    def query(
+        self, info: Info, *, where: Any, group_by: Any
+    ) -> tuple[AggregateQuery, tuple[str, ...], list[ColumnSpec]]:
+        """The aggregate query of a call's arguments (checked like reads of the columns they
+        name), its group-by columns and the numeric columns the caller may measure.
+
+        The compiled path (schema.compiled) binds its aggregates with this too.
+        """
+        spec = self.spec
         by_name = {c.name: c for c in self.groupable}
+        keys = tuple(dict.fromkeys(g.value for g in (group_by or [])))
+        for key in keys:
+            check(info, by_name[key].access, list_owner(spec))
+        principal = info.context.principal
+        readable = [
+            c for c in self.numeric if can_read(principal, c.access, owner=list_owner(spec)) is None
+        ]
+        measures: list[tuple[Measure, str | None]] = [("count", None)]
+        measures += [(m, c.name) for m in MEASURES for c in readable]
+        query = AggregateQuery(
+            group_by=keys,
+            measures=tuple(measures),
+            filter=all_of(
+                [f for f in (row_filter(info, spec), self.inputs.to_filter(info, where)) if f]
+            ),
+            limit=MAX_GROUPS + 1,
+        )
+        return query, keys, readable
+
+    def root_field(self) -> Any:
+        spec, inputs, group_type = self.spec, self.inputs, self.group_type
 
         async def resolve(
             root: Any,
@@ -118,24 +147,8 @@ class DatasetAggregate:
         ) -> Any:
             await begin_as_of(info, as_of)
             version = await version_for(info, spec.name, versioned=spec.versioned)
-            keys = tuple(dict.fromkeys(g.value for g in (group_by or [])))
-            for key in keys:
-                check(info, by_name[key].access, list_owner(spec))
-            principal = info.context.principal
-            readable = [
-                c for c in numeric if can_read(principal, c.access, owner=list_owner(spec)) is None
-            ]
-            measures: list[tuple[Measure, str | None]] = [("count", None)]
-            measures += [(m, c.name) for m in MEASURES for c in readable]
-            query = AggregateQuery(
-                group_by=keys,
-                measures=tuple(measures),
-                filter=all_of(
-                    [f for f in (row_filter(info, spec), inputs.to_filter(info, where)) if f]
-                ),
-                limit=MAX_GROUPS + 1,
-                version=version,
-            )
+            query, keys, readable = self.query(info, where=where, group_by=group_by)
+            query = replace(query, version=version)
             rows = await info.context.loaders.repositories[spec.name].aggregate(query)
             if len(rows) > MAX_GROUPS:
                 raise BadInput(

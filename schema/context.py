@@ -42,6 +42,9 @@ class CityContext:
     document: str | None = None
     audit_engine: Any = None
     """The access log's database, for the auditors' and citizens' fields (schema.audit_fields)."""
+    compiled: bool = False
+    """Whether root fields may be answered by the compiled path (schema.compiled): the view's
+    requests, when the setting is on; their data then holds JSON fragments (orjson.Fragment)."""
     restricted_read: bool = False
     """Whether a restricted field was let through: such a response is never cached (api.traffic)."""
 

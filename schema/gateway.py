@@ -17,6 +17,9 @@ from strawberry.schema.config import StrawberryConfig
 
 from schema.aggregates import DatasetAggregate
 from schema.audit_fields import audit_fields
+from schema.compiled.compiler import Compiler
+from schema.compiled.executor import CompiledExecutor
+from schema.compiled.fields import FieldMap
 from schema.context import CityContext
 from schema.datasets import Catalog
 from schema.dcat import DatasetInfo, dataset_info
@@ -48,10 +51,14 @@ log = structlog.get_logger("citygraph.graphql")
 class CitySchema(strawberry.Schema):
     """strawberry's Schema, logging only the errors that are ours to fix.
 
+    `compiler`: the gateway's compiled path (schema.compiled), which its executor asks first.
+
     Denials, bad arguments and invalid documents are the client's business and are answered in
     the response; only unexpected exceptions are logged, by type and path, never by message
     (a message may quote a value, and values may be personal data).
     """
+
+    compiler: Compiler | None = None
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         for error in errors:
@@ -123,7 +130,8 @@ def build_query_type(catalog: Catalog, limits: QueryLimits) -> tuple[type, dict[
         one = t.root_one()
         if one is not None:
             ns[spec.singular] = one
-        ns[f"{spec.name}Aggregate"] = DatasetAggregate(spec, t.inputs).root_field()
+        t.aggregate = DatasetAggregate(spec, t.inputs)
+        ns[f"{spec.name}Aggregate"] = t.aggregate.root_field()
     ns.update(audit_fields())
     return strawberry.type(
         type("Query", (), ns), description="Everything the city publishes or keeps."
@@ -156,6 +164,13 @@ def schema_options(limits: QueryLimits) -> tuple[list[Any], StrawberryConfig]:
 def build_gateway_schema(catalog: Catalog, limits: QueryLimits | None = None) -> CitySchema:
     """The composed schema of every department, with the document limits and error masking."""
     limits = limits or QueryLimits()
-    query, _types = build_query_type(catalog, limits)
+    query, types = build_query_type(catalog, limits)
     extensions, config = schema_options(limits)
-    return CitySchema(query=query, config=config, extensions=extensions)
+    gateway = CitySchema(
+        query=query,
+        config=config,
+        extensions=extensions,
+        execution_context_class=CompiledExecutor,
+    )
+    gateway.compiler = Compiler(FieldMap.of(types))
+    return gateway

@@ -90,6 +90,12 @@ class DatasetTypes:
         self.inputs = DatasetInputs(spec)
         self.edge: Any = None
         self.connection: Any = None
+        self.relations: dict[str, tuple[ColumnSpec, DatasetTypes]] = {}
+        """Node fields that are a forward relation, by GraphQL name: the column and its target."""
+        self.aggregate: Any = None
+        """The `<name>Aggregate` root field's builder (schema.aggregates), once the root has one."""
+        self.reverses: dict[str, tuple[DatasetTypes, ColumnSpec]] = {}
+        """Node fields listing another dataset's rows that point here: that dataset and column."""
 
     # the node type -------------------------------------------------------------------------
 
@@ -117,6 +123,7 @@ class DatasetTypes:
         if col.references is None or col.relation is None:
             raise ValueError(f"{col.name} refers to nothing")
         target_name, target_column, column = target.spec.name, col.references[1], col.name
+        self.relations[col.relation] = (col, target)
 
         async def resolve(root: Any, info: Info) -> Any:
             key = getattr(root, column)
@@ -144,6 +151,7 @@ class DatasetTypes:
         if col.references is None:
             raise ValueError(f"{col.name} refers to nothing")
         parent_column = col.references[1]
+        self.reverses[name] = (source, col)
         access = source.spec.meta.access if source.spec.restricted else col.access
         # whose rows: a citizen's own (filtered) rows of a personal dataset, or rows about the
         # parent's person (a resident's permits), or nobody's in particular
@@ -237,9 +245,15 @@ class DatasetTypes:
         after: str | None,
         last: int | None,
         before: str | None,
-        version: int | None,
+        version: int | None = None,
+        with_total: bool | None = None,
     ) -> PageQuery:
-        """Validate connection arguments into a keyset page query of one dataset version."""
+        """Validate connection arguments into a keyset page query of one dataset version (None:
+        the live rows).
+
+        `with_total`: whether `totalCount` is asked; None reads it off `info`'s selection
+        (the compiled path, schema.compiled, knows it from its plan).
+        """
         if first is not None and last is not None:
             raise BadInput("pass `first` or `last`, not both")
         for size_name, size in (("first", first), ("last", last)):
@@ -269,7 +283,7 @@ class DatasetTypes:
             after=after_values,
             last=last,
             before=before_values,
-            with_total=selects(info, "totalCount"),
+            with_total=selects(info, "totalCount") if with_total is None else with_total,
             version=version,
         )
 

@@ -12,11 +12,34 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from storage.paging import encode_cursor
+
 
 def _sqlite_lower(value: Any) -> Any:
     # SQLite's own lower() folds ASCII only; PostgreSQL folds every letter. Text filters must give
     # the same rows on both engines, so SQLite gets Python's Unicode lower() under the same name.
     return value.lower() if isinstance(value, str) else value
+
+
+def _sqlite_real(value: Any) -> str | None:
+    # SQLite's JSON functions write floats with 15 digits; Python writes the shortest exact text,
+    # and the compiled path (storage.compiled) must answer what today's path answers
+    return None if value is None else repr(float(value))
+
+
+def _sqlite_round9(value: Any) -> float | None:
+    # schema.aggregates rounds averages to 9 decimals in Python; the compiled path does the same
+    return None if value is None else round(float(value), 9)
+
+
+def _sqlite_cursor(kinds: str, *values: Any) -> str:
+    # the compiled path's cursors, by the very function today's path uses; a boolean column
+    # comes out of SQLite as 0 or 1, and its cursor holds false or true
+    typed = [
+        bool(value) if kind == "b" and value is not None else value
+        for kind, value in zip(kinds, values, strict=True)
+    ]
+    return encode_cursor(typed)
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -25,6 +48,9 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # import rolls back its table changes too (SQLAlchemy's documented recipe).
     dbapi_connection.isolation_level = None
     dbapi_connection.create_function("lower", 1, _sqlite_lower, deterministic=True)
+    dbapi_connection.create_function("citygraph_real", 1, _sqlite_real, deterministic=True)
+    dbapi_connection.create_function("citygraph_round9", 1, _sqlite_round9, deterministic=True)
+    dbapi_connection.create_function("citygraph_cursor", -1, _sqlite_cursor, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for an import
     cursor.execute("PRAGMA synchronous=NORMAL")

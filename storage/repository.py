@@ -15,7 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import Row, Table, func, literal_column, over, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import FromClause, Select
 
 from storage.filters import Filter, compile_filter
 from storage.paging import SortKey, order_by, seek
@@ -43,6 +43,16 @@ class PageQuery:
     """The dataset version to read (storage.versions); None for the live rows."""
 
 
+def window_of(query: PageQuery) -> tuple[int, bool, Sequence[Any] | None]:
+    """A page's size, whether it walks backwards, and the cursor it starts from.
+
+    Shared with the compiled path (storage.compiled.emit), whose pages must be the same windows.
+    """
+    if query.last is not None:
+        return query.last, True, query.before
+    return (query.first if query.first is not None else 50), False, query.after
+
+
 @dataclass(slots=True)
 class Page:
     rows: list[Row[Any]] = field(default_factory=list)
@@ -58,6 +68,26 @@ class AggregateQuery:
     filter: Filter | None = None
     limit: int = 10_000
     version: int | None = None
+
+
+def aggregate_statement(table: FromClause, query: AggregateQuery) -> Select[Any]:
+    """Grouped measures of `table`: the group's key columns and `m_<measure>_<column>` values,
+    in group order. Shared with the compiled path (storage.compiled.emit)."""
+    keys = [table.c[c] for c in query.group_by]
+    columns: list[Any] = list(keys)
+    for measure, name in query.measures:
+        label = f"m_{measure}_{name or 'rows'}"
+        if measure == "count":
+            columns.append(func.count(table.c[name] if name else literal_column("*")).label(label))
+        elif name is not None:
+            columns.append(getattr(func, measure)(table.c[name]).label(label))
+    # select_from: with no group-by and only count(*), nothing else names the table
+    stmt = select(*columns).select_from(table).where(compile_filter(table, query.filter))
+    if keys:
+        stmt = stmt.group_by(*keys).order_by(
+            *(order_by(table, [SortKey(c) for c in query.group_by]))
+        )
+    return stmt.limit(query.limit)
 
 
 class Repository:
@@ -76,9 +106,7 @@ class Repository:
     # pages ---------------------------------------------------------------------------------
 
     def _window(self, query: PageQuery) -> tuple[int, bool, Sequence[Any] | None]:
-        if query.last is not None:
-            return query.last, True, query.before
-        return (query.first if query.first is not None else 50), False, query.after
+        return window_of(query)
 
     def _page_statement(
         self, query: PageQuery, *, partition: str | None, parents: Sequence[Any]
@@ -204,24 +232,7 @@ class Repository:
 
     async def aggregate(self, query: AggregateQuery) -> list[Row[Any]]:
         """Grouped measures; a group's key columns and `m_<measure>_<column>` values."""
-        table = rows_at(self.table, query.version)
-        keys = [table.c[c] for c in query.group_by]
-        columns: list[Any] = list(keys)
-        for measure, name in query.measures:
-            label = f"m_{measure}_{name or 'rows'}"
-            if measure == "count":
-                columns.append(
-                    func.count(table.c[name] if name else literal_column("*")).label(label)
-                )
-            elif name is not None:
-                columns.append(getattr(func, measure)(table.c[name]).label(label))
-        # select_from: with no group-by and only count(*), nothing else names the table
-        stmt = select(*columns).select_from(table).where(compile_filter(table, query.filter))
-        if keys:
-            stmt = stmt.group_by(*keys).order_by(
-                *(order_by(table, [SortKey(c) for c in query.group_by]))
-            )
-        return await self._all(stmt.limit(query.limit))
+        return await self._all(aggregate_statement(rows_at(self.table, query.version), query))
 
     async def grouped_people(
         self,

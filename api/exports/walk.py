@@ -22,6 +22,8 @@ class Walk:
         self, schema: Schema, plan: Plan, context: CityContext, *, page_size: int, max_rows: int
     ) -> None:
         self.schema, self.plan, self.context = schema, plan, context
+        # an export reads the rows as Python values, never as the compiled path's JSON fragments
+        self.context.compiled = False
         self.page_size, self.max_rows = page_size, max_rows
 
     async def page(self, after: str | None, first: int, *, with_total: bool) -> dict[str, Any]:

@@ -1,0 +1,58 @@
+"""What each field of the generated schema is, for the planner: a column, a relation, a list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from schema.datasets import ColumnSpec
+from schema.objects import DatasetTypes
+from storage.compiled.shapes import ValueKind
+
+AGGREGATE_ARGUMENTS = frozenset({"where", "groupBy"})
+LIST_ARGUMENTS = frozenset({"where", "orderBy", "first", "after", "last", "before"})
+"""The arguments of a connection the binder knows; any other one keeps the field on today's path."""
+
+_KINDS: dict[type, ValueKind] = {int: "int", str: "str", float: "float", bool: "bool"}
+
+
+def value_kind(column: ColumnSpec) -> ValueKind | None:
+    """How a column's value is written as JSON; None when the compiler does not write it."""
+    if column.role == "geometry":
+        return "geojson"
+    if column.python_type.__name__ == "date":
+        return "date"
+    return _KINDS.get(column.python_type)  # datetimes: each engine writes its own text
+
+
+@dataclass(frozen=True, slots=True)
+class RootField:
+    kind: Literal["list", "one", "aggregate"]
+    types: DatasetTypes
+
+
+@dataclass
+class FieldMap:
+    """The root fields and node types of the one-process gateway, by GraphQL name."""
+
+    roots: dict[str, RootField] = field(default_factory=dict)
+    nodes: dict[str, DatasetTypes] = field(default_factory=dict)
+    columns: dict[tuple[str, str], ColumnSpec] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, types: dict[str, DatasetTypes]) -> FieldMap:
+        """The map of a gateway's dataset types (schema.objects.build_dataset_types)."""
+        found = cls()
+        for t in types.values():
+            if t.stub:
+                continue
+            spec = t.spec
+            found.roots[spec.name] = RootField("list", t)
+            if len(spec.primary_key) == 1:
+                found.roots[spec.singular] = RootField("one", t)
+            if t.aggregate is not None:
+                found.roots[f"{spec.name}Aggregate"] = RootField("aggregate", t)
+            found.nodes[spec.type_name] = t
+            for col in spec.columns:
+                found.columns[(spec.type_name, col.field_name)] = col
+        return found

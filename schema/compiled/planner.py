@@ -1,0 +1,364 @@
+"""Plans: which root fields compile, and the shape of the JSON each one builds.
+
+A plan depends on the operation, the values of the Boolean variables (they decide `@skip` and
+`@include`) and who asks; not on the other arguments, which the binder reads per request. Plans
+are cached in a bounded LRU. A plan is data: print it to see what a root field will read.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    get_named_type,
+)
+from graphql.execution.collect_fields import FieldDetailsList
+
+from auth.policy import NOT_PERSONAL, OWN_ROWS, can_read, is_citizen
+from auth.principal import Principal
+from auth.scopes import PUBLIC
+from schema.access import list_owner
+from schema.aggregates import MEASURES
+from schema.compiled.fields import AGGREGATE_ARGUMENTS, LIST_ARGUMENTS, FieldMap, value_kind
+from schema.compiled.plans import (
+    AggregatePlan,
+    Audited,
+    ConnectionPlan,
+    EdgesPlan,
+    GroupPartPlan,
+    LookupPlan,
+    NodePlan,
+    NodesPlan,
+    NotCompiled,
+    RelationPlan,
+    RootPlan,
+)
+from schema.datasets import ColumnSpec
+from schema.objects import DatasetTypes
+from storage.compiled.shapes import Constant, PageInfo, PageInfoField, ReadWhen, Scalar
+
+PAGE_INFO_FIELDS: frozenset[str] = frozenset(
+    {"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"}
+)
+
+CollectSubfields = Callable[[GraphQLObjectType, FieldDetailsList], Any]
+"""graphql-core's executor's `collect_subfields`: fragments, `@skip`/`@include` applied."""
+
+
+class Planner:
+    """Makes root-field plans for one gateway schema and keeps the recent ones."""
+
+    def __init__(self, fields: FieldMap, *, capacity: int = 1_024) -> None:
+        self.fields = fields
+        self.capacity = capacity
+        self._plans: OrderedDict[tuple[Any, ...], tuple[object, RootPlan | str]] = OrderedDict()
+
+    def plan(
+        self,
+        key: tuple[Any, ...],
+        operation: object,
+        make: Callable[[], RootPlan],
+    ) -> RootPlan | str:
+        """The cached plan under `key` (made by `make` on a miss); a string says why none.
+
+        `operation` is the parsed operation the key was made for: keys hold its id, and an id
+        can be reused once the parser's cache lets the document go.
+        """
+        found = self._plans.get(key)
+        if found is not None and found[0] is operation:
+            self._plans.move_to_end(key)
+            return found[1]
+        try:
+            made: RootPlan | str = make()
+        except NotCompiled as exc:
+            made = str(exc)
+        self._plans[key] = (operation, made)
+        if len(self._plans) > self.capacity:
+            self._plans.popitem(last=False)
+        return made
+
+    # the walk ------------------------------------------------------------------------------
+
+    def root(
+        self,
+        root_type: GraphQLObjectType,
+        details: FieldDetailsList,
+        collect: CollectSubfields,
+        principal: Principal,
+    ) -> RootPlan:
+        """The plan of one root field for this principal, or NotCompiled."""
+        node = _only_node(details)
+        name = node.name.value
+        root = self.fields.roots.get(name)
+        if root is None or root.types.stub:
+            raise NotCompiled(f"{name}: not a dataset field")
+        spec = root.types.spec
+        own_rows = list_owner(spec) is OWN_ROWS and is_citizen(principal)
+        if root.kind == "one" and spec.restricted and is_citizen(principal):
+            raise NotCompiled(f"{name}: a citizen's lookup is decided by the row it finds")
+        if not _allowed(principal, spec.meta.access, own_rows=own_rows):
+            raise NotCompiled(f"{name}: denied (today's path says why)")
+        access = _Access(principal, own_rows)
+        field = root_type.fields[name]
+        reads: list[ReadWhen] = []
+        if root.kind == "aggregate":
+            return RootPlan(self._aggregate(root.types, field, details, collect, root_type), ())
+        if root.kind == "one":
+            pk = spec.primary_key[0]
+            if set(field.args) != {pk.name}:
+                raise NotCompiled(f"{name}: arguments the planner does not know")
+            node_plan = self._node(
+                root.types, field.type, details, collect, depth=0, reads=reads, access=access
+            )
+            plan: ConnectionPlan | LookupPlan | AggregatePlan = LookupPlan(
+                root.types, field, node, pk.name, node_plan
+            )
+        else:
+            plan = self._connection(
+                root.types, field, details, collect, root_type.name, None, 0, reads, access
+            )
+        audited = Audited(
+            root_field=f"{root_type.name}.{name}" if spec.restricted else None,
+            own_rows=own_rows,
+            row_fields=tuple(sorted(access.row_fields)),
+            owner=spec.meta.owner if access.row_fields else None,
+        )
+        return RootPlan(plan, tuple(reads), audited)
+
+    def _aggregate(
+        self,
+        types: DatasetTypes,
+        field: GraphQLField,
+        details: FieldDetailsList,
+        collect: CollectSubfields,
+        root_type: GraphQLObjectType,
+    ) -> AggregatePlan:
+        """Public aggregates: their groups, keys and measures over public columns."""
+        node = _only_node(details)
+        if types.spec.restricted or not set(field.args) <= AGGREGATE_ARGUMENTS:
+            raise NotCompiled(f"{node.name.value}: restricted, or unknown arguments")
+        group_type = _object_type(field.type)
+        fields: list[tuple[str, Any]] = []
+        for key, sub in _fields(collect, group_type, details):
+            name = _only_node(sub).name.value
+            if name == "__typename":
+                fields.append((key, Constant(group_type.name)))
+            elif name == "count":
+                fields.append((key, "count"))
+            elif name == "key" or name in MEASURES:
+                part_type = _object_type(group_type.fields[name].type)
+                columns: list[tuple[str, Constant | ColumnSpec]] = []
+                for column_key, column_sub in _fields(collect, part_type, sub):
+                    column_name = _only_node(column_sub).name.value
+                    if column_name == "__typename":
+                        columns.append((column_key, Constant(part_type.name)))
+                        continue
+                    column = self.fields.columns.get((types.spec.type_name, column_name))
+                    if column is None or column.access != PUBLIC or value_kind(column) is None:
+                        raise NotCompiled(f"{part_type.name}.{column_name}: not compiled")
+                    columns.append((column_key, column))
+                fields.append((key, GroupPartPlan(name, tuple(columns))))
+            else:
+                raise NotCompiled(f"{group_type.name}.{name}: unknown")
+        return AggregatePlan(types, field, node, root_type.name, tuple(fields))
+
+    def _connection(
+        self,
+        types: DatasetTypes,
+        field: GraphQLField,
+        details: FieldDetailsList,
+        collect: CollectSubfields,
+        parent_type: str,
+        link: tuple[str, str] | None,
+        depth: int,
+        reads: list[ReadWhen],
+        access: _Access | None = None,
+    ) -> ConnectionPlan:
+        node = _only_node(details)
+        if not set(field.args) <= LIST_ARGUMENTS:
+            raise NotCompiled(f"{node.name.value}: arguments the planner does not know")
+        conn_type = _object_type(field.type)
+        parts: list[tuple[str, Any]] = []
+        for key, sub in _fields(collect, conn_type, details):
+            name = _only_node(sub).name.value
+            sub_type = conn_type.fields[name].type if name != "__typename" else None
+            if name == "__typename":
+                parts.append((key, Constant(conn_type.name)))
+            elif name == "totalCount":
+                parts.append((key, "totalCount"))
+            elif name == "pageInfo" and sub_type is not None:
+                parts.append((key, self._page_info(_object_type(sub_type), sub, collect)))
+            elif name == "nodes" and sub_type is not None:
+                plan = self._node(
+                    types, sub_type, sub, collect, depth=depth, reads=reads, access=access
+                )
+                parts.append((key, NodesPlan(plan)))
+            elif name == "edges" and sub_type is not None:
+                parts.append(
+                    (key, self._edges(types, sub_type, sub, collect, depth, reads, access))
+                )
+            else:
+                raise NotCompiled(f"{conn_type.name}.{name}: not a connection field")
+        return ConnectionPlan(types, field, node, parent_type, tuple(parts), link)
+
+    def _page_info(
+        self, info_type: GraphQLObjectType, details: FieldDetailsList, collect: CollectSubfields
+    ) -> PageInfo:
+        fields: list[tuple[str, PageInfoField | Constant]] = []
+        for key, sub in _fields(collect, info_type, details):
+            name = _only_node(sub).name.value
+            if name == "__typename":
+                fields.append((key, Constant(info_type.name)))
+            elif name in PAGE_INFO_FIELDS:
+                fields.append((key, name))  # type: ignore[arg-type]
+            else:
+                raise NotCompiled(f"PageInfo.{name}: unknown")
+        return PageInfo(tuple(fields))
+
+    def _edges(
+        self,
+        types: DatasetTypes,
+        edges_type: GraphQLOutputType,
+        details: FieldDetailsList,
+        collect: CollectSubfields,
+        depth: int,
+        reads: list[ReadWhen],
+        access: _Access | None,
+    ) -> EdgesPlan:
+        edge_type = _object_type(edges_type)
+        fields: list[tuple[str, Any]] = []
+        for key, sub in _fields(collect, edge_type, details):
+            name = _only_node(sub).name.value
+            if name == "__typename":
+                fields.append((key, Constant(edge_type.name)))
+            elif name == "cursor":
+                fields.append((key, "cursor"))
+            elif name == "node":
+                node_type = edge_type.fields[name].type
+                plan = self._node(
+                    types, node_type, sub, collect, depth=depth, reads=reads, access=access
+                )
+                fields.append((key, plan))
+            else:
+                raise NotCompiled(f"{edge_type.name}.{name}: unknown")
+        return EdgesPlan(tuple(fields))
+
+    def _node(
+        self,
+        types: DatasetTypes,
+        node_type: GraphQLOutputType,
+        details: FieldDetailsList,
+        collect: CollectSubfields,
+        *,
+        depth: int,
+        reads: list[ReadWhen],
+        access: _Access | None = None,
+    ) -> NodePlan:
+        """A node's fields: columns, `__typename`, and (under the root only) relations.
+
+        `access`: the root rows' restricted columns are read when the principal may read them
+        (and noted for the record); elsewhere only public columns compile.
+        """
+        object_type = _object_type(node_type)
+        type_name = object_type.name
+        fields: list[tuple[str, Any]] = []
+        for key, sub in _fields(collect, object_type, details):
+            name = _only_node(sub).name.value
+            column = self.fields.columns.get((type_name, name))
+            if name == "__typename":
+                fields.append((key, Constant(type_name)))
+            elif column is not None:
+                kind = value_kind(column)
+                if kind is None:
+                    raise NotCompiled(f"{type_name}.{name}: a kind not compiled")
+                if column.access != PUBLIC:
+                    if access is None or not access.allows(column):
+                        raise NotCompiled(f"{type_name}.{name}: restricted here")
+                    access.row_fields.add(f"{type_name}.{name}")
+                fields.append((key, Scalar(column.name, kind)))
+            elif depth > 0:
+                raise NotCompiled(f"{type_name}.{name}: nested deeper than one level")
+            elif name in types.relations:
+                column, target = types.relations[name]
+                if column.access != PUBLIC or not _public(target) or column.references is None:
+                    raise NotCompiled(f"{type_name}.{name}: restricted relation")
+                target_type = object_type.fields[name].type
+                plan = self._node(target, target_type, sub, collect, depth=depth + 1, reads=[])
+                fields.append((key, RelationPlan(column.name, column.references[1], target, plan)))
+                reads.append(ReadWhen(target.spec.name, column.name))
+            elif name in types.reverses:
+                source, column = types.reverses[name]
+                if column.access != PUBLIC or not _public(source) or column.references is None:
+                    raise NotCompiled(f"{type_name}.{name}: restricted list")
+                link = (column.name, column.references[1])
+                field = object_type.fields[name]
+                conn = self._connection(
+                    source, field, sub, collect, type_name, link, depth + 1, reads=[]
+                )
+                fields.append((key, conn))
+                reads.append(ReadWhen(source.spec.name, None))
+            else:
+                raise NotCompiled(f"{type_name}.{name}: not a field the planner knows")
+        return NodePlan(tuple(fields))
+
+
+class _Access:
+    """The principal's decisions on the root rows' restricted columns, and what they read."""
+
+    def __init__(self, principal: Principal, own_rows: bool) -> None:
+        self.principal = principal
+        self.own_rows = own_rows
+        self.row_fields: set[str] = set()
+
+    def allows(self, column: ColumnSpec) -> bool:
+        return _allowed(self.principal, column.access, own_rows=self.own_rows)
+
+
+def _allowed(principal: Principal, access: str, *, own_rows: bool) -> bool:
+    """Whether `principal` may read data marked `access` whatever the row (auth.policy).
+
+    A citizen's decision depends on whose row it is: only their own rows (filtered by
+    schema.access.row_filter) are decided here; anyone else's decision never depends on the row.
+    """
+    if access == PUBLIC:
+        return True
+    if is_citizen(principal):
+        return own_rows and can_read(principal, access, owner=OWN_ROWS) is None
+    return can_read(principal, access, owner=NOT_PERSONAL) is None
+
+
+def _public(types: DatasetTypes) -> bool:
+    return types.spec.meta.access == PUBLIC and not types.stub
+
+
+def _only_node(details: FieldDetailsList) -> FieldNode:
+    """The field node of a response key; fields merged from several nodes must agree, and do
+    (validation), but deferred or fragment-variable fields are left to today's path."""
+    for item in details:
+        if item.defer_usage is not None or item.fragment_variable_values is not None:
+            raise NotCompiled("deferred fields or fragment variables")
+    return details[0].node
+
+
+def _object_type(kind: GraphQLOutputType) -> GraphQLObjectType:
+    named = get_named_type(kind)
+    if not isinstance(named, GraphQLObjectType):
+        raise NotCompiled(f"{named}: not an object type")
+    return named
+
+
+def _fields(
+    collect: CollectSubfields, object_type: GraphQLObjectType, details: FieldDetailsList
+) -> list[tuple[str, FieldDetailsList]]:
+    collected = collect(object_type, details)
+    if collected.new_defer_usages:
+        raise NotCompiled("@defer")
+    if not collected.grouped_field_set:
+        raise NotCompiled("every field skipped")  # `{}`: not worth a dialect's empty object
+    return list(collected.grouped_field_set.items())

@@ -1,0 +1,160 @@
+"""The JSON expressions that PostgreSQL and SQLite spell differently, and nothing else.
+
+Both must give a document that parses to exactly what today's path answers (cursors byte for
+byte). Where an engine cannot, `cursor` says so by returning None and the field is not compiled.
+PostgreSQL writes floats in their shortest exact form (PostgreSQL 12 and later), as Python does;
+SQLite's JSON functions round floats to 15 digits, so SQLite gets Python's own text of each float
+(`citygraph_real`, registered by storage.engines), and Python's own cursor encoding
+(`citygraph_cursor`): the same function today's path calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Float, Numeric, Text, case, cast, false, func, literal_column, true
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.sql import ColumnElement
+
+from storage.compiled.shapes import ValueKind
+
+KIND_CODES: dict[ValueKind, str] = {
+    "int": "i",
+    "str": "s",
+    "float": "f",
+    "bool": "b",
+    "date": "d",
+    "geojson": "g",
+    "measure": "f",
+    "average": "f",
+}
+"""One letter per kind, as `citygraph_cursor` reads them."""
+
+
+def key(name: str) -> ColumnElement[Any]:
+    """A JSON key as SQL text: GraphQL names are `[_A-Za-z][_0-9A-Za-z]*`, nothing to escape."""
+    if not name.replace("_", "a").isalnum() or not name.isascii():
+        raise ValueError(f"not a GraphQL name: {name!r}")
+    return literal_column(f"'{name}'")
+
+
+class Dialect:
+    """What differs between engines, PostgreSQL's spelling."""
+
+    name = "postgresql"
+    max_object_pairs = 50
+    """PostgreSQL functions take at most 100 arguments: 50 keys and their values."""
+
+    def obj(self, pairs: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
+        args: list[ColumnElement[Any]] = []
+        for name, value in pairs:
+            args += [key(name), value]
+        return func.json_build_object(*args)
+
+    def array(
+        self, value: ColumnElement[Any], *, where: ColumnElement[bool], order: Sequence[Any]
+    ) -> ColumnElement[Any]:
+        """A JSON array of `value` over the rows meeting `where`, in `order`; [] for none."""
+        aggregated = func.json_agg(aggregate_order_by(value, *order)).filter(where)
+        return func.coalesce(aggregated, literal_column("'[]'::json"))
+
+    def boolean(self, condition: ColumnElement[bool]) -> ColumnElement[Any]:
+        return condition
+
+    def constant(self, value: bool) -> ColumnElement[Any]:
+        return true() if value else false()
+
+    def scalar(self, column: ColumnElement[Any], kind: ValueKind) -> ColumnElement[Any]:
+        if kind == "measure":
+            return cast(column, Float)
+        if kind == "average":
+            return cast(func.round(cast(column, Numeric), 9), Float)
+        return cast(column, JSON) if kind == "geojson" else column
+
+    def nested(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A JSON value that a scalar subquery returns, embedded as JSON (not as a string)."""
+        return value
+
+    def cursor(
+        self, columns: Sequence[ColumnElement[Any]], kinds: Sequence[ValueKind]
+    ) -> ColumnElement[Any] | None:
+        """storage.paging.encode_cursor in SQL: base64url of the compact JSON array, unpadded."""
+        if any(kind not in ("int", "str", "bool", "date") for kind in kinds):
+            return None  # to_json(2.0::float8) is 2, where Python writes 2.0
+        parts: list[ColumnElement[Any]] = [literal_column("'['")]
+        for index, column in enumerate(columns):
+            if index:
+                parts.append(literal_column("','"))
+            parts.append(func.coalesce(cast(func.to_json(column), Text), literal_column("'null'")))
+        parts.append(literal_column("']'"))
+        raw = func.convert_to(func.concat(*parts), literal_column("'UTF8'"))
+        encoded = func.rtrim(func.encode(raw, literal_column("'base64'")), literal_column("'='"))
+        # base64 lines break every 76 characters: translate drops the newlines with +/ -> -_
+        return func.translate(encoded, literal_column("E'+/\\n'"), literal_column("'-_'"))
+
+    def text(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        return cast(value, Text)
+
+
+class SQLiteDialect(Dialect):
+    """SQLite's spelling (3.30 or later: FILTER on aggregates)."""
+
+    name = "sqlite"
+    max_object_pairs = 1_000
+
+    def obj(self, pairs: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
+        args: list[ColumnElement[Any]] = []
+        for name, value in pairs:
+            args += [key(name), value]
+        return func.json_object(*args)
+
+    def array(
+        self, value: ColumnElement[Any], *, where: ColumnElement[bool], order: Sequence[Any]
+    ) -> ColumnElement[Any]:
+        # no ORDER BY inside aggregates before SQLite 3.44: the rows come in the order of the
+        # ordered subquery they are read from (emit orders it)
+        return func.json_group_array(value).filter(where)
+
+    def boolean(self, condition: ColumnElement[bool]) -> ColumnElement[Any]:
+        return case((condition, func.json("true")), else_=func.json("false"))
+
+    def constant(self, value: bool) -> ColumnElement[Any]:
+        return func.json("true" if value else "false")
+
+    def scalar(self, column: ColumnElement[Any], kind: ValueKind) -> ColumnElement[Any]:
+        if kind == "bool":
+            return case(
+                (column.is_(None), None),
+                (column == 0, func.json("false")),
+                else_=func.json("true"),
+            )
+        if kind in ("float", "measure"):
+            return func.json(func.citygraph_real(column))
+        if kind == "average":
+            return func.json(func.citygraph_real(func.citygraph_round9(column)))
+        if kind == "geojson":
+            return func.json(column)
+        return column
+
+    def nested(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        # a subquery's result loses SQLite's JSON subtype: json() gives it back
+        return func.json(value)
+
+    def cursor(
+        self, columns: Sequence[ColumnElement[Any]], kinds: Sequence[ValueKind]
+    ) -> ColumnElement[Any] | None:
+        codes = "".join(KIND_CODES[k] for k in kinds)
+        return func.citygraph_cursor(literal_column(f"'{codes}'"), *columns)
+
+    def text(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        return value
+
+
+POSTGRESQL = Dialect()
+SQLITE = SQLiteDialect()
+
+
+def dialect_named(name: str) -> Dialect | None:
+    """The dialect of an engine's backend name; None for an engine the compiler does not speak."""
+    return {"postgresql": POSTGRESQL, "sqlite": SQLITE}.get(name)

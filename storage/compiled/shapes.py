@@ -1,0 +1,135 @@
+"""What one compiled statement builds: a tree of JSON objects over tables, bound and ready.
+
+The tree is plain data (printable, comparable), made per request by schema.compiled.binder from a
+cached plan and the request's arguments; storage.compiled.emit turns it into one SELECT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Table
+
+from storage.repository import AggregateQuery, PageQuery
+
+ValueKind = Literal["int", "str", "float", "bool", "date", "geojson", "measure", "average"]
+"""How a column's value is written as JSON; the types whose text both engines agree on.
+`measure`: an aggregate's number, as a float; `average`: the same rounded to 9 decimals
+(schema.aggregates rounds averages so that the engines agree)."""
+
+PageInfoField = Literal["hasNextPage", "hasPreviousPage", "startCursor", "endCursor"]
+
+
+@dataclass(frozen=True, slots=True)
+class Constant:
+    """A fixed string (`__typename`)."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scalar:
+    """A column of the current row."""
+
+    column: str
+    kind: ValueKind
+
+
+@dataclass(frozen=True, slots=True)
+class Obj:
+    """A JSON object of the current row: each key and how its value is made."""
+
+    fields: tuple[tuple[str, Value], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RowOf:
+    """The row of `table` whose `key` equals the current row's `column` (a forward relation)."""
+
+    table: Table
+    key: str
+    column: str
+    node: Obj
+
+
+@dataclass(frozen=True, slots=True)
+class Edges:
+    """`edges`: per row its cursor, its node, its `__typename`."""
+
+    fields: tuple[tuple[str, Literal["cursor"] | Obj | Constant], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Nodes:
+    node: Obj
+
+
+@dataclass(frozen=True, slots=True)
+class PageInfo:
+    fields: tuple[tuple[str, PageInfoField | Constant], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TotalCount:
+    pass
+
+
+ConnectionPart = Edges | Nodes | PageInfo | TotalCount | Constant
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A keyset page of `table` as a Relay connection.
+
+    `link` = (column of `table`, column of the current row): the rows pointing to the current
+    row (a reverse relation); None at the root.
+    """
+
+    table: Table
+    query: PageQuery
+    parts: tuple[tuple[str, ConnectionPart], ...]
+    link: tuple[str, str] | None = None
+    sort_kinds: tuple[ValueKind, ...] = ()
+    """The kinds of `query.order`'s columns, for the cursors."""
+
+
+Value = Scalar | Constant | Obj | RowOf | Connection
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """One row of `table` by its key, as a JSON object (null when there is none)."""
+
+    table: Table
+    key: str
+    value: object
+    node: Obj
+
+
+@dataclass(frozen=True, slots=True)
+class ReadWhen:
+    """A dataset the answer reads when a nested field runs at least once.
+
+    Today's resolvers note a dataset when a nested field resolves for some row (a relation only
+    for a row whose reference is not null): the statement reports the same, so access records
+    and cache entries name the same datasets on both paths.
+    """
+
+    dataset: str
+    column: str | None
+    """The current row's reference column that must not be null; None: any row will do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Groups:
+    """An aggregate root field: its groups in group order, each a JSON object of `fields`, where
+    a value is a Scalar over the grouped row (`m_<measure>_<column>`, a key column), a
+    Constant, None (null), "count", or a nested Obj (`key`, `sum`...)."""
+
+    table: Table
+    query: AggregateQuery
+    fields: tuple[tuple[str, object], ...]
+
+
+Root = Connection | Lookup | Groups

@@ -1,0 +1,544 @@
+"""Differential: generated operations answered by the compiled path and by today's path agree.
+
+Every case runs twice on the same city, once with `CityContext.compiled` and once without, and
+must give the same `data` (once the spliced JSON is parsed), the same errors (message, path,
+locations, code) and the same access facts (datasets, denials, restricted fields, subjects).
+Operations are built from the schema itself: every dataset's list and lookup, filters (geographic
+ones included), orderings, pages both ways with real and broken cursors, nested relations and
+lists, aliases, named and inline fragments, `@skip`/`@include` on variables, `__typename`; for
+every tier. CITYGRAPH_DIFFERENTIAL_EXAMPLES raises the number of cases for a long run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLList,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    get_named_type,
+)
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
+
+from auth.principal import ANONYMOUS, Principal, Purpose, Tier
+from auth.scopes import Scope
+from schema.context import CityContext
+from storage.engines import StatementCounter
+from storage.paging import encode_cursor
+from tests.schema.conftest import CATALOG, GATEWAY, Backend
+
+GRAPH = GATEWAY._schema
+QUERY = GRAPH.query_type
+EXAMPLES = int(os.environ.get("CITYGRAPH_DIFFERENTIAL_EXAMPLES", "120"))
+
+LISTS = {spec.name: spec for spec in CATALOG.datasets}
+LOOKUPS = {spec.singular: spec for spec in CATALOG.datasets if len(spec.primary_key) == 1}
+
+STRINGS = ["751", "75101", "S00", "S013", "Louvre", "é", "élysée", "a_b", "100%", "Q1-", "R1", "x"]
+IDS = {
+    "districts": ["75101", "75102", "75103", "75199"],
+    "bikeStations": [f"S{i:03d}" for i in (0, 1, 7, 13, 29, 31)],
+    "quartiers": ["7510101", "7510204", "7510303"],
+    "residents": ["R0", "R1", "R4"],
+    "buildingPermits": ["PC0", "PC2"],
+}
+
+
+def tiers() -> dict[str, Principal]:
+    """One principal of each tier (DESIGN section 3)."""
+    staff = frozenset(Scope(s) for s in ("registry:read", "urbanism:read", "social:read"))
+    return {
+        "anonymous": ANONYMOUS,
+        "app": Principal(
+            tier=Tier.APP, subject="app", client_id="app", scopes=frozenset({Scope("open-data")})
+        ),
+        "staff": Principal(tier=Tier.STAFF, subject="agent-7", client_id="f", scopes=staff),
+        "staff_purpose": Principal(
+            tier=Tier.STAFF,
+            subject="agent-7",
+            client_id="f",
+            scopes=staff,
+            purpose=Purpose("CRPA-L311", "CASE-2026-0042", staff),
+        ),
+        "citizen": Principal(
+            tier=Tier.CITIZEN,
+            subject="citizen-R1",
+            scopes=frozenset({Scope.SELF}),
+            resident_id="R1",
+        ),
+        "auditor": Principal(
+            tier=Tier.AUDITOR, subject="auditor", scopes=frozenset({Scope("audit:read")})
+        ),
+    }
+
+
+TIERS = tiers()
+
+
+RESTRICTED_TYPES = {spec.type_name for spec in CATALOG.datasets if spec.restricted}
+RESTRICTED_FIELDS = {
+    (spec.type_name, col.field_name)
+    for spec in CATALOG.datasets
+    for col in spec.columns
+    if col.restricted
+}
+
+
+@dataclass
+class Document:
+    """An operation being built: its text parts, fragments and variables."""
+
+    fragments: list[str]
+    variables: dict[str, Any]
+    definitions: list[str]
+    public_only: bool = False
+    """Leave restricted fields out (they stay on today's path): more cases reach the compiler."""
+
+    def readable(self, type_name: str, field: str, target: str | None = None) -> bool:
+        if not self.public_only:
+            return True
+        if (type_name, field) in RESTRICTED_FIELDS:
+            return False
+        return target is None or target.removesuffix("Connection") not in RESTRICTED_TYPES
+
+    def var(self, kind: str, value: Any) -> str:
+        name = f"v{len(self.variables)}"
+        self.variables[name] = value
+        self.definitions.append(f"${name}: {kind}")
+        return f"${name}"
+
+
+def _named(kind: Any) -> Any:
+    return get_named_type(kind)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return orjson.dumps(value).decode()
+    return repr(value)
+
+
+@st.composite
+def scalar_value(draw: st.DrawFn, kind: GraphQLScalarType) -> Any:
+    name = kind.name
+    if name == "Int":
+        return draw(st.integers(-2, 60))
+    if name == "Float":
+        return draw(st.sampled_from([0.0, 2.3, 2.305, 48.85, 48.856, 1e6, 4001.0]))
+    if name == "Boolean":
+        return draw(st.booleans())
+    if name == "Date":
+        return draw(st.sampled_from(["2023-01-01", "2024-01-02", "2024-06-30"]))
+    if name == "DateTime":
+        return draw(st.sampled_from(["2019-06-01T05:00:00+00:00", "2019-06-02T00:00:00"]))
+    return draw(st.sampled_from(STRINGS))
+
+
+@st.composite
+def where_value(draw: st.DrawFn, filter_type: GraphQLInputObjectType, depth: int = 0) -> str:
+    """A `where` literal over a few of the filter's fields."""
+    parts: list[str] = []
+    names = sorted(filter_type.fields)
+    for name in draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True)):
+        field_type = _named(filter_type.fields[name].type)
+        if name in ("and", "or"):
+            if depth >= 1:
+                continue
+            inner = draw(st.lists(where_value(filter_type, depth + 1), min_size=1, max_size=2))
+            parts.append(f"{name}: [{', '.join(inner)}]")
+        elif name == "not":
+            if depth >= 1:
+                continue
+            parts.append(f"not: {draw(where_value(filter_type, depth + 1))}")
+        elif name == "near":
+            radius = draw(st.sampled_from([10.0, 300.0, 2000.0, 60000.0]))
+            parts.append(f"near: {{latitude: 48.852, longitude: 2.302, radiusM: {radius}}}")
+        elif name == "withinBox":
+            north = draw(st.sampled_from([48.855, 48.87, 48.8]))
+            parts.append(f"withinBox: {{south: 48.85, west: 2.3, north: {north}, east: 2.31}}")
+        elif name == "withinDistrict":
+            parts.append(f'withinDistrict: "{draw(st.sampled_from(IDS["districts"]))}"')
+        elif isinstance(field_type, GraphQLInputObjectType):
+            ops = sorted(field_type.fields)
+            op = draw(st.sampled_from(ops))
+            op_type = field_type.fields[op].type
+            named = _named(op_type)
+            if op == "isNull":
+                literal = _literal(draw(st.booleans()))
+            elif isinstance(op_type, GraphQLList) or isinstance(
+                getattr(op_type, "of_type", None), GraphQLList
+            ):
+                values = draw(st.lists(scalar_value(named), max_size=3))
+                literal = "[" + ", ".join(_literal(v) for v in values) + "]"
+            else:
+                literal = _literal(draw(scalar_value(named)))
+            parts.append(f"{name}: {{{op}: {literal}}}")
+    return "{" + ", ".join(parts) + "}"
+
+
+@st.composite
+def list_arguments(
+    draw: st.DrawFn, doc: Document, field: Any, dataset: str, *, nested: bool
+) -> str:
+    args: list[str] = []
+    kinds = field.args
+    size = draw(st.sampled_from([None, 0, 1, 2, 3, 5, 12, 1, 2, 3, 5, -1, 101]))
+    direction = draw(st.sampled_from(["first", "last"]))
+    if size is not None:
+        if draw(st.booleans()):
+            args.append(f"{direction}: {doc.var('Int', size)}")
+        else:
+            args.append(f"{direction}: {size}")
+    if draw(st.integers(0, 3)) == 0 and "where" in kinds:
+        args.append(f"where: {draw(where_value(_named(kinds['where'].type)))}")
+    order_type = _named(kinds["orderBy"].type)
+    if draw(st.integers(0, 2)) == 0:
+        enum_type = _named(order_type.fields["field"].type)
+        assert isinstance(enum_type, GraphQLEnumType)
+        keys = draw(st.lists(st.sampled_from(sorted(enum_type.values)), max_size=2))
+        order = [
+            f"{{field: {k}, direction: {draw(st.sampled_from(['ASC', 'DESC']))}}}" for k in keys
+        ]
+        args.append(f"orderBy: [{', '.join(order)}]")
+    cursor_kind = draw(st.sampled_from([None, None, "after", "before"]))
+    if cursor_kind is not None:
+        ids = IDS.get(dataset, ["A"])
+        # cursors of the key order; with an orderBy they do not fit, as a client's stale one
+        cursors = [encode_cursor([i]) for i in ids]
+        cursor = draw(st.sampled_from([*cursors, *cursors, "not-a-cursor", encode_cursor([1, 2])]))
+        args.append(f"{cursor_kind}: {doc.var('String', cursor)}")
+    return f"({', '.join(args)})" if args else ""
+
+
+@st.composite
+def directive(draw: st.DrawFn, doc: Document) -> str:
+    choice = draw(st.integers(0, 5))
+    if choice == 0:
+        return f" @skip(if: {doc.var('Boolean!', draw(st.booleans()))})"
+    if choice == 1:
+        return f" @include(if: {doc.var('Boolean!', draw(st.booleans()))})"
+    return ""
+
+
+@st.composite
+def node_selection(draw: st.DrawFn, doc: Document, node: GraphQLObjectType, depth: int) -> str:
+    """Fields of a node: columns, `__typename`, relations and lists (while depth lasts)."""
+    scalars: list[str] = []
+    objects: list[str] = []
+    for name, field in node.fields.items():
+        named = _named(field.type)
+        if not doc.readable(node.name, name, named.name):
+            continue
+        if isinstance(named, GraphQLObjectType):
+            objects.append(name)
+        else:
+            scalars.append(name)
+    chosen = draw(st.lists(st.sampled_from(sorted(scalars)), min_size=1, max_size=4, unique=True))
+    items = [f"{draw(alias(column))}{column}{draw(directive(doc))}" for column in chosen]
+    if draw(st.integers(0, 4)) == 0:
+        items.append("__typename")
+    if depth > 0 and len(objects) > 0 and draw(st.booleans()):
+        name = draw(st.sampled_from(sorted(objects)))
+        field = node.fields[name]
+        named = _named(field.type)
+        if named.name.endswith("Connection"):
+            dataset = name
+            args = draw(list_arguments(doc, field, dataset, nested=True))
+            inner = draw(connection_selection(doc, named, depth - 1))
+            items.append(f"{draw(alias(name))}{name}{args} {{ {inner} }}")
+        else:
+            items.append(f"{name} {{ {draw(node_selection(doc, named, depth - 1))} }}")
+    body = " ".join(items)
+    wrap = draw(st.integers(0, 4))
+    if wrap == 0:  # a named fragment
+        fragment = f"F{len(doc.fragments)}"
+        doc.fragments.append(f"fragment {fragment} on {node.name} {{ {body} }}")
+        return f"...{fragment}"
+    if wrap == 1:
+        return f"... on {node.name} {{ {body} }}"
+    return body
+
+
+@st.composite
+def alias(draw: st.DrawFn, name: str) -> str:
+    """No alias, or one of the field's own (aliases of different fields would conflict)."""
+    return draw(st.sampled_from(["", "", "", f"{name}A: ", f"other{name.title()}: "]))
+
+
+@st.composite
+def connection_selection(
+    draw: st.DrawFn, doc: Document, conn: GraphQLObjectType, depth: int
+) -> str:
+    node = _named(conn.fields["nodes"].type)
+    parts: list[str] = []
+    for name in draw(
+        st.lists(
+            st.sampled_from(["totalCount", "pageInfo", "edges", "nodes", "__typename"]),
+            min_size=1,
+            max_size=4,
+            unique=True,
+        )
+    ):
+        if name == "pageInfo":
+            fields = draw(
+                st.lists(
+                    st.sampled_from(
+                        ["hasNextPage", "hasPreviousPage", "startCursor", "endCursor", "__typename"]
+                    ),
+                    min_size=1,
+                    unique=True,
+                )
+            )
+            parts.append(f"pageInfo {{ {' '.join(fields)} }}")
+        elif name == "edges":
+            edge = ["cursor"] if draw(st.booleans()) else []
+            edge.append(f"node {{ {draw(node_selection(doc, node, depth))} }}")
+            parts.append(f"{draw(alias('edges'))}edges {{ {' '.join(edge)} }}")
+        elif name == "nodes":
+            parts.append(f"nodes {{ {draw(node_selection(doc, node, depth))} }}")
+        else:
+            parts.append(f"{name}{draw(directive(doc))}")
+    return " ".join(parts)
+
+
+@st.composite
+def operations(draw: st.DrawFn, datasets: list[str] | None = None) -> tuple[str, dict[str, Any]]:
+    """One operation over one or two root fields, and its variables (`datasets`: public ones,
+    without their restricted fields; None: every dataset and field)."""
+    assert QUERY is not None
+    doc = Document([], {}, [], public_only=datasets is not None)
+    roots: list[str] = []
+    for index in range(draw(st.integers(1, 2))):
+        lookups = sorted(n for n, spec in LOOKUPS.items() if not (datasets and spec.restricted))
+        shape = draw(st.integers(0, 5))
+        if shape == 0:
+            name = draw(st.sampled_from(datasets or sorted(LISTS))) + "Aggregate"
+            roots.append(f"r{index}: {draw(aggregate_selection(doc, QUERY.fields[name], name))}")
+            continue
+        if shape == 1:
+            name = draw(st.sampled_from(lookups))
+            field = QUERY.fields[name]
+            (arg,) = field.args
+            kind = str(field.args[arg].type)
+            ids = IDS.get(LOOKUPS[name].name, [1, 2] if kind.startswith("Int") else ["A"])
+            value = doc.var(kind, draw(st.sampled_from(ids)))
+            node = _named(field.type)
+            inner = draw(node_selection(doc, node, 1))
+            roots.append(f"r{index}: {name}({arg}: {value}) {{ {inner} }}")
+            continue
+        name = draw(st.sampled_from(datasets or sorted(LISTS)))
+        field = QUERY.fields[name]
+        args = draw(list_arguments(doc, field, name, nested=False))
+        inner = draw(connection_selection(doc, _named(field.type), 1))
+        roots.append(f"r{index}: {name}{args} {{ {inner} }}")
+    variables = f"({', '.join(doc.definitions)})" if doc.definitions else ""
+    text = f"query Generated{variables} {{ {' '.join(roots)} }}\n" + "\n".join(doc.fragments)
+    return text, doc.variables
+
+
+@st.composite
+def aggregate_selection(draw: st.DrawFn, doc: Document, field: Any, name: str) -> str:
+    """`<dataset>Aggregate(where:, groupBy:) { key {...} count sum {...} ... }`."""
+    group_type = _named(field.type)
+    args: list[str] = []
+    if draw(st.integers(0, 3)) == 0:
+        args.append(f"where: {draw(where_value(_named(field.args['where'].type)))}")
+    key_type = _named(group_type.fields["key"].type)
+    grouped: list[str] = []
+    if draw(st.booleans()):
+        enum_type = _named(field.args["groupBy"].type)
+        keys = draw(st.lists(st.sampled_from(sorted(enum_type.values)), max_size=2))
+        args.append(f"groupBy: [{', '.join(keys)}]")
+        grouped = [k.lower() for k in keys]  # the enum names the column in capitals
+    # today's path fails on a key it did not group by (an AttributeError, masked): asked only
+    # for grouped keys here; the compiled path leaves the other case to it (schema.compiled)
+    readable = [
+        c
+        for c in sorted(key_type.fields)
+        if doc.readable(key_type.name, c) and _snake(c) in grouped
+    ]
+    parts = ["count"]
+    for part in draw(
+        st.lists(st.sampled_from([n for n in group_type.fields if n != "count"]), unique=True)
+    ):
+        part_type = _named(group_type.fields[part].type)
+        columns = [c for c in sorted(part_type.fields) if doc.readable(part_type.name, c)]
+        if part == "key":
+            columns = readable
+        if columns:
+            chosen = draw(st.lists(st.sampled_from(columns), min_size=1, max_size=3, unique=True))
+            parts.append(f"{part} {{ {' '.join(chosen)} }}")
+    arguments = f"({', '.join(args)})" if args else ""
+    return f"{name}{arguments} {{ {' '.join(parts)} }}"
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+async def answer(
+    backend: Backend, query: str, variables: dict[str, Any], principal: Principal, compiled: bool
+) -> dict[str, Any]:
+    """What a path answers, as a client and the access log see it."""
+    context = CityContext(loaders=backend.city.loaders(), principal=principal, compiled=compiled)
+    result = await GATEWAY.execute(query, variable_values=variables, context_value=context)
+    if (
+        compiled and currently_in_test_context()
+    ):  # pytest --hypothesis-show-statistics shows how many took the compiled path
+        values = list((result.data or {}).values())
+        spliced = sum(isinstance(v, orjson.Fragment) for v in values)
+        event(f"root fields compiled: {spliced} of {len(values)}")
+    errors = sorted(
+        (
+            {
+                "message": e.message,
+                "path": e.path,
+                "locations": [tuple(loc) for loc in e.locations or ()],
+                "code": (e.extensions or {}).get("code"),
+            }
+            for e in result.errors or ()
+        ),
+        key=lambda e: orjson.dumps(e, option=orjson.OPT_SORT_KEYS),
+    )
+    return {
+        "data": orjson.loads(orjson.dumps(result.data)),
+        "errors": errors,
+        "datasets": sorted(context.datasets_read),
+        "denials": sorted(context.denials),
+        "restricted": context.restricted,
+        "fields": sorted(context.fields_read),
+        "subjects": sorted(context.subjects),
+    }
+
+
+async def both_paths_agree(
+    backend: Backend, query: str, variables: dict[str, Any], principal: Principal
+) -> None:
+    today = await answer(backend, query, variables, principal, compiled=False)
+    compiled = await answer(backend, query, variables, principal, compiled=True)
+    assert compiled == today, query
+
+
+PROFILE = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+)
+
+
+@PROFILE
+@given(
+    case=operations(["bikeStations", "districts", "quartiers", "buildingPermits"]),
+    tier=st.sampled_from(["anonymous", "app"]),
+)
+async def test_public_operations_agree(
+    backend: Backend, case: tuple[str, dict[str, Any]], tier: str
+) -> None:
+    await both_paths_agree(backend, *case, TIERS[tier])
+
+
+@PROFILE
+@given(case=operations(), tier=st.sampled_from(sorted(TIERS)))
+async def test_every_dataset_and_tier_agrees(
+    backend: Backend, case: tuple[str, dict[str, Any]], tier: str
+) -> None:
+    await both_paths_agree(backend, *case, TIERS[tier])
+
+
+AGGREGATE = """
+{ bikeStationsAggregate(groupBy: [DISTRICT_CODE]) {
+    __typename key { districtCode } count sum { capacity } avg { capacity } max { capacity } } }
+"""
+
+
+async def test_an_aggregate_compiles_and_agrees(backend: Backend) -> None:
+    data, context = await compiled_answer(backend, AGGREGATE, ANONYMOUS)
+    groups = data["bikeStationsAggregate"]
+    assert [g["key"]["districtCode"] for g in groups] == ["75101", "75102", "75103", None]
+    assert sum(g["count"] for g in groups) == 30
+    assert context.datasets_read == {"bikeStations"}
+    await both_paths_agree(backend, AGGREGATE, {}, ANONYMOUS)
+
+
+NESTED = """
+query Nested($first: Int) {
+  bikeStations(first: $first) { edges { cursor node { id district { name } } } }
+  districts { totalCount nodes { code bikeStations(first: 2) { totalCount nodes { id } } } }
+  district(code: "75101") { name quartiers { nodes { code } } }
+}
+"""
+
+
+async def test_a_compiled_root_field_costs_one_statement(backend: Backend) -> None:
+    """Three root fields, two of them nested: three statements, where today's path sends more."""
+    engines = list(backend.city.databases.engines())
+    with StatementCounter(iter(engines)) as today:
+        await answer(backend, NESTED, {"first": 5}, ANONYMOUS, compiled=False)
+    with StatementCounter(iter(engines)) as compiled:
+        await answer(backend, NESTED, {"first": 5}, ANONYMOUS, compiled=True)
+    assert len(compiled.statements) == 3
+    assert len(today.statements) > 3
+    await both_paths_agree(backend, NESTED, {"first": 5}, ANONYMOUS)
+
+
+async def test_a_field_the_planner_does_not_know_falls_back_alone(backend: Backend) -> None:
+    """A restricted list next to a public one: the public one compiles, the other runs as today."""
+    query = "{ bikeStations(first: 2) { nodes { id } } residents(first: 2) { nodes { id } } }"
+    engines = list(backend.city.databases.engines())
+    with StatementCounter(iter(engines)) as counted:
+        result = await answer(backend, query, {}, ANONYMOUS, compiled=True)
+    assert result["data"]["bikeStations"] == {"nodes": [{"id": "S000"}, {"id": "S001"}]}
+    assert result["data"]["residents"] is None
+    assert [e["code"] for e in result["errors"]] == ["UNAUTHENTICATED"]
+    assert len(counted.statements) == 1  # the denied list never reached the database
+    await both_paths_agree(backend, query, {}, ANONYMOUS)
+
+
+async def compiled_answer(
+    backend: Backend, query: str, principal: Principal
+) -> tuple[dict[str, Any], CityContext]:
+    """The compiled path's answer, asserting that every root field took it."""
+    context = CityContext(loaders=backend.city.loaders(), principal=principal, compiled=True)
+    result = await GATEWAY.execute(query, context_value=context)
+    assert result.data is not None
+    assert all(isinstance(v, orjson.Fragment) for v in result.data.values()), result.data
+    return orjson.loads(orjson.dumps(result.data)), context
+
+
+async def test_a_staff_read_with_a_purpose_compiles_and_names_whom_it_read(
+    backend: Backend,
+) -> None:
+    query = "{ residents(first: 3) { totalCount nodes { id familyName } } }"
+    data, context = await compiled_answer(backend, query, TIERS["staff_purpose"])
+    assert [n["id"] for n in data["residents"]["nodes"]] == ["R0", "R1", "R2"]
+    assert context.restricted
+    assert context.restricted_read
+    assert context.subjects == {"R0", "R1", "R2"}
+    assert context.fields_read == {"Query.residents", "Resident.id", "Resident.familyName"}
+    await both_paths_agree(backend, query, {}, TIERS["staff_purpose"])
+
+
+async def test_a_citizen_reads_their_own_rows_compiled(backend: Backend) -> None:
+    query = "{ benefitCases { nodes { id residentId monthlyAmountEur } } }"
+    data, context = await compiled_answer(backend, query, TIERS["citizen"])
+    assert {n["residentId"] for n in data["benefitCases"]["nodes"]} == {"R1"}
+    assert context.subjects == {"R1"}
+    await both_paths_agree(backend, query, {}, TIERS["citizen"])
+
+
+async def test_a_staff_member_without_a_purpose_gets_today_s_denial(backend: Backend) -> None:
+    query = "{ residents(first: 3) { nodes { id } } bikeStations(first: 1) { nodes { id } } }"
+    today = await answer(backend, query, {}, TIERS["staff"], compiled=False)
+    assert [e["code"] for e in today["errors"]] == ["PURPOSE_REQUIRED"]
+    await both_paths_agree(backend, query, {}, TIERS["staff"])
