@@ -117,7 +117,7 @@ class Repository:
         if partition is not None:
             base = base.where(table.c[partition].in_(list(parents)))
         if query.with_total:
-            base = select(table, self._total(query, partition).label(TOTAL)).where(
+            base = select(table, self._total(table, query, partition).label(TOTAL)).where(
                 base.whereclause  # type: ignore[arg-type]
             )
         inner = base.subquery("page")
@@ -140,7 +140,7 @@ class Repository:
             .order_by(ranked.c[partition], ranked.c[RANK])
         )
 
-    def _total(self, query: PageQuery, partition: str | None) -> Any:
+    def _total(self, table: FromClause, query: PageQuery, partition: str | None) -> Any:
         """The count beside each row of a page: per parent under a list, else the whole filter's.
 
         A flat page counts with an uncorrelated scalar subquery, which both engines run once, as
@@ -149,8 +149,8 @@ class Repository:
         and, sitting under the cursor's predicate, kept that predicate off the index.
         """
         if partition is not None:
-            return over(func.count(), partition_by=self.table.c[partition])
-        counted = self.table.alias("counted")
+            return over(func.count(), partition_by=table.c[partition])
+        counted = table.alias("counted")
         return (
             select(func.count())
             .select_from(counted)

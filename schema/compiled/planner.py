@@ -111,7 +111,7 @@ class Planner:
             return RootPlan(self._aggregate(root.types, field, details, collect, root_type), ())
         if root.kind == "one":
             pk = spec.primary_key[0]
-            if set(field.args) != {pk.name}:
+            if not _known_arguments(field, node, frozenset({pk.name})):
                 raise NotCompiled(f"{name}: arguments the planner does not know")
             node_plan = self._node(
                 root.types, field.type, details, collect, depth=0, reads=reads, access=access
@@ -141,7 +141,7 @@ class Planner:
     ) -> AggregatePlan:
         """Public aggregates: their groups, keys and measures over public columns."""
         node = _only_node(details)
-        if types.spec.restricted or not set(field.args) <= AGGREGATE_ARGUMENTS:
+        if types.spec.restricted or not _known_arguments(field, node, AGGREGATE_ARGUMENTS):
             raise NotCompiled(f"{node.name.value}: restricted, or unknown arguments")
         group_type = _object_type(field.type)
         fields: list[tuple[str, Any]] = []
@@ -181,7 +181,7 @@ class Planner:
         access: _Access | None = None,
     ) -> ConnectionPlan:
         node = _only_node(details)
-        if not set(field.args) <= LIST_ARGUMENTS:
+        if not _known_arguments(field, node, LIST_ARGUMENTS):
             raise NotCompiled(f"{node.name.value}: arguments the planner does not know")
         conn_type = _object_type(field.type)
         parts: list[tuple[str, Any]] = []
@@ -362,3 +362,14 @@ def _fields(
     if not collected.grouped_field_set:
         raise NotCompiled("every field skipped")  # `{}`: not worth a dialect's empty object
     return list(collected.grouped_field_set.items())
+
+
+IF_ABSENT = frozenset({"asOf"})
+"""Arguments a field may have that the compiler does not read, as long as the document does not
+give them: `asOf` reads a dataset version (schema.as_of), which only today's path does."""
+
+
+def _known_arguments(field: GraphQLField, node: FieldNode, known: frozenset[str]) -> bool:
+    """Whether the compiler knows every argument of `field` that this document may give it."""
+    given = {argument.name.value for argument in node.arguments or ()}
+    return set(field.args) - known <= IF_ABSENT and not given & IF_ABSENT

@@ -154,8 +154,10 @@ def _window(conn: Connection, parent: FromClause | None) -> tuple[FromClause, in
     rows = visible_rows(table, query.filter)
     if cursor is not None:
         rows = rows.where(seek(table, query.order, cursor, backwards=backwards))
-    if query.before is not None and not backwards:
-        rows = rows.where(seek(table, query.order, query.before, backwards=True))
+    # the other cursor bounds the far end: `last` with `after` too, or `first` with `before`
+    bound = query.after if backwards else query.before
+    if bound is not None:
+        rows = rows.where(seek(table, query.order, bound, backwards=not backwards))
     if conn.link is not None:
         if parent is None:
             raise ValueError("a linked connection needs the row it hangs from")
@@ -206,9 +208,10 @@ def _connection(
             total = counted.with_only_columns(
                 func.count(), maintain_column_froms=True
             ).scalar_subquery()
-            # Repository: a total comes with the page's first row; an empty page without a
-            # cursor says 0, an empty root page after a cursor counts again
-            if cursor is not None and conn.link is None:
+            # Repository.page: a total comes with the page's first row; an empty page without a
+            # cursor says 0, an empty root page with either cursor (`last` with `after` too)
+            # counts again
+            if (query.after is not None or query.before is not None) and conn.link is None:
                 pairs.append((name, total))
             else:
                 pairs.append((name, case((func.count().filter(kept) > 0, total), else_=0)))
