@@ -131,8 +131,11 @@ ACCESS_TABLE = (
 
 def canonical(shape: Shape, answer: Any) -> Any:
     """An answer in the form every contender's must match (aggregates: sorted, numbers typed)."""
-    if shape is not AGGREGATE or not isinstance(answer, dict) or "data" not in answer:
+    if not isinstance(answer, dict) or "data" not in answer:
         return answer
+    if shape is not AGGREGATE:
+        # `data` alone: citygraph's public answers also carry extensions.citation (issue 15)
+        return answer["data"]
     groups = (answer["data"] or {}).get("bikeStationsAggregate")
     if isinstance(groups, dict):  # PostGraphile's groupedAggregates
         rows = [
