@@ -27,7 +27,7 @@ from strawberry.types import ExecutionResult
 from schema.as_of import CURRENT, Snapshot
 from schema.city import City
 from schema.context import CityContext
-from storage.citations import Citation, CitationStore, citation_id
+from storage.citations import Citation, CitationStore
 from storage.versions import latest_numbers, version_id
 
 log = structlog.get_logger("citygraph.citations")
@@ -129,15 +129,7 @@ class Citer:
         versions = {name: number for name, number in read.items() if number is not None}
         # what `/cite/{id}` runs again: the export's own request
         document, variables = request.query or "", request.variables
-        citation = Citation(
-            id=citation_id(
-                document=document,
-                operation_name=request.operation_name,
-                variables=variables,
-                versions=versions,
-                answer_sha256=None,
-                export_format=export_format,
-            ),
+        citation = Citation.of(
             document=document,
             operation_name=request.operation_name,
             variables=variables,
@@ -212,14 +204,7 @@ class Citer:
             result.data = orjson.loads(orjson.dumps(result.data))
         sha = answer_sha256(result.data)
         document = context.document or ""
-        citation = Citation(
-            id=citation_id(
-                document=document,
-                operation_name=context.operation_name,
-                variables=variables,
-                versions=versions,
-                answer_sha256=sha,
-            ),
+        citation = Citation.of(
             document=document,
             operation_name=context.operation_name,
             variables=variables,

@@ -47,6 +47,28 @@ class Citation:
     """`csv` or `geojson` for an export (its answer is every row it holds), else None."""
     created_at: datetime | None = None
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        document: str,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        versions: dict[str, int],
+        answer_sha256: str | None,
+        export_format: str | None = None,
+    ) -> Citation:
+        """A new citation of these facts, under the id they give (`citation_id`)."""
+        facts: dict[str, Any] = {
+            "document": document,
+            "operation_name": operation_name,
+            "variables": variables,
+            "versions": versions,
+            "answer_sha256": answer_sha256,
+            "export_format": export_format,
+        }
+        return cls(id=citation_id(**facts), **facts)
+
 
 def citation_id(
     *,
