@@ -165,7 +165,13 @@ class Citer:
                 return result
             if len(latest) < len(live):
                 return result  # a dataset never loaded through a versioned load
-            stale = any(self.seen.get(name) != latest[name] for name in live)
+            # a live read is of the latest version if no load committed since this process
+            # last looked, and a compiled statement that saw a version saw the latest
+            stale = any(
+                self.seen.get(name) != latest[name]
+                or context.observed.get(name, latest[name]) != latest[name]
+                for name in live
+            )
             self.seen.update(latest)
             versions.update(latest)
             if stale:
@@ -183,6 +189,7 @@ class Citer:
     ) -> ExecutionResult:
         context.pins = Snapshot(pinned=dict(versions))
         context.versions_read.clear()
+        context.observed.clear()
         context.as_of.clear()
         context.mixed_versions = False
         return await rerun()

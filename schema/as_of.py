@@ -158,6 +158,25 @@ def record(context: CityContext, dataset: str, number: int | None) -> None:
     """Note that `dataset` was read at `number` (CURRENT: the live rows; None: no history)."""
     context.datasets_read.add(dataset)
     seen = context.versions_read.get(dataset, number)
+    if number == CURRENT and seen is not None and seen == context.observed.get(dataset):
+        # live rows read after a compiled read that saw version `seen`: the check after the
+        # answer (api.citing) covers both, knowing what the compiled read saw
+        context.versions_read[dataset] = CURRENT
+        return
     if seen != number:
         context.mixed_versions = True  # two fields read two versions: no one pin reproduces it
     context.versions_read[dataset] = number
+
+
+def observe(context: CityContext, dataset: str, number: int | None) -> None:
+    """Note a read of `dataset`'s live rows by a statement that read their version `number` in
+    the same snapshot (None: the dataset has no version yet, as if read live)."""
+    if number is None:
+        record(context, dataset, CURRENT)
+        return
+    context.datasets_read.add(dataset)
+    if context.observed.setdefault(dataset, number) != number:
+        context.mixed_versions = True  # two statements saw two versions
+    seen = context.versions_read.setdefault(dataset, number)
+    if seen not in (CURRENT, number):
+        context.mixed_versions = True

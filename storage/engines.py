@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from storage import direct_reads
 from storage.paging import encode_cursor
 
 
@@ -160,6 +161,8 @@ class Databases:
         """Close every pool."""
         for engine in self._engines.values():
             with contextlib.suppress(Exception):
+                await direct_reads.close(engine)
+            with contextlib.suppress(Exception):
                 await engine.dispose()
         self._engines.clear()
 
@@ -178,11 +181,16 @@ class StatementCounter:
         if statement.split(None, 1)[0].upper() not in TRANSACTION_CONTROL:
             self.statements.append(statement)
 
+    def _direct(self, statement: str) -> None:
+        self.statements.append(statement)
+
     def __enter__(self) -> StatementCounter:
         for engine in self._engines:
             event.listen(engine.sync_engine, "before_cursor_execute", self._count)
+            direct_reads.watch(engine, self._direct)
         return self
 
     def __exit__(self, *_exc: object) -> None:
         for engine in self._engines:
             event.remove(engine.sync_engine, "before_cursor_execute", self._count)
+            direct_reads.unwatch(engine, self._direct)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy.sql import Select
 
 from auth.principal import Principal
 from schema.aggregates import MAX_GROUPS
-from schema.as_of import CURRENT, record
+from schema.as_of import CURRENT, observe, record
 from schema.compiled.binder import Binder
 from schema.compiled.fields import FieldMap
 from schema.compiled.planner import Planner
@@ -24,6 +25,7 @@ from schema.context import CityContext
 from storage.compiled.dialect import dialect_named
 from storage.compiled.emit import Unsupported, root_statement
 from storage.compiled.shapes import Root
+from storage.direct_reads import Sent, fetch_row, sent
 
 log = structlog.get_logger("citygraph.compiled")
 
@@ -48,19 +50,30 @@ class Prepared:
 
     engine: AsyncEngine
     statement: Select[Any]
+    sent: Sent | None
+    """The statement compiled for asyncpg (PostgreSQL: storage.direct_reads), else None."""
     plan: RootPlan
     noted: CityContext
     """What binding the arguments noted (schema.compiled.binder), applied once answered."""
-    versioned: frozenset[str]
-    """Datasets that keep a history (schema.as_of notes which version a read saw)."""
+    versions: tuple[str, ...]
+    """Datasets that keep a history and that the statement may read: the last columns are their
+    latest version numbers, read in the same snapshot as the rows (schema.as_of.observe)."""
 
     async def run(self, context: CityContext) -> orjson.Fragment | None:
         """The field's JSON as the database wrote it, noting what it read on `context` as
         today's resolvers and guards would (datasets, restricted fields, subjects)."""
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(self.statement)).first()
+        row: Sequence[Any] | None
+        if self.sent is not None:
+            row = await fetch_row(self.engine, self.sent)
+        else:
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(self.statement)).first()
+        seen: dict[str, int | None] = {}
+        if row is not None and self.versions:
+            seen = dict(zip(self.versions, row[-len(self.versions) :], strict=True))
+            row = row[: -len(self.versions)]
         audited = self.plan.audited
-        self._read(context, self.plan.dataset)
+        self._read(context, self.plan.dataset, seen)
         if audited.root_field is not None:
             _restricted(context, [audited.root_field])
             if audited.own_rows and context.principal.resident_id is not None:
@@ -77,7 +90,7 @@ class Prepared:
         extra = list(row[1:])
         for read in self.plan.reads:
             if extra.pop(0):
-                self._read(context, read.dataset)
+                self._read(context, read.dataset, seen)
         if audited.row_fields and extra.pop(0):
             _restricted(context, audited.row_fields)
             if audited.owner is not None:
@@ -89,10 +102,15 @@ class Prepared:
                 )
         return None if row[0] is None else orjson.Fragment(row[0])
 
-    def _read(self, context: CityContext, dataset: str) -> None:
+    def _read(self, context: CityContext, dataset: str, seen: dict[str, int | None]) -> None:
         """Note a read of `dataset`'s live rows, as today's resolvers do (schema.as_of.version_for
-        without `asOf`): the citation of the answer names the version they were."""
-        record(context, dataset, CURRENT if dataset in self.versioned else None)
+        without `asOf`), with the version the statement saw them at: the citation names it."""
+        if dataset not in self.versions:
+            record(context, dataset, None)
+        elif dataset in seen:
+            observe(context, dataset, seen[dataset])
+        else:  # a lookup that found nothing read no version: the check after the answer does
+            record(context, dataset, CURRENT)
 
 
 def _restricted(context: CityContext, fields: Any) -> None:
@@ -109,12 +127,13 @@ class Compiler:
         self.versioned = frozenset(t.spec.name for t in fields.nodes.values() if t.spec.versioned)
         """Datasets that keep a history: a read of their live rows is noted for citations."""
         self.capacity = capacity
-        self._readers: dict[AsyncEngine, AsyncEngine] = {}
-        self._statements: OrderedDict[tuple[str, Root], Select[Any]] = OrderedDict()
+        self._statements: OrderedDict[tuple[str, Root], tuple[Select[Any], Sent | None]] = (
+            OrderedDict()
+        )
         """Statements by their bound tree: building one costs more than running it, and the
         same page (a first page, a popular filter) is asked again and again."""
 
-    def _remember(self, key: tuple[str, Root], statement: Select[Any]) -> None:
+    def _remember(self, key: tuple[str, Root], statement: tuple[Select[Any], Sent | None]) -> None:
         self._statements[key] = statement
         if len(self._statements) > self.capacity:
             self._statements.popitem(last=False)
@@ -160,30 +179,27 @@ class Compiler:
         )
         try:
             bound = binder.root(plan.root)
-            statement = self._statements.get((dialect.name, bound))
-            if statement is None:
+            built = self._statements.get((dialect.name, bound))
+            if built is None:
                 statement = root_statement(
                     bound,
                     dialect,
                     plan.reads,
                     audit_rows=bool(plan.audited.row_fields),
                     owner=plan.audited.owner,
+                    versions=self.versions_of(plan),
                 )
-                self._remember((dialect.name, bound), statement)
+                engine = repository.engine
+                direct = sent(statement, engine) if dialect.name == "postgresql" else None
+                built = (statement, direct)
+                self._remember((dialect.name, bound), built)
         except (NotCompiled, Unsupported):
             return None
         except Exception:
             return None
-        return Prepared(
-            self._reader(repository.engine), statement, plan, binder.noted, self.versioned
-        )
+        return Prepared(repository.engine, *built, plan, binder.noted, self.versions_of(plan))
 
-    def _reader(self, engine: AsyncEngine) -> AsyncEngine:
-        """The engine with autocommit: one read needs no BEGIN and no ROLLBACK, two round trips
-        of the four a pooled read otherwise costs on PostgreSQL (same pool, same connections)."""
-        if engine.dialect.name != "postgresql":
-            return engine  # SQLite's transactions are storage.engines' own (no round trips)
-        found = self._readers.get(engine)
-        if found is None:
-            found = self._readers[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
-        return found
+    def versions_of(self, plan: RootPlan) -> tuple[str, ...]:
+        """The datasets with a history that a plan's statement may read, each once."""
+        names = dict.fromkeys([plan.dataset, *(r.dataset for r in plan.reads)])
+        return tuple(name for name in names if name in self.versioned)

@@ -37,6 +37,7 @@ from storage.compiled.shapes import (
 from storage.filters import Filter, compile_filter
 from storage.paging import SortKey, order_by, seek
 from storage.repository import aggregate_statement, window_of
+from storage.versions import VERSIONS
 
 RANK = "cg_rank"
 """A row's place from the cursor: 1 is the row next to it."""
@@ -63,12 +64,37 @@ def root_statement(
     *,
     audit_rows: bool = False,
     owner: str | None = None,
+    versions: Sequence[str] = (),
 ) -> Select[Any]:
     """The statement of one root field: its JSON text, then one read flag per `reads`.
 
     `audit_rows` adds whether any row was read; `owner` then the owners of the rows read (a
     lookup: its row's owner; a page: a JSON array of them): the subjects of an access record.
+    Last come the latest version numbers of the `versions` datasets, read in the statement's
+    own snapshot: the versions its live rows are (storage.versions: a load writes its rows and
+    its version in one transaction).
     """
+    latest = [latest_version(name, n) for n, name in enumerate(versions)]
+    return _root(root, dialect, reads, audit_rows, owner).add_columns(*latest)
+
+
+def latest_version(dataset: str, n: int) -> ColumnElement[Any]:
+    """The number of `dataset`'s latest version (NULL before its first), as a column."""
+    return (
+        select(func.max(VERSIONS.c.number))
+        .where(VERSIONS.c.dataset == dataset)
+        .scalar_subquery()
+        .label(f"cg_version_{n}")
+    )
+
+
+def _root(
+    root: Root,
+    dialect: Dialect,
+    reads: Sequence[ReadWhen],
+    audit_rows: bool,
+    owner: str | None,
+) -> Select[Any]:
     if isinstance(root, Lookup):
         return _lookup(root, dialect, reads, audit_rows, owner)
     if isinstance(root, Groups):

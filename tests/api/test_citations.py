@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 
 from api.settings import Settings
 from schema.city import City
+from storage.engines import StatementCounter
 from tests.api.conftest import bike_stations, city_of, on_app_loop
 from tests.audit.helpers import audited_client, read_log, settings_for, token
 
@@ -224,3 +225,19 @@ def test_an_answer_read_as_of_a_version_is_cited_with_it(settings: Settings) -> 
         shown = client.get(f"/cite/{citation['id']}").json()
         assert shown["rerun"]["matches"] is True
         assert orjson.dumps(shown["rerun"]["data"]) == data_bytes(answer.content)
+
+
+def test_a_compiled_answer_is_cited_from_its_own_statement(settings: Settings) -> None:
+    """The compiled statement reads the versions beside the rows, in one snapshot: a cited
+    answer costs no statement after it to learn which versions its live rows were."""
+    uncached = settings.model_copy(update={"cache_enabled": False})
+    with audited_client(uncached) as client:
+        city = city_of(client)
+        on_app_loop(client, first_versions, city)
+        cite(client)  # the first: its citation is stored
+        with StatementCounter(city.databases.engines()) as counted:
+            _raw, citation = cite(client)
+        versions = [s for s in counted.statements if "citygraph_version" in s]
+        assert len(versions) == 1
+        assert "bike_station" in versions[0]  # read by the answer's own statement
+        assert citation["versions"] == ["bikeStations@1", "districts@1"]

@@ -11,7 +11,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from auth.principal import ANONYMOUS
+from schema.as_of import CURRENT, observe, record
 from schema.city import City
+from schema.context import CityContext
 from storage.versions import read_versions
 from tests.schema.conftest import Backend, bike_stations
 
@@ -150,3 +153,51 @@ async def test_a_live_walk_has_cursors_without_a_version(backend: Backend) -> No
     await reimport(backend.city, changed_stations())
     later = await backend.run(STATIONS, {"first": 100, "after": cursor})
     assert "S901" in {n["id"] for n in later["data"]["bikeStations"]["nodes"]}
+
+
+def noted_context() -> CityContext:
+    return CityContext(loaders=None, principal=ANONYMOUS)  # type: ignore[arg-type]
+
+
+def test_a_compiled_read_notes_the_version_its_statement_saw() -> None:
+    """`observe`: the live rows were version 3, read in the same snapshot; nothing to check later."""
+    context = noted_context()
+    observe(context, "bikeStations", 3)
+    observe(context, "bikeStations", 3)
+    assert context.versions_read == {"bikeStations": 3}
+    assert not context.mixed_versions
+
+
+def test_two_statements_that_saw_two_versions_are_mixed() -> None:
+    context = noted_context()
+    observe(context, "bikeStations", 3)
+    observe(context, "bikeStations", 4)  # an import landed between two root fields
+    assert context.mixed_versions
+
+
+def test_a_live_read_beside_a_compiled_one_is_checked_after_the_answer() -> None:
+    """Today's path read the same dataset live: the answer is checked as live (api.citing),
+    and the version the compiled statement saw stays known for that check."""
+    context = noted_context()
+    observe(context, "bikeStations", 3)
+    record(context, "bikeStations", CURRENT)
+    assert context.versions_read == {"bikeStations": CURRENT}
+    assert context.observed == {"bikeStations": 3}
+    assert not context.mixed_versions
+    observe(context, "bikeStations", 3)  # and in the other order
+    assert context.versions_read == {"bikeStations": CURRENT}
+    assert not context.mixed_versions
+
+
+def test_a_compiled_read_beside_a_pinned_version_is_mixed() -> None:
+    context = noted_context()
+    record(context, "bikeStations", 1)  # asOf bikeStations@1
+    observe(context, "bikeStations", 2)
+    assert context.mixed_versions
+
+
+def test_a_dataset_without_a_version_yet_is_read_live() -> None:
+    context = noted_context()
+    observe(context, "bikeStations", None)
+    assert context.versions_read == {"bikeStations": CURRENT}
+    assert context.observed == {}

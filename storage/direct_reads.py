@@ -1,0 +1,128 @@
+"""Reads sent straight through asyncpg: the compiled path's one statement per root field.
+
+A compiled read is one SELECT in autocommit. Through SQLAlchemy's pool it pays a pre-ping (a
+round trip), a connection wrapper, an execution context and a cache-key walk of the statement on
+every request; here it pays one `fetchrow` of a statement compiled to text once. The pool is
+asyncpg's own, beside the engine's (same URL, same connect arguments), opened on first use in the
+running event loop, closed with the engine (storage.engines.Databases.dispose). A connection is
+not reset when it goes back: it only ever ran single SELECTs, which leave no session state.
+
+A read that fails raises as SQLAlchemy's would; the caller answers the field another way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+POOL_SIZE = 10
+"""Connections per engine and event loop, as many as the engine's own pool keeps."""
+DIALECT_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func")
+"""Connect arguments SQLAlchemy's asyncpg dialect reads itself and asyncpg.connect refuses."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A statement as asyncpg takes it: the text, with `$n` parameters, and their values."""
+
+    sql: str
+    args: tuple[Any, ...]
+
+
+def sent(statement: ClauseElement, engine: AsyncEngine) -> Sent:
+    """Compile a statement for asyncpg once, with the engine's dialect (its casts and quoting)."""
+    compiled = cast(
+        SQLCompiler,
+        statement.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True}),
+    )
+    params = compiled.construct_params() or {}
+    processors: dict[str, Any] = dict(compiled._bind_processors)
+    order = compiled.positiontup or ()
+    args = tuple(
+        processors[name](params[name]) if name in processors else params[name] for name in order
+    )
+    return Sent(compiled.string, args)
+
+
+async def _no_reset(_connection: asyncpg.Connection) -> None:
+    return None
+
+
+class _Pools:
+    """One asyncpg pool per engine and event loop (tests run apps in loops of their own)."""
+
+    def __init__(self) -> None:
+        self._pools: weakref.WeakKeyDictionary[
+            AsyncEngine, dict[asyncio.AbstractEventLoop, asyncpg.Pool]
+        ] = weakref.WeakKeyDictionary()
+        self._opening: dict[tuple[int, int], asyncio.Future[asyncpg.Pool]] = {}
+        self.watchers: weakref.WeakKeyDictionary[AsyncEngine, list[Callable[[str], None]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def pool(self, engine: AsyncEngine) -> asyncpg.Pool:
+        loop = asyncio.get_running_loop()
+        found = self._pools.get(engine, {}).get(loop)
+        if found is not None:
+            return found
+        key = (id(engine), id(loop))
+        opening = self._opening.get(key)
+        if opening is None:  # the first reads of a loop wait on one pool, not one each
+            opening = self._opening[key] = asyncio.ensure_future(self._open(engine))
+            opening.add_done_callback(lambda _f: self._opening.pop(key, None))
+        pool = await asyncio.shield(opening)
+        self._pools.setdefault(engine, {})[loop] = pool
+        return pool
+
+    async def _open(self, engine: AsyncEngine) -> asyncpg.Pool:
+        _args, kwargs = engine.dialect.create_connect_args(engine.url)
+        for name in DIALECT_ONLY:
+            kwargs.pop(name, None)
+        return await asyncpg.create_pool(min_size=1, max_size=POOL_SIZE, reset=_no_reset, **kwargs)
+
+    async def close(self, engine: AsyncEngine) -> None:
+        """Close the engine's pool in the running loop (others died with their loops)."""
+        pools = self._pools.pop(engine, {})
+        loop = asyncio.get_running_loop()
+        pool = pools.get(loop)
+        if pool is not None:
+            await pool.close()
+        for other in pools.values():
+            if other is not pool:
+                other.terminate()
+
+
+POOLS = _Pools()
+
+
+async def fetch_row(engine: AsyncEngine, statement: Sent) -> Sequence[Any] | None:
+    """The first row of a compiled read, or None."""
+    for watch in POOLS.watchers.get(engine, ()):
+        watch(statement.sql)
+    pool = await POOLS.pool(engine)
+    row = await pool.fetchrow(statement.sql, *statement.args)
+    return None if row is None else cast(Sequence[Any], row)
+
+
+def watch(engine: AsyncEngine, callback: Callable[[str], None]) -> None:
+    """Call `callback` with each statement read directly from `engine` (StatementCounter)."""
+    POOLS.watchers.setdefault(engine, []).append(callback)
+
+
+def unwatch(engine: AsyncEngine, callback: Callable[[str], None]) -> None:
+    callbacks = POOLS.watchers.get(engine, [])
+    if callback in callbacks:
+        callbacks.remove(callback)
+
+
+async def close(engine: AsyncEngine) -> None:
+    """Close the direct pool of `engine`, if it has one."""
+    await POOLS.close(engine)
