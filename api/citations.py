@@ -13,6 +13,7 @@ recording, the same hook as `/graphql`). The re-run is anonymous: only public an
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types.graphql import OperationType
 
 from api.accept import accepted
-from api.citing import Citer, RowsHash, answer_sha256
+from api.citing import Citer, RowsHash, answer_sha256, canonical
 from api.exchange import exchange_of
 from api.exports.plan import plan_export
 from api.exports.recording import ExportRecord
@@ -175,12 +176,14 @@ class CitationEndpoints:
         rerun: dict[str, Any]
         if found.export_format is None:
             result = await self.rerun(found, context)
-            sha = None if result.errors or result.data is None else answer_sha256(result.data)
+            data = None if result.errors or result.data is None else canonical(result.data)
+            sha = None if data is None else hashlib.sha256(data).hexdigest()
             rerun = {
                 "sha256": sha,
                 "matches": sha == found.answer_sha256,
                 "errors": [e.message for e in result.errors or ()],
-                "data": result.data,
+                # the canonical form, as a cited answer is sent
+                "data": result.data if data is None else orjson.Fragment(data),
             }
         else:
             try:
@@ -203,7 +206,10 @@ class CitationEndpoints:
         }
         record.spool(200)
         if self.renderer is not None and _prefers_html(request):
-            answer = orjson.dumps(rerun.get("data"), option=orjson.OPT_INDENT_2).decode()
+            shown = rerun.get("data")
+            if isinstance(shown, orjson.Fragment):  # its canonical bytes, indented for people
+                shown = orjson.loads(orjson.dumps(shown))
+            answer = orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode()
             variables = orjson.dumps(found.variables, option=orjson.OPT_INDENT_2).decode()
             response: Response = self.renderer.page(
                 request, "cite.html", cite=body, answer=answer, variables_json=variables

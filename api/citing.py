@@ -15,8 +15,9 @@ answer is served and cited: it is the current data, and it is exactly what the c
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import structlog
@@ -38,9 +39,33 @@ def canonical(data: Any) -> bytes:
 
     UTF-8 JSON without insignificant whitespace, object members in the order the response has
     them (the query's selection order), strings unescaped beyond what JSON requires, numbers
-    in their shortest round-trip form: orjson's output, which is the response's own bytes.
+    in their shortest round-trip form, and a float with an integral value written as an integer
+    (`2`, not `2.0`), as RFC 8785 does: PostgreSQL writes it so, Python with its `.0`.
     """
-    return orjson.dumps(data)
+    raw = orjson.dumps(data)
+    if isinstance(data, dict) and any(isinstance(v, orjson.Fragment) for v in data.values()):
+        # a compiled root field is the database's JSON text (PostgreSQL spaces its members)
+        raw = orjson.dumps(orjson.loads(raw))
+    if _INTEGRAL_FLOAT.search(raw) is not None:
+        raw = orjson.dumps(_integral_floats(orjson.loads(raw)))
+    return raw
+
+
+_INTEGRAL_FLOAT = re.compile(rb"[0-9]\.0(?![0-9])")
+"""How orjson writes a float with an integral value (a string may match too: then the answer is
+walked for nothing)."""
+_EXACT = 2**53
+"""Beyond this a double is not always an integer's exact value: it stays a float."""
+
+
+def _integral_floats(value: Any) -> Any:
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < _EXACT else value
+    if isinstance(value, dict):
+        return {k: _integral_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats(v) for v in value]
+    return value
 
 
 def answer_sha256(data: Any) -> str:
@@ -203,13 +228,9 @@ class Citer:
         variables: dict[str, Any] | None,
     ) -> ExecutionResult:
         """Store the answer's citation and put it in `extensions.citation`."""
-        if isinstance(result.data, dict) and any(
-            isinstance(v, orjson.Fragment) for v in result.data.values()
-        ):
-            # a compiled root field is the database's JSON text (PostgreSQL spaces its members):
-            # the cited answer is sent in the canonical form a pinned re-run gives
-            result.data = orjson.loads(orjson.dumps(result.data))
-        sha = answer_sha256(result.data)
+        # the cited answer is sent in its canonical form: the bytes its hash is of
+        data = canonical(result.data)
+        sha = hashlib.sha256(data).hexdigest()
         document = context.document or ""
         citation = Citation.of(
             document=document,
@@ -223,6 +244,7 @@ class Citer:
         except Exception:  # a citation that is not stored is not handed out
             log.warning("could not store a citation", exc_info=True)
             return result
+        result.data = cast(Any, orjson.Fragment(data))
         result.extensions = {
             **(result.extensions or {}),
             "citation": {

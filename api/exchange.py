@@ -21,6 +21,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.http import GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
 
 from api.accept import accepted
 from api.limits import VariablesTooLarge, check_variables, error_body
@@ -125,6 +126,24 @@ def error_response(error: RequestError, media_type: str = JSON) -> Response:
         media_type=media_type,
         headers={**error.headers, "Vary": "Accept"},
     )
+
+
+@lru_cache(maxsize=64)
+def check_json_body(content_type: str) -> None:
+    """RequestError 415 unless a body of this Content-Type is UTF-8 JSON (clients send a few
+    distinct headers: each is parsed once)."""
+    media, options = parse_content_type(content_type)
+    if media != JSON:
+        raise RequestError(415, "send the request as application/json")
+    if options.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
+        raise RequestError(415, "send the request as UTF-8 JSON")
+
+
+def body_params(body: bytes) -> GraphQLRequestData:
+    """The parameters of a POST request from its body."""
+    if not body.strip():
+        raise RequestError(400, "the request body is empty")
+    return request_params(decode_json(body))
 
 
 def request_params(data: object) -> GraphQLRequestData:

@@ -31,30 +31,32 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
-from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from api.citing import citable
+from api.compiled_lane import CompiledLane
 from api.exchange import (
     EXCHANGE,
     GRAPHQL_RESPONSE,
     JSON,
     PREPARED,
     RequestError,
-    decode_json,
+    body_params,
+    check_json_body,
     error_response,
     exchange_of,
     get_params,
     get_params_of,
     negotiate,
     new_exchange,
-    request_params,
 )
 from api.limits import BodyTooLarge
 from audit.hook import RequestAudit, Started, error_codes
 from auth.principal import ANONYMOUS, Principal
+from schema.as_of import CURRENT
 from schema.city import City
 from schema.context import CityContext
 
@@ -120,6 +122,9 @@ class CityGraphQL(GraphQL[CityContext, None]):
         self.audit = audit
         self.compiled = compiled
         """Whether root fields may take the compiled path (schema.compiled), when the schema has one."""
+        compiler = getattr(self.schema, "compiler", None)
+        self.lane = CompiledLane(compiler, self.schema) if compiled and compiler else None
+        """Operations the compiled path answered whole, answered again without execution."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -220,14 +225,61 @@ class CityGraphQL(GraphQL[CityContext, None]):
         if self.traffic is None:
             return await self.run(request)
         return await self.traffic.serve(
-            request, principal_of=self.principal, parse_params=self.parse_params, run=self.run
+            request, principal_of=self.principal, parse_params=self.parse_params, run=self.answer
         )
+
+    async def answer(self, request: Request) -> Response:
+        """The response to an admitted request: by the compiled lane when it knows the
+        operation (api.compiled_lane), else by strawberry's execution."""
+        if self.lane is not None and request.method in ("GET", "POST"):
+            response = await self.lane_answer(request, self.lane)
+            if response is not None:
+                return response
+        return await self.run(request)
+
+    async def lane_answer(self, request: Request, lane: CompiledLane) -> Response | None:
+        """A learnt operation's response, audited and cited as `execute_single` does; None
+        when the lane does not know it (nothing was recorded or sent: the usual way runs)."""
+        params = PREPARED.get()
+        exchange = exchange_of(request)
+        if params is None or exchange.principal is None:
+            return None
+        sub_response = await self.get_sub_response(request)
+        context = CityContext(
+            loaders=self.city.loaders(),
+            principal=exchange.principal,
+            request_id=exchange.request_id,
+            request=request,
+            response=sub_response,
+            compiled=True,
+        )
+        data = await lane.answer(params, context)
+        if data is None:
+            return None
+        if self.citer is not None and CURRENT in context.versions_read.values():
+            return None  # a live read whose version no statement saw: the usual way checks it
+        context.operation_name = params.operation_name
+        context.document = params.query
+        result = ExecutionResult(data=data, errors=None)
+        if self.audit is not None:
+            context.audit_engine = self.audit.engine
+            if context.restricted:
+                if not await self.audit.secure(context, 200, exchange.started):
+                    return None  # the usual way refuses the restricted reads and records that
+                context.audit_committed = True
+        exchange.context = context
+        if self.citer is not None and citable(context, result):
+            versions = {n: v for n, v in context.versions_read.items() if v is not None}
+            result = await self.citer.cite(context, result, versions, variables=params.variables)
+        lane.answered += 1
+        return self.create_response(await self.process_result(request, result), sub_response)
 
     async def parse_params(self, request: Request) -> GraphQLRequestData:
         """The request's GraphQL parameters, from its query string (GET) or its body."""
         if request.method == "GET":
             return get_params_of(request)
-        return await self.parse_http_body(self.request_adapter_class(request))
+        check_json_body(request.headers.get("content-type", ""))
+        return body_params(await request.body())
 
     async def principal(self, request: Request) -> Principal:
         """The request's principal, decided once (api.traffic may have asked first)."""
@@ -276,15 +328,8 @@ class CityGraphQL(GraphQL[CityContext, None]):
             return prepared
         if request.method == "GET":
             return get_params(request.query_params)
-        content_type, options = parse_content_type(request.content_type or "")
-        if content_type != JSON:
-            raise RequestError(415, "send the request as application/json")
-        if options.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
-            raise RequestError(415, "send the request as UTF-8 JSON")
-        body = await request.get_body()
-        if not body.strip():
-            raise RequestError(400, "the request body is empty")
-        return request_params(decode_json(body))
+        check_json_body(request.content_type or "")
+        return body_params(await request.get_body())
 
     async def execute_single(
         self,
@@ -327,6 +372,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
         except MissingQueryError as exc:
             raise RequestError(400, "the request has no `query`") from exc
         if self.audit is None and self.citer is None:
+            self.learn(request_data, context, result)
             return result
 
         async def rerun() -> ExecutionResult:
@@ -341,9 +387,17 @@ class CityGraphQL(GraphQL[CityContext, None]):
             )
 
         result = await self.audit_execution(request, context, result, rerun)
+        self.learn(request_data, context, result)  # before a citation makes `data` its bytes
         if self.citer is not None:
             result = await self.citer.settle(context, result, rerun, variables=variables)
         return result
+
+    def learn(
+        self, request_data: GraphQLRequestData, context: CityContext, result: ExecutionResult
+    ) -> None:
+        """Let the compiled lane learn an operation the compiled path answered whole."""
+        if self.lane is not None and not result.errors and context.compiled_roots:
+            self.lane.learn(request_data, context, result.data)
 
     async def process_result(
         self, request: Request, result: ExecutionResult

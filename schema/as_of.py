@@ -170,9 +170,9 @@ def record(context: CityContext, dataset: str, number: int | None) -> None:
 
 def observe(context: CityContext, dataset: str, number: int | None) -> None:
     """Note a read of `dataset`'s live rows by a statement that read their version `number` in
-    the same snapshot (None: the dataset has no version yet, as if read live)."""
+    the same snapshot (None: the dataset has no version yet, so no citation can name one)."""
     if number is None:
-        record(context, dataset, CURRENT)
+        record(context, dataset, None)
         return
     context.datasets_read.add(dataset)
     if context.observed.setdefault(dataset, number) != number:

@@ -45,6 +45,9 @@ class CityContext:
     compiled: bool = False
     """Whether root fields may be answered by the compiled path (schema.compiled): the view's
     requests, when the setting is on; their data then holds JSON fragments (orjson.Fragment)."""
+    compiled_roots: list[tuple[str, Any, Any]] | None = field(default_factory=list)
+    """Each root field the compiled path answered: (response key, plan, engine) in order; None
+    once one was not (api.compiled_lane learns whole operations from it)."""
     restricted_read: bool = False
     """Whether a restricted field was let through: such a response is never cached (api.traffic)."""
 

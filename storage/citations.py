@@ -11,6 +11,7 @@ import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -87,6 +88,12 @@ def citation_id(
         [document, operation_name, variables, versions, answer_sha256, export_format],
         option=orjson.OPT_SORT_KEYS,
     )
+    return _id_of(facts)
+
+
+@lru_cache(maxsize=4096)
+def _id_of(facts: bytes) -> str:
+    # the same answer is cited again and again; base64's base32 is written in Python
     return base64.b32encode(hashlib.sha256(facts).digest()).decode()[:26].lower()
 
 

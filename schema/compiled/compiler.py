@@ -11,6 +11,7 @@ import orjson
 import structlog
 from graphql import GraphQLObjectType, OperationType
 from graphql.execution.collect_fields import FieldDetailsList
+from graphql.execution.values import VariableValues
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Select
 
@@ -169,14 +170,29 @@ class Compiler:
         repository = context.loaders.repositories.get(plan.dataset)
         if repository is None:
             return None
-        dialect = dialect_named(repository.engine.dialect.name)
-        if dialect is None:
-            return None
-        binder = Binder(
+        return self.bind(
+            plan,
+            repository.engine,
             variables=executor.variable_values,
             principal=context.principal,
             strawberry=executor.schema._strawberry_schema,
         )
+
+    def bind(
+        self,
+        plan: RootPlan,
+        engine: AsyncEngine,
+        *,
+        variables: VariableValues,
+        principal: Principal,
+        strawberry: Any,
+    ) -> Prepared | None:
+        """A plan bound to one request's variables: its statement, ready to send; None when an
+        argument is one today's path must answer (its own error) or the dialect cannot write."""
+        dialect = dialect_named(engine.dialect.name)
+        if dialect is None:
+            return None
+        binder = Binder(variables=variables, principal=principal, strawberry=strawberry)
         try:
             bound = binder.root(plan.root)
             built = self._statements.get((dialect.name, bound))
@@ -189,7 +205,6 @@ class Compiler:
                     owner=plan.audited.owner,
                     versions=self.versions_of(plan),
                 )
-                engine = repository.engine
                 direct = sent(statement, engine) if dialect.name == "postgresql" else None
                 built = (statement, direct)
                 self._remember((dialect.name, bound), built)
@@ -197,7 +212,7 @@ class Compiler:
             return None
         except Exception:
             return None
-        return Prepared(repository.engine, *built, plan, binder.noted, self.versions_of(plan))
+        return Prepared(engine, *built, plan, binder.noted, self.versions_of(plan))
 
     def versions_of(self, plan: RootPlan) -> tuple[str, ...]:
         """The datasets with a history that a plan's statement may read, each once."""

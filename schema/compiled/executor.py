@@ -16,6 +16,7 @@ from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.compiled.compiler import Prepared, TooManyGroups
+from schema.context import CityContext
 
 log = structlog.get_logger("citygraph.compiled")
 
@@ -42,6 +43,7 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
                 return self._compiled(
                     prepared, parent_type, source, field_details_list, path, position_context
                 )
+            self._not_compiled()
         return super().execute_field(
             parent_type, source, field_details_list, path, position_context
         )
@@ -56,7 +58,7 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         try:
-            return await prepared.run(self.context_value)
+            answer = await prepared.run(self.context_value)
         except TooManyGroups:
             pass
         except Exception:
@@ -66,7 +68,18 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
                 dataset=prepared.plan.dataset,
                 exc_info=True,
             )
+        else:
+            roots = getattr(self.context_value, "compiled_roots", None)
+            if roots is not None:
+                roots.append((str(path.key), prepared.plan, prepared.engine))
+            return answer
+        self._not_compiled()
         result = super().execute_field(
             parent_type, source, field_details_list, path, position_context
         )
         return await result if self.is_awaitable(result) else result
+
+    def _not_compiled(self) -> None:
+        """A root field answered field by field: the operation is not one the lane may learn."""
+        if isinstance(self.context_value, CityContext):
+            self.context_value.compiled_roots = None

@@ -17,6 +17,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
+from api.citing import canonical
 from api.settings import Settings
 from schema.city import City
 from storage.engines import StatementCounter
@@ -241,3 +242,30 @@ def test_a_compiled_answer_is_cited_from_its_own_statement(settings: Settings) -
         assert len(versions) == 1
         assert "bike_station" in versions[0]  # read by the answer's own statement
         assert citation["versions"] == ["bikeStations@1", "districts@1"]
+
+
+AREAS = "{ districts(first: 3) { nodes { code areaM2 } } }"
+
+
+def test_integral_floats_are_cited_alike_by_both_paths(settings: Settings) -> None:
+    """A district's area is a float with an integral value (1e6): PostgreSQL's compiled answer
+    writes `1000000`, today's path (the re-run) `1000000.0`; the canonical form is `1000000`."""
+    with audited_client(settings) as client:
+        city = city_of(client)
+        on_app_loop(client, first_versions, city)
+        response = client.post("/graphql", json={"query": AREAS})
+        citation = response.json()["extensions"]["citation"]
+        sent = data_bytes(response.content)
+        assert b'"areaM2":1000000}' in sent
+        assert citation["sha256"] == hashlib.sha256(sent).hexdigest()
+        shown = client.get(f"/cite/{citation['id']}").json()
+        assert shown["rerun"]["matches"] is True
+        assert orjson.dumps(shown["rerun"]["data"]) == sent
+
+
+def test_the_canonical_form_writes_integral_floats_as_integers() -> None:
+    spaced = orjson.Fragment(b'{"nodes" : [{"a" : 2, "b" : 1.5}]}')
+    assert canonical({"x": spaced, "y": [2.0, -3.0, 0.5, 1e16, "v1.0,"]}) == (
+        b'{"x":{"nodes":[{"a":2,"b":1.5}]},"y":[2,-3,0.5,1e+16,"v1.0,"]}'
+    )
+    assert canonical({"y": [1, 2.25, "text"]}) == b'{"y":[1,2.25,"text"]}'

@@ -1,0 +1,179 @@
+"""The compiled lane: an operation already answered whole by the compiled path, answered again
+without GraphQL execution.
+
+Strawberry's execution of a compiled operation still parses, validates, runs its extensions,
+builds an executor, collects the root fields and converts every argument, each time: more than
+the statement costs. An operation whose every root field the compiled path answered, without an
+error, is learnt here (`learn`), by its document and operation name, then by what the plan of each
+root field depends on: the principal's access decisions and the Boolean variables. The next
+request for it coerces its variables with graphql-core (`get_variable_values`, as execution
+would), binds each root field's plan (`Compiler.bind`: the resolvers' own argument checks; bound
+statements are kept by their variables), sends the statements and hands back the data: the view
+audits, cites and encodes it as it does any answer (api.graphql_view).
+
+Anything else is `None`, and the view runs the request the usual way, which gives its own
+errors: a document not learnt, variables that do not coerce, an argument binding refuses, a
+statement that fails, a read whose version the statement could not see. Nothing is sent or
+recorded before that decision, so the usual way starts from nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from graphql import OperationType, get_operation_ast, parse
+from graphql.execution.values import get_variable_values
+from graphql.language import OperationDefinitionNode
+from sqlalchemy.ext.asyncio import AsyncEngine
+from strawberry.http import GraphQLRequestData
+
+from auth.principal import Principal
+from schema.compiled.compiler import Compiler, Prepared, principal_key
+from schema.compiled.plans import RootPlan
+from schema.context import CityContext
+
+CAPACITY = 512
+"""Operations kept (by document and operation name), and bound statements kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class LaneRoot:
+    """One root field of a learnt operation: its response key, plan and database."""
+
+    key: str
+    plan: RootPlan
+    engine: AsyncEngine
+
+
+@dataclass(slots=True)
+class LaneOperation:
+    """A learnt operation: its variable definitions, and its root fields by access and switches."""
+
+    operation: OperationDefinitionNode
+    roots: dict[tuple[Any, ...], tuple[LaneRoot, ...]] = field(default_factory=dict)
+
+
+class CompiledLane:
+    """Learns operations the compiled path answered whole, and answers them again directly."""
+
+    def __init__(self, compiler: Compiler, strawberry: Any, *, capacity: int = CAPACITY) -> None:
+        self.compiler = compiler
+        self.strawberry = strawberry
+        """The gateway's strawberry schema: its graphql-core schema coerces variables, its
+        scalar registry converts input objects (schema.compiled.binder)."""
+        self.capacity = capacity
+        self._operations: OrderedDict[tuple[str, str | None], LaneOperation] = OrderedDict()
+        self._bound: OrderedDict[tuple[Any, ...], Prepared] = OrderedDict()
+        self.answered = 0
+        """Responses the lane gave (the view counts them; metrics and tests read them)."""
+
+    def learn(
+        self, params: GraphQLRequestData, context: CityContext, data: Mapping[str, Any] | None
+    ) -> None:
+        """Remember an operation that the compiled path answered whole, without an error."""
+        roots = context.compiled_roots
+        if not roots or data is None or params.query is None or context.pins is not None:
+            return
+        by_key = {key: LaneRoot(key, plan, engine) for key, plan, engine in roots}
+        if len(by_key) != len(roots) or by_key.keys() != data.keys():
+            return  # two runs of one field (a re-run), or a field answered another way
+        key = (params.query, params.operation_name)
+        found = self._operations.get(key)
+        if found is None:
+            operation = get_operation_ast(parse(params.query), params.operation_name)
+            if operation is None or operation.operation is not OperationType.QUERY:
+                return
+            found = self._operations[key] = LaneOperation(operation)
+            if len(self._operations) > self.capacity:
+                self._operations.popitem(last=False)
+        switches = _switches(self._coerced(found, params.variables))
+        if switches is None:
+            return
+        access = (principal_key(context.principal), switches)
+        found.roots[access] = tuple(by_key[k] for k in data)
+
+    def _coerced(self, operation: LaneOperation, variables: object) -> Any:
+        inputs = variables if variables is not None else {}
+        if not isinstance(inputs, dict):
+            return None
+        coerced = get_variable_values(
+            self.strawberry._schema,
+            operation.operation.variable_definitions or (),
+            inputs,
+            hide_suggestions=True,
+        )
+        return None if isinstance(coerced, list) else coerced
+
+    async def answer(
+        self, params: GraphQLRequestData, context: CityContext
+    ) -> dict[str, Any] | None:
+        """The data of a learnt operation, noted on `context` as execution would; else None."""
+        if params.query is None:
+            return None
+        operation = self._operations.get((params.query, params.operation_name))
+        if operation is None:
+            return None
+        variables = self._coerced(operation, params.variables)
+        if variables is None:
+            return None
+        principal = context.principal
+        access = (principal_key(principal), _switches(variables))
+        roots = operation.roots.get(access)
+        if roots is None:
+            return None
+        prepared = [self._bind(root, params, variables, principal, access) for root in roots]
+        if any(p is None for p in prepared):
+            return None
+        ready = [p for p in prepared if p is not None]
+        try:
+            if len(ready) == 1:
+                answers = [await ready[0].run(context)]
+            else:
+                answers = await asyncio.gather(*(p.run(context) for p in ready))
+        except Exception:
+            return None  # the usual way answers, and says what went wrong
+        return {root.key: answer for root, answer in zip(roots, answers, strict=True)}
+
+    def _bind(
+        self,
+        root: LaneRoot,
+        params: GraphQLRequestData,
+        variables: Any,
+        principal: Principal,
+        access: tuple[Any, ...],
+    ) -> Prepared | None:
+        try:
+            given = orjson.dumps(params.variables, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            given = None
+        # a citizen's own rows are a predicate on their resident id: part of the statement
+        where = (params.query, params.operation_name, root.key, access)
+        key = (*where, given, principal.resident_id)
+        found = self._bound.get(key) if given is not None else None
+        if found is not None:
+            self._bound.move_to_end(key)
+            return found
+        prepared = self.compiler.bind(
+            root.plan,
+            root.engine,
+            variables=variables,
+            principal=principal,
+            strawberry=self.strawberry,
+        )
+        if prepared is not None and given is not None:
+            self._bound[key] = prepared
+            if len(self._bound) > self.capacity:
+                self._bound.popitem(last=False)
+        return prepared
+
+
+def _switches(variables: Any) -> tuple[tuple[str, bool], ...] | None:
+    """The Boolean variables (they decide `@skip`/`@include`), as the planner keys plans."""
+    if variables is None:
+        return None
+    return tuple(sorted((k, v) for k, v in variables.coerced.items() if isinstance(v, bool)))

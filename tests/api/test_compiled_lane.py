@@ -1,0 +1,179 @@
+"""The compiled lane (api.compiled_lane): an operation learnt once is answered without execution,
+with the very bytes, headers and access record the usual way gives.
+
+Given an app with the compiled path on, when an operation is sent once (the usual way: strawberry
+executes it, every root field compiled) and then again, then the second answer comes from the
+lane and is the first one byte for byte; its variables, a citizen's own rows, a staff member's
+purpose and access record, and bad variables all behave as the usual way does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from api.compiled_lane import CompiledLane
+from api.settings import Settings
+from tests.api.conftest import RESIDENTS, city_of, on_app_loop
+from tests.audit.helpers import PURPOSE, audited_client, logged, settings_for, token
+
+PAGE = """
+query Page($first: Int, $withDistrict: Boolean!) {
+  bikeStations(first: $first, orderBy: [{field: ID, direction: ASC}]) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { id name ...Place } }
+  }
+}
+fragment Place on BikeStation { capacity district @include(if: $withDistrict) { code name } }
+"""
+AGGREGATE = "{ bikeStationsAggregate(groupBy: [DISTRICT_CODE]) { key { districtCode } count } }"
+LOOKUP = 'query One($id: String!) { bikeStation(id: $id) { id name } other: district(code: "75101") { name } }'
+FACTS = (
+    "tier", "subject", "client_id", "operation", "document_hash", "datasets", "departments",
+    "fields", "subjects", "restricted", "legal_basis", "case_reference", "outcome", "status",
+    "error_codes",
+)  # fmt: skip
+"""Everything an access record says but its ids, time and latency."""
+PEOPLE = "query People { residents(first: 5) { nodes { id familyName birthDate } } }"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    # the response cache would answer a repeated query before the lane sees it
+    if request.param == "sqlite":
+        return settings_for(tmp_path, cache_enabled=False)
+    url = request.getfixturevalue("fresh_postgres_url")
+    return settings_for(tmp_path, cache_enabled=False, database_url=url)
+
+
+def lane_of(client: TestClient) -> CompiledLane:
+    for route in client.app.routes:  # type: ignore[attr-defined]
+        view = getattr(getattr(route, "endpoint", None), "api", None)
+        if getattr(view, "lane", None) is not None:
+            lane: CompiledLane = view.lane  # type: ignore[union-attr]
+            return lane
+    raise AssertionError("the app has no compiled lane")
+
+
+def post(
+    client: TestClient, query: str, variables: dict[str, Any] | None = None, **headers: str
+) -> Any:
+    return client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+
+
+def headers_of(response: Any) -> dict[str, str]:
+    # the rate limit's standing moves on with each request; everything else is the answer's
+    moving = ("date", "x-request-id", "ratelimit-remaining", "ratelimit-reset")
+    return {k: v for k, v in response.headers.items() if k not in moving}
+
+
+def twice(
+    client: TestClient, query: str, variables: dict[str, Any] | None = None, **headers: str
+) -> tuple[Any, Any]:
+    """The usual way's answer, then the lane's: asserts that the lane answered the second."""
+    lane = lane_of(client)
+    first = post(client, query, variables, **headers)
+    before = lane.answered
+    second = post(client, query, variables, **headers)
+    assert lane.answered == before + 1, "the second request did not take the lane"
+    return first, second
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        (PAGE, {"first": 3, "withDistrict": True}),
+        (PAGE, {"first": 2, "withDistrict": False}),
+        (AGGREGATE, None),
+        (LOOKUP, {"id": "S001"}),
+    ],
+)
+def test_a_learnt_operation_is_answered_byte_for_byte_by_the_lane(
+    settings: Settings, query: str, variables: dict[str, Any] | None
+) -> None:
+    with audited_client(settings) as client:
+        on_app_loop(client, city_of(client).version_unversioned)
+        first, second = twice(client, query, variables)
+        assert first.status_code == second.status_code == 200
+        assert second.content == first.content
+        assert headers_of(second) == headers_of(first)
+        assert "errors" not in first.json()
+        assert "citation" in first.json()["extensions"]
+
+
+def test_a_lookup_that_finds_nothing_is_answered_the_usual_way(settings: Settings) -> None:
+    """No row, so the statement saw no version: the usual way checks which one the answer was."""
+    with audited_client(settings) as client:
+        on_app_loop(client, city_of(client).version_unversioned)
+        lane = lane_of(client)
+        answers = [post(client, LOOKUP, {"id": "no such station"}) for _ in range(2)]
+        assert lane.answered == 0
+        assert answers[1].content == answers[0].content
+        assert answers[0].json()["data"]["bikeStation"] is None
+
+
+def test_new_variables_and_switches_are_bound_afresh(settings: Settings) -> None:
+    with audited_client(settings) as client:
+        twice(client, PAGE, {"first": 2, "withDistrict": True})
+        lane = lane_of(client)
+        before = lane.answered
+        wider = post(client, PAGE, {"first": 4, "withDistrict": True}).json()
+        assert lane.answered == before + 1  # the same plan, bound to new values
+        edges = wider["data"]["bikeStations"]["edges"]
+        assert len(edges) == 4
+        assert "district" in edges[0]["node"]
+        # a switch the lane has not seen is the usual way's, which teaches it
+        plain = post(client, PAGE, {"first": 2, "withDistrict": False}).json()
+        assert lane.answered == before + 1
+        assert "district" not in plain["data"]["bikeStations"]["edges"][0]["node"]
+        post(client, PAGE, {"first": 2, "withDistrict": False})
+        assert lane.answered == before + 2
+
+
+def test_bad_variables_get_the_usual_way_s_error(settings: Settings) -> None:
+    with audited_client(settings) as client:
+        twice(client, PAGE, {"first": 2, "withDistrict": True})
+        lane = lane_of(client)
+        before = lane.answered
+        wrong_type = post(client, PAGE, {"first": "two", "withDistrict": True}).json()
+        out_of_range = post(client, PAGE, {"first": -1, "withDistrict": True}).json()
+        assert lane.answered == before
+        assert [e["extensions"]["code"] for e in wrong_type["errors"]] == ["BAD_USER_INPUT"]
+        assert out_of_range["data"]["bikeStations"] is None
+        assert [e["extensions"]["code"] for e in out_of_range["errors"]] == ["BAD_USER_INPUT"]
+
+
+def test_a_staff_read_by_the_lane_leaves_the_same_record(
+    settings: Settings, tmp_path: Path
+) -> None:
+    staff = token(tmp_path, ["registry:read"])
+    auth = {"Authorization": f"Bearer {staff}", **PURPOSE}
+    with audited_client(settings) as client:
+        first, second = twice(client, PEOPLE, None, **auth)
+        assert second.content == first.content
+        assert "extensions" not in first.json()  # restricted: never cited
+        records = logged(settings, 2)
+    facts = [{k: r[k] for k in FACTS} for r in records[-2:]]
+    assert facts[0] == facts[1]
+    assert facts[0]["subjects"] == sorted(str(r["id"]) for r in RESIDENTS[:5])
+
+
+def test_each_citizen_gets_their_own_rows_from_the_lane(settings: Settings, tmp_path: Path) -> None:
+    mine = "query Mine { residents { nodes { id familyName } } }"
+    first = RESIDENTS[0]["id"]
+    second = "R9"  # a resident with no record here: their list is empty, never marie's
+    marie = token(tmp_path, ["self"], subject="marie", resident_id=first)
+    paul = token(tmp_path, ["self"], subject="paul", resident_id=second)
+    with audited_client(settings) as client:
+        lane = lane_of(client)
+        _, again = twice(client, mine, None, Authorization=f"Bearer {marie}")
+        before = lane.answered
+        other = post(client, mine, None, Authorization=f"Bearer {paul}")
+        assert lane.answered == before + 1  # the same plan, bound to paul's own rows
+    assert [n["id"] for n in orjson.loads(again.content)["data"]["residents"]["nodes"]] == [first]
+    assert other.json()["data"]["residents"]["nodes"] == []
