@@ -68,10 +68,27 @@ class Snapshot:
         return version.number
 
 
-async def parse_as_of(info: Info, text: str) -> Snapshot:
-    """A Snapshot from an `asOf` argument; BadInput for an unknown version or a bad time."""
+def read_as_of(text: str) -> tuple[str, int] | datetime:
+    """An `asOf` argument as a version id (dataset, number) or a time in UTC; BadInput for a
+    bad time. Whether the version or the dataset exists is for the database to say."""
     named = parse_version_id(text)
     if named is not None:
+        return named
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise BadInput(
+            f"asOf {text!r} is neither a version id (`bikeStations@3`) nor an ISO 8601 time"
+        ) from exc
+    if moment.tzinfo is None:
+        raise BadInput(f"asOf {text!r} has no time zone: add `Z` or an offset such as `+01:00`")
+    return moment.astimezone(UTC)
+
+
+async def parse_as_of(info: Info, text: str) -> Snapshot:
+    """A Snapshot from an `asOf` argument; BadInput for an unknown version or a bad time."""
+    named = read_as_of(text)
+    if isinstance(named, tuple):
         dataset, number = named
         repository = info.context.loaders.repositories.get(dataset)
         if repository is None:
@@ -81,15 +98,7 @@ async def parse_as_of(info: Info, text: str) -> Snapshot:
         except UnknownVersion as exc:
             raise BadInput(str(exc)) from exc
         return Snapshot(moment=version.created_at, pinned={dataset: number})
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise BadInput(
-            f"asOf {text!r} is neither a version id (`bikeStations@3`) nor an ISO 8601 time"
-        ) from exc
-    if moment.tzinfo is None:
-        raise BadInput(f"asOf {text!r} has no time zone: add `Z` or an offset such as `+01:00`")
-    return Snapshot(moment=moment.astimezone(UTC))
+    return Snapshot(moment=named)
 
 
 def _root_key(info: Info) -> Any:

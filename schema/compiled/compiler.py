@@ -15,11 +15,11 @@ from sqlalchemy.sql import Select
 
 from auth.principal import Principal
 from schema.aggregates import MAX_GROUPS
-from schema.as_of import CURRENT, record
 from schema.compiled.binder import Binder
 from schema.compiled.fields import FieldMap
 from schema.compiled.planner import Planner
-from schema.compiled.plans import AggregatePlan, LookupPlan, NotCompiled, RootPlan
+from schema.compiled.plans import AggregatePlan, HandBack, LookupPlan, NotCompiled, RootPlan
+from schema.compiled.versions import Reading, reading
 from schema.context import CityContext
 from storage.compiled.dialect import dialect_named
 from storage.compiled.emit import Unsupported, root_statement
@@ -38,7 +38,7 @@ def principal_key(principal: Principal) -> tuple[Any, ...]:
     )
 
 
-class TooManyGroups(Exception):
+class TooManyGroups(HandBack):
     """An aggregate over the group limit: today's path answers, with its error."""
 
 
@@ -53,12 +53,15 @@ class Prepared:
     """What binding the arguments noted (schema.compiled.binder), applied once answered."""
     versioned: frozenset[str]
     """Datasets that keep a history (schema.as_of notes which version a read saw)."""
+    reading: Reading
+    """The version each dataset is read at, and what a read of it notes (schema.as_of)."""
 
     async def run(self, context: CityContext) -> orjson.Fragment | None:
         """The field's JSON as the database wrote it, noting what it read on `context` as
         today's resolvers and guards would (datasets, restricted fields, subjects)."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(self.statement)).first()
+            parameters = await self.reading.settle(conn, context)
+            row = (await conn.execute(self.statement, parameters)).first()
         audited = self.plan.audited
         self._read(context, self.plan.dataset)
         if audited.root_field is not None:
@@ -90,9 +93,9 @@ class Prepared:
         return None if row[0] is None else orjson.Fragment(row[0])
 
     def _read(self, context: CityContext, dataset: str) -> None:
-        """Note a read of `dataset`'s live rows, as today's resolvers do (schema.as_of.version_for
-        without `asOf`): the citation of the answer names the version they were."""
-        record(context, dataset, CURRENT if dataset in self.versioned else None)
+        """Note a read of `dataset`, as today's resolvers do (schema.as_of.version_for): the
+        citation of the answer names the version it was."""
+        self.reading.note(context, dataset)
 
 
 def _restricted(context: CityContext, fields: Any) -> None:
@@ -145,20 +148,20 @@ class Compiler:
         )
         if isinstance(plan, str) or context.audit_unavailable:
             return None  # without a log, today's path refuses every restricted read
-        if context.pins is not None:
-            return None  # a citation's run pinned to versions (api.citing): today's path reads them
         repository = context.loaders.repositories.get(plan.dataset)
         if repository is None:
             return None
         dialect = dialect_named(repository.engine.dialect.name)
         if dialect is None:
             return None
-        binder = Binder(
-            variables=executor.variable_values,
-            principal=context.principal,
-            strawberry=executor.schema._strawberry_schema,
-        )
         try:
+            read = reading(context, plan, executor.variable_values, response_key, self.versioned)
+            binder = Binder(
+                variables=executor.variable_values,
+                principal=context.principal,
+                strawberry=executor.schema._strawberry_schema,
+                reading=read,
+            )
             bound = binder.root(plan.root)
             statement = self._statements.get((dialect.name, bound))
             if statement is None:
@@ -175,7 +178,7 @@ class Compiler:
         except Exception:
             return None
         return Prepared(
-            self._reader(repository.engine), statement, plan, binder.noted, self.versioned
+            self._reader(repository.engine), statement, plan, binder.noted, self.versioned, read
         )
 
     def _reader(self, engine: AsyncEngine) -> AsyncEngine:
