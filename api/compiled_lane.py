@@ -32,7 +32,6 @@ from graphql.language import OperationDefinitionNode
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.http import GraphQLRequestData
 
-from auth.principal import Principal
 from schema.compiled.compiler import Compiler, Prepared, principal_key
 from schema.compiled.plans import RootPlan
 from schema.context import CityContext
@@ -126,7 +125,7 @@ class CompiledLane:
         roots = operation.roots.get(access)
         if roots is None:
             return None
-        prepared = [self._bind(root, params, variables, principal, access) for root in roots]
+        prepared = [self._bind(root, params, variables, context, access) for root in roots]
         if any(p is None for p in prepared):
             return None
         ready = [p for p in prepared if p is not None]
@@ -144,7 +143,7 @@ class CompiledLane:
         root: LaneRoot,
         params: GraphQLRequestData,
         variables: Any,
-        principal: Principal,
+        context: CityContext,
         access: tuple[Any, ...],
     ) -> Prepared | None:
         try:
@@ -153,7 +152,7 @@ class CompiledLane:
             given = None
         # a citizen's own rows are a predicate on their resident id: part of the statement
         where = (params.query, params.operation_name, root.key, access)
-        key = (*where, given, principal.resident_id)
+        key = (*where, given, context.principal.resident_id)
         found = self._bound.get(key) if given is not None else None
         if found is not None:
             self._bound.move_to_end(key)
@@ -161,11 +160,13 @@ class CompiledLane:
         prepared = self.compiler.bind(
             root.plan,
             root.engine,
+            context=context,
+            response_key=root.key,
             variables=variables,
-            principal=principal,
             strawberry=self.strawberry,
         )
-        if prepared is not None and given is not None:
+        # what reads live rows is the same for every request; a version read is resolved anew
+        if prepared is not None and given is not None and prepared.reading.fixed:
             self._bound[key] = prepared
             if len(self._bound) > self.capacity:
                 self._bound.popitem(last=False)

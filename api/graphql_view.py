@@ -256,8 +256,14 @@ class CityGraphQL(GraphQL[CityContext, None]):
         data = await lane.answer(params, context)
         if data is None:
             return None
-        if self.citer is not None and CURRENT in context.versions_read.values():
-            return None  # a live read whose version no statement saw: the usual way checks it
+        cite = self.citer is not None
+        live = [name for name, number in context.versions_read.items() if number == CURRENT]
+        if cite and live:
+            if not all(context.observed.get(name, CURRENT) is None for name in live):
+                return None  # a live read whose version no statement saw: the usual way checks it
+            cite = (
+                False  # a dataset with no version yet: no citation names it, as the usual way finds
+            )
         context.operation_name = params.operation_name
         context.document = params.query
         result = ExecutionResult(data=data, errors=None)
@@ -268,7 +274,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
                     return None  # the usual way refuses the restricted reads and records that
                 context.audit_committed = True
         exchange.context = context
-        if self.citer is not None and citable(context, result):
+        if cite and self.citer is not None and citable(context, result):
             versions = {n: v for n, v in context.versions_read.items() if v is not None}
             result = await self.citer.cite(context, result, versions, variables=params.variables)
         lane.answered += 1

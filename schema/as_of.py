@@ -68,10 +68,27 @@ class Snapshot:
         return version.number
 
 
-async def parse_as_of(info: Info, text: str) -> Snapshot:
-    """A Snapshot from an `asOf` argument; BadInput for an unknown version or a bad time."""
+def read_as_of(text: str) -> tuple[str, int] | datetime:
+    """An `asOf` argument as a version id (dataset, number) or a time in UTC; BadInput for a
+    bad time. Whether the version or the dataset exists is for the database to say."""
     named = parse_version_id(text)
     if named is not None:
+        return named
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise BadInput(
+            f"asOf {text!r} is neither a version id (`bikeStations@3`) nor an ISO 8601 time"
+        ) from exc
+    if moment.tzinfo is None:
+        raise BadInput(f"asOf {text!r} has no time zone: add `Z` or an offset such as `+01:00`")
+    return moment.astimezone(UTC)
+
+
+async def parse_as_of(info: Info, text: str) -> Snapshot:
+    """A Snapshot from an `asOf` argument; BadInput for an unknown version or a bad time."""
+    named = read_as_of(text)
+    if isinstance(named, tuple):
         dataset, number = named
         repository = info.context.loaders.repositories.get(dataset)
         if repository is None:
@@ -81,15 +98,7 @@ async def parse_as_of(info: Info, text: str) -> Snapshot:
         except UnknownVersion as exc:
             raise BadInput(str(exc)) from exc
         return Snapshot(moment=version.created_at, pinned={dataset: number})
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise BadInput(
-            f"asOf {text!r} is neither a version id (`bikeStations@3`) nor an ISO 8601 time"
-        ) from exc
-    if moment.tzinfo is None:
-        raise BadInput(f"asOf {text!r} has no time zone: add `Z` or an offset such as `+01:00`")
-    return Snapshot(moment=moment.astimezone(UTC))
+    return Snapshot(moment=named)
 
 
 def _root_key(info: Info) -> Any:
@@ -158,10 +167,13 @@ def record(context: CityContext, dataset: str, number: int | None) -> None:
     """Note that `dataset` was read at `number` (CURRENT: the live rows; None: no history)."""
     context.datasets_read.add(dataset)
     seen = context.versions_read.get(dataset, number)
-    if number == CURRENT and seen is not None and seen == context.observed.get(dataset):
-        # live rows read after a compiled read that saw version `seen`: the check after the
-        # answer (api.citing) covers both, knowing what the compiled read saw
-        context.versions_read[dataset] = CURRENT
+    if dataset in context.observed and seen == context.observed[dataset]:
+        # live rows read by a compiled statement, which also saw their version
+        if number != CURRENT:
+            context.mixed_versions = True  # live rows beside a version, as today's path sees it
+        # beside live rows read by today's path: the check after the answer (api.citing)
+        # covers both, knowing what the compiled read saw
+        context.versions_read[dataset] = number
         return
     if seen != number:
         context.mixed_versions = True  # two fields read two versions: no one pin reproduces it
@@ -170,13 +182,17 @@ def record(context: CityContext, dataset: str, number: int | None) -> None:
 
 def observe(context: CityContext, dataset: str, number: int | None) -> None:
     """Note a read of `dataset`'s live rows by a statement that read their version `number` in
-    the same snapshot (None: the dataset has no version yet, so no citation can name one)."""
+    the same snapshot (None: the dataset has no version yet, which no citation can name)."""
     if number is None:
-        record(context, dataset, None)
+        context.observed[dataset] = None
+        record(context, dataset, CURRENT)
         return
     context.datasets_read.add(dataset)
-    if context.observed.setdefault(dataset, number) != number:
+    first = dataset not in context.observed
+    if not first and context.observed[dataset] != number:
         context.mixed_versions = True  # two statements saw two versions
-    seen = context.versions_read.setdefault(dataset, number)
-    if seen not in (CURRENT, number):
-        context.mixed_versions = True
+    context.observed.setdefault(dataset, number)
+    if dataset not in context.versions_read:
+        context.versions_read[dataset] = number
+    elif context.versions_read[dataset] != CURRENT and first:
+        context.mixed_versions = True  # beside a version read by asOf: as today's path sees it

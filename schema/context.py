@@ -58,9 +58,9 @@ class CityContext:
     """Every dataset's version, for a citation's re-run; overrides any `asOf`."""
     versions_read: dict[str, int | None] = field(default_factory=dict)
     """Each dataset read, and its version (0: the live rows; None: a dataset without history)."""
-    observed: dict[str, int] = field(default_factory=dict)
+    observed: dict[str, int | None] = field(default_factory=dict)
     """The version of each dataset that a compiled statement read beside its live rows, in the
-    same snapshot (schema.as_of.observe): such a read needs no check after the answer."""
+    same snapshot (schema.as_of.observe; None: it had none yet)."""
     mixed_versions: bool = False
     """Two fields read one dataset at two versions: no citation can pin the answer."""
     uncitable: bool = False

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -35,6 +35,19 @@ class Sent:
 
     sql: str
     args: tuple[Any, ...]
+    names: tuple[str, ...] = ()
+    """The name of each `$n` parameter, in order: a value given at run time goes there."""
+    processors: tuple[Any, ...] = ()
+    """What the dialect does to each value before asyncpg sends it (None: nothing)."""
+
+    def values(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The parameters' values, with those `given` (a version number) in their places."""
+        if not given:
+            return self.args
+        return tuple(
+            arg if name not in given else (given[name] if p is None else p(given[name]))
+            for name, arg, p in zip(self.names, self.args, self.processors, strict=True)
+        )
 
 
 def sent(statement: ClauseElement, engine: AsyncEngine) -> Sent:
@@ -43,13 +56,17 @@ def sent(statement: ClauseElement, engine: AsyncEngine) -> Sent:
         SQLCompiler,
         statement.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True}),
     )
-    params = compiled.construct_params() or {}
+    # a parameter without a value (a version, given at run time) is None until then
+    params = compiled.construct_params(_check=False) or {}
     processors: dict[str, Any] = dict(compiled._bind_processors)
-    order = compiled.positiontup or ()
+    order = tuple(compiled.positiontup or ())
     args = tuple(
-        processors[name](params[name]) if name in processors else params[name] for name in order
+        processors[name](params[name])
+        if name in processors and params[name] is not None
+        else params[name]
+        for name in order
     )
-    return Sent(compiled.string, args)
+    return Sent(compiled.string, args, order, tuple(processors.get(name) for name in order))
 
 
 async def _no_reset(_connection: asyncpg.Connection) -> None:
@@ -103,12 +120,14 @@ class _Pools:
 POOLS = _Pools()
 
 
-async def fetch_row(engine: AsyncEngine, statement: Sent) -> Sequence[Any] | None:
-    """The first row of a compiled read, or None."""
+async def fetch_row(
+    engine: AsyncEngine, statement: Sent, given: Mapping[str, Any] | None = None
+) -> Sequence[Any] | None:
+    """The first row of a compiled read, or None; `given` fills parameters by name."""
     for watch in POOLS.watchers.get(engine, ()):
         watch(statement.sql)
     pool = await POOLS.pool(engine)
-    row = await pool.fetchrow(statement.sql, *statement.args)
+    row = await pool.fetchrow(statement.sql, *statement.values(given or {}))
     return None if row is None else cast(Sequence[Any], row)
 
 

@@ -14,6 +14,7 @@ pinned to a version does (`rows_at`). `visible_at` is the one version predicate 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -126,15 +127,20 @@ def history_table(table: Table, metadata: MetaData | None = None) -> Table:
     return history
 
 
-def visible_at(history: Table | FromClause, number: int) -> ColumnElement[bool]:
-    """The rows of a history table that version `number` held: the one version predicate."""
+def visible_at(
+    history: Table | FromClause, number: int | ColumnElement[int]
+) -> ColumnElement[bool]:
+    """The rows of a history table that version `number` held: the one version predicate.
+
+    `number` may be an SQL expression: the compiled path binds it as a statement parameter.
+    """
     return and_(
         history.c[VALID_FROM] <= number,
         or_(history.c[VALID_TO].is_(None), history.c[VALID_TO] > number),
     )
 
 
-def rows_at(table: Table, number: int | None) -> FromClause:
+def rows_at(table: Table, number: int | ColumnElement[int] | None) -> FromClause:
     """What to select a dataset's rows from: the live table, or its rows as of version `number`.
 
     The pinned form is a subquery named like the table, with the table's columns only, so every
@@ -242,14 +248,17 @@ async def content_digest(conn: AsyncConnection, table: FromClause | Table) -> tu
 # reading versions ----------------------------------------------------------------------------
 
 
-def _version(row: Any) -> Version:
-    created = row.created_at
+def _aware(created: datetime) -> datetime:
     if created.tzinfo is None:  # SQLite hands back naive datetimes; every stored time is UTC
-        created = created.replace(tzinfo=UTC)
+        return created.replace(tzinfo=UTC)
+    return created
+
+
+def _version(row: Any) -> Version:
     return Version(
         dataset=row.dataset,
         number=row.number,
-        created_at=created,
+        created_at=_aware(row.created_at),
         origin=row.origin,
         source=row.source,
         row_count=row.row_count,
@@ -308,3 +317,47 @@ async def version_at(engine: AsyncEngine, dataset: str, moment: datetime) -> Ver
             f"{dataset} had no version at {moment.isoformat()}: its first load is later"
         )
     return _version(row)
+
+
+async def numbers_as_of(
+    conn: AsyncConnection,
+    datasets: Sequence[str],
+    *,
+    named: tuple[str, int] | None = None,
+    moment: datetime | None = None,
+) -> tuple[datetime | None, dict[str, int | None]]:
+    """What an `asOf` reads, in one statement: its moment (the time of the `named` version, or
+    `moment`) and the version of each dataset current then, as `find_version` and `version_at`
+    decide it (the named version for its own dataset). None where there is none.
+    """
+    when: Any
+    columns: list[Any] = []
+    if named is not None:
+        when = (
+            select(VERSIONS.c.created_at)
+            .where(VERSIONS.c.dataset == named[0], VERSIONS.c.number == named[1])
+            .scalar_subquery()
+        )
+        columns.append(when.label("moment"))
+    elif moment is not None:
+        when = moment = moment.astimezone(UTC)  # as version_at compares it
+    else:
+        raise ValueError("an asOf names a version or a moment")
+    asked = [d for d in dict.fromkeys(datasets) if named is None or d != named[0]]
+    for dataset in asked:
+        columns.append(
+            select(VERSIONS.c.number)
+            .where(VERSIONS.c.dataset == dataset, VERSIONS.c.created_at <= when)
+            .order_by(VERSIONS.c.number.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+    row = (await conn.execute(select(*columns))).one() if columns else ()
+    values = list(row)
+    if named is not None:
+        found = values.pop(0)
+        moment = None if found is None else _aware(found)
+    numbers: dict[str, int | None] = dict(zip(asked, values, strict=True))
+    if named is not None:
+        numbers[named[0]] = None if moment is None else named[1]
+    return moment, {d: numbers[d] for d in datasets}

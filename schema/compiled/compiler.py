@@ -17,11 +17,12 @@ from sqlalchemy.sql import Select
 
 from auth.principal import Principal
 from schema.aggregates import MAX_GROUPS
-from schema.as_of import CURRENT, observe, record
+from schema.as_of import observe
 from schema.compiled.binder import Binder
 from schema.compiled.fields import FieldMap
 from schema.compiled.planner import Planner
-from schema.compiled.plans import AggregatePlan, LookupPlan, NotCompiled, RootPlan
+from schema.compiled.plans import AggregatePlan, HandBack, LookupPlan, NotCompiled, RootPlan
+from schema.compiled.versions import Reading, reading
 from schema.context import CityContext
 from storage.compiled.dialect import dialect_named
 from storage.compiled.emit import Unsupported, root_statement
@@ -41,7 +42,7 @@ def principal_key(principal: Principal) -> tuple[Any, ...]:
     )
 
 
-class TooManyGroups(Exception):
+class TooManyGroups(HandBack):
     """An aggregate over the group limit: today's path answers, with its error."""
 
 
@@ -57,18 +58,21 @@ class Prepared:
     noted: CityContext
     """What binding the arguments noted (schema.compiled.binder), applied once answered."""
     versions: tuple[str, ...]
-    """Datasets that keep a history and that the statement may read: the last columns are their
+    """Datasets with a history that the statement may read live: the last columns are their
     latest version numbers, read in the same snapshot as the rows (schema.as_of.observe)."""
+    reading: Reading
+    """The version each dataset is read at, and what a read of it notes (schema.as_of)."""
 
     async def run(self, context: CityContext) -> orjson.Fragment | None:
         """The field's JSON as the database wrote it, noting what it read on `context` as
         today's resolvers and guards would (datasets, restricted fields, subjects)."""
         row: Sequence[Any] | None
-        if self.sent is not None:
-            row = await fetch_row(self.engine, self.sent)
-        else:
+        if self.sent is not None and not self.reading.resolving:
+            row = await fetch_row(self.engine, self.sent, self.reading.parameters(context))
+        else:  # SQLite; or an asOf, resolved on the versions table first
             async with self.engine.connect() as conn:
-                row = (await conn.execute(self.statement)).first()
+                parameters = await self.reading.settle(conn, context)
+                row = (await conn.execute(self.statement, parameters)).first()
         seen: dict[str, int | None] = {}
         if row is not None and self.versions:
             seen = dict(zip(self.versions, row[-len(self.versions) :], strict=True))
@@ -104,14 +108,12 @@ class Prepared:
         return None if row[0] is None else orjson.Fragment(row[0])
 
     def _read(self, context: CityContext, dataset: str, seen: dict[str, int | None]) -> None:
-        """Note a read of `dataset`'s live rows, as today's resolvers do (schema.as_of.version_for
-        without `asOf`), with the version the statement saw them at: the citation names it."""
-        if dataset not in self.versions:
-            record(context, dataset, None)
-        elif dataset in seen:
+        """Note a read of `dataset` as today's resolvers do (schema.as_of.version_for); a read of
+        live rows with the version the statement saw them at: the citation names it."""
+        if dataset in seen:
             observe(context, dataset, seen[dataset])
-        else:  # a lookup that found nothing read no version: the check after the answer does
-            record(context, dataset, CURRENT)
+        else:  # read at a version, without history, or a lookup that found nothing
+            self.reading.note(context, dataset)
 
 
 def _restricted(context: CityContext, fields: Any) -> None:
@@ -165,16 +167,15 @@ class Compiler:
         )
         if isinstance(plan, str) or context.audit_unavailable:
             return None  # without a log, today's path refuses every restricted read
-        if context.pins is not None:
-            return None  # a citation's run pinned to versions (api.citing): today's path reads them
         repository = context.loaders.repositories.get(plan.dataset)
         if repository is None:
             return None
         return self.bind(
             plan,
             repository.engine,
+            context=context,
+            response_key=response_key,
             variables=executor.variable_values,
-            principal=context.principal,
             strawberry=executor.schema._strawberry_schema,
         )
 
@@ -183,8 +184,9 @@ class Compiler:
         plan: RootPlan,
         engine: AsyncEngine,
         *,
+        context: CityContext,
+        response_key: str,
         variables: VariableValues,
-        principal: Principal,
         strawberry: Any,
     ) -> Prepared | None:
         """A plan bound to one request's variables: its statement, ready to send; None when an
@@ -192,8 +194,15 @@ class Compiler:
         dialect = dialect_named(engine.dialect.name)
         if dialect is None:
             return None
-        binder = Binder(variables=variables, principal=principal, strawberry=strawberry)
         try:
+            read = reading(context, plan, variables, response_key, self.versioned)
+            binder = Binder(
+                variables=variables,
+                principal=context.principal,
+                strawberry=strawberry,
+                reading=read,
+            )
+            live = self.live_versions(plan, read)
             bound = binder.root(plan.root)
             built = self._statements.get((dialect.name, bound))
             if built is None:
@@ -203,7 +212,7 @@ class Compiler:
                     plan.reads,
                     audit_rows=bool(plan.audited.row_fields),
                     owner=plan.audited.owner,
-                    versions=self.versions_of(plan),
+                    versions=live,
                 )
                 direct = sent(statement, engine) if dialect.name == "postgresql" else None
                 built = (statement, direct)
@@ -212,9 +221,10 @@ class Compiler:
             return None
         except Exception:
             return None
-        return Prepared(engine, *built, plan, binder.noted, self.versions_of(plan))
+        return Prepared(engine, *built, plan, binder.noted, live, read)
 
-    def versions_of(self, plan: RootPlan) -> tuple[str, ...]:
-        """The datasets with a history that a plan's statement may read, each once."""
+    def live_versions(self, plan: RootPlan, read: Reading) -> tuple[str, ...]:
+        """The datasets with a history that a plan's statement may read live, each once: the
+        statement reads their latest versions too."""
         names = dict.fromkeys([plan.dataset, *(r.dataset for r in plan.reads)])
-        return tuple(name for name in names if name in self.versioned)
+        return tuple(name for name in names if name in self.versioned and not read.at(name))

@@ -15,7 +15,8 @@ from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from schema.compiled.compiler import Prepared, TooManyGroups
+from schema.compiled.compiler import Prepared
+from schema.compiled.plans import HandBack
 from schema.context import CityContext
 
 log = structlog.get_logger("citygraph.compiled")
@@ -59,8 +60,8 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         try:
             answer = await prepared.run(self.context_value)
-        except TooManyGroups:
-            pass
+        except HandBack:
+            pass  # today's path answers, with its own error
         except Exception:
             log.warning(
                 "compiled root field failed; answered field by field",

@@ -9,8 +9,10 @@ from schema.datasets import ColumnSpec
 from schema.objects import DatasetTypes
 from storage.compiled.shapes import ValueKind
 
-AGGREGATE_ARGUMENTS = frozenset({"where", "groupBy"})
-LIST_ARGUMENTS = frozenset({"where", "orderBy", "first", "after", "last", "before"})
+AS_OF = "asOf"
+"""A root field's dataset version (schema.as_of), read by schema.compiled.versions."""
+AGGREGATE_ARGUMENTS = frozenset({"where", "groupBy", AS_OF})
+LIST_ARGUMENTS = frozenset({"where", "orderBy", "first", "after", "last", "before", AS_OF})
 """The arguments of a connection the binder knows; any other one keeps the field on today's path."""
 
 _KINDS: dict[type, ValueKind] = {int: "int", str: "str", float: "float", bool: "bool"}

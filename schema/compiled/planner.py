@@ -25,7 +25,13 @@ from auth.principal import Principal
 from auth.scopes import PUBLIC
 from schema.access import list_owner
 from schema.aggregates import MEASURES
-from schema.compiled.fields import AGGREGATE_ARGUMENTS, LIST_ARGUMENTS, FieldMap, value_kind
+from schema.compiled.fields import (
+    AGGREGATE_ARGUMENTS,
+    AS_OF,
+    LIST_ARGUMENTS,
+    FieldMap,
+    value_kind,
+)
 from schema.compiled.plans import (
     AggregatePlan,
     Audited,
@@ -111,7 +117,7 @@ class Planner:
             return RootPlan(self._aggregate(root.types, field, details, collect, root_type), ())
         if root.kind == "one":
             pk = spec.primary_key[0]
-            if not _known_arguments(field, node, frozenset({pk.name})):
+            if not _known_arguments(field, frozenset({pk.name, AS_OF})):
                 raise NotCompiled(f"{name}: arguments the planner does not know")
             node_plan = self._node(
                 root.types, field.type, details, collect, depth=0, reads=reads, access=access
@@ -141,7 +147,7 @@ class Planner:
     ) -> AggregatePlan:
         """Public aggregates: their groups, keys and measures over public columns."""
         node = _only_node(details)
-        if types.spec.restricted or not _known_arguments(field, node, AGGREGATE_ARGUMENTS):
+        if types.spec.restricted or not _known_arguments(field, AGGREGATE_ARGUMENTS):
             raise NotCompiled(f"{node.name.value}: restricted, or unknown arguments")
         group_type = _object_type(field.type)
         fields: list[tuple[str, Any]] = []
@@ -181,7 +187,7 @@ class Planner:
         access: _Access | None = None,
     ) -> ConnectionPlan:
         node = _only_node(details)
-        if not _known_arguments(field, node, LIST_ARGUMENTS):
+        if not _known_arguments(field, LIST_ARGUMENTS):
             raise NotCompiled(f"{node.name.value}: arguments the planner does not know")
         conn_type = _object_type(field.type)
         parts: list[tuple[str, Any]] = []
@@ -364,12 +370,6 @@ def _fields(
     return list(collected.grouped_field_set.items())
 
 
-IF_ABSENT = frozenset({"asOf"})
-"""Arguments a field may have that the compiler does not read, as long as the document does not
-give them: `asOf` reads a dataset version (schema.as_of), which only today's path does."""
-
-
-def _known_arguments(field: GraphQLField, node: FieldNode, known: frozenset[str]) -> bool:
-    """Whether the compiler knows every argument of `field` that this document may give it."""
-    given = {argument.name.value for argument in node.arguments or ()}
-    return set(field.args) - known <= IF_ABSENT and not given & IF_ABSENT
+def _known_arguments(field: GraphQLField, known: frozenset[str]) -> bool:
+    """Whether the compiler knows every argument of `field`."""
+    return set(field.args) <= known

@@ -21,6 +21,11 @@ class NotCompiled(Exception):
     """This root field stays on today's path; the message says why (for logs and tests)."""
 
 
+class HandBack(Exception):
+    """Found while running a compiled root field, before it noted anything: today's path
+    answers it, with its own error (an aggregate over too many groups, an unknown version)."""
+
+
 @dataclass(frozen=True, slots=True)
 class NodePlan:
     """A node's JSON: each response key and what makes its value."""

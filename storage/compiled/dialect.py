@@ -56,7 +56,9 @@ class Dialect:
         self, value: ColumnElement[Any], *, where: ColumnElement[bool], order: Sequence[Any]
     ) -> ColumnElement[Any]:
         """A JSON array of `value` over the rows meeting `where`, in `order`; [] for none."""
-        aggregated = func.json_agg(aggregate_order_by(value, *order)).filter(where)
+        # aggregate_order_by refuses an empty ORDER BY (an aggregate without groupBy is one group)
+        ordered = aggregate_order_by(value, *order) if order else value
+        aggregated = func.json_agg(ordered).filter(where)
         return func.coalesce(aggregated, literal_column("'[]'::json"))
 
     def boolean(self, condition: ColumnElement[bool]) -> ColumnElement[Any]:

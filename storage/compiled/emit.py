@@ -13,7 +13,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, literal, null, select, true
+from sqlalchemy import (
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+    true,
+)
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.expression import FromClause
 
@@ -37,7 +51,7 @@ from storage.compiled.shapes import (
 from storage.filters import Filter, compile_filter
 from storage.paging import SortKey, order_by, seek
 from storage.repository import aggregate_statement, window_of
-from storage.versions import VERSIONS
+from storage.versions import VERSIONS, rows_at
 
 RANK = "cg_rank"
 """A row's place from the cursor: 1 is the row next to it."""
@@ -49,12 +63,25 @@ class Unsupported(Exception):
     """The tree asks for something this dialect cannot write as today's path would."""
 
 
-def visible_rows(table: Table, spec: Filter | None) -> Select[Any]:
-    """The rows of `table` a query may see, filtered: every compiled read starts here.
+def version_key(table: Table) -> str:
+    """The statement parameter that names the version a read `at_version` of `table` sees."""
+    return f"cg_version_{table.name}"
 
-    One place, so a condition every read must carry (a version, a validity period) is added once.
+
+def visible_rows(table: Table, *, at_version: bool = False) -> FromClause:
+    """The rows of `table` a query may see: every compiled read starts here.
+
+    One place, so a condition every read must carry is added once: read `at_version`, the rows
+    of the dataset version that the statement's parameter `version_key(table)` names
+    (storage.versions.rows_at, the predicate today's repositories put on a history table).
     """
-    return select(table).where(compile_filter(table, spec))
+    if not at_version:
+        return table
+    return rows_at(table, bindparam(version_key(table), type_=Integer))
+
+
+def _filtered(rows: FromClause, spec: Filter | None) -> Select[Any]:
+    return select(rows).where(compile_filter(rows, spec))
 
 
 def root_statement(
@@ -84,7 +111,7 @@ def latest_version(dataset: str, n: int) -> ColumnElement[Any]:
         select(func.max(VERSIONS.c.number))
         .where(VERSIONS.c.dataset == dataset)
         .scalar_subquery()
-        .label(f"cg_version_{n}")
+        .label(f"cg_latest_{n}")
     )
 
 
@@ -129,7 +156,7 @@ def _lookup(
     audit_rows: bool,
     owner: str | None,
 ) -> Select[Any]:
-    table = root.table
+    table = visible_rows(root.table, at_version=root.at_version)
     flags: list[ColumnElement[Any]] = [
         literal(1) if r.column is None else case((table.c[r.column].is_not(None), 1), else_=0)
         for r in reads
@@ -138,7 +165,7 @@ def _lookup(
         flags.append(literal(1))
     if owner is not None:
         flags.append(table.c[owner])
-    rows = visible_rows(table, None).where(table.c[root.key] == root.value)
+    rows = _filtered(table, None).where(table.c[root.key] == root.value)
     node = _object(root.node, table, dialect)
     return rows.with_only_columns(
         dialect.text(node).label("answer"), *flags, maintain_column_froms=True
@@ -148,7 +175,8 @@ def _lookup(
 def _groups(root: Groups, dialect: Dialect) -> Select[Any]:
     """The groups as a JSON array in group order, then how many groups there are (the caller
     compares it with the limit, as Repository.aggregate's caller does)."""
-    grouped = aggregate_statement(root.table, root.query).subquery()
+    rows = visible_rows(root.table, at_version=root.at_version)
+    grouped = aggregate_statement(rows, root.query).subquery()
     group = _group_object(root.fields, grouped, dialect)
     order = order_by(grouped, [SortKey(c) for c in root.query.group_by])
     groups = dialect.array(group, where=true(), order=order)
@@ -175,9 +203,9 @@ def _group_object(
 
 def _window(conn: Connection, parent: FromClause | None) -> tuple[FromClause, int]:
     """The ranked window of a connection, and its page size."""
-    query, table = conn.query, conn.table
+    query, table = conn.query, visible_rows(conn.table, at_version=conn.at_version)
     size, backwards, cursor = window_of(query)
-    rows = visible_rows(table, query.filter)
+    rows = _filtered(table, query.filter)
     if cursor is not None:
         rows = rows.where(seek(table, query.order, cursor, backwards=backwards))
     # the other cursor bounds the far end: `last` with `after` too, or `first` with `before`
@@ -210,7 +238,7 @@ def _connection(
     parent: FromClause | None,
 ) -> ColumnElement[Any]:
     """The connection object: an aggregate over its ranked window."""
-    query, table = conn.query, conn.table
+    query, table = conn.query, visible_rows(conn.table, at_version=conn.at_version)
     _size, backwards, cursor = window_of(query)
     rank = window.c[RANK]
     kept = rank <= size
@@ -221,12 +249,16 @@ def _connection(
         if conn.sort_kinds
         else None
     )
+    if edge_cursor is not None and conn.shows_version:
+        # storage.paging.pin_cursor: `<cursor>.<version>`
+        version = bindparam(version_key(conn.table), type_=Integer)
+        edge_cursor = edge_cursor.op("||")(literal_column("'.'")).op("||")(cast(version, String))
     pairs: list[tuple[str, ColumnElement[Any]]] = []
     for name, part in conn.parts:
         if isinstance(part, Constant):
             pairs.append((name, literal(part.value)))
         elif isinstance(part, TotalCount):
-            counted = visible_rows(table, query.filter)
+            counted = _filtered(table, query.filter)
             if conn.link is not None and parent is not None:
                 counted = counted.where(table.c[conn.link[0]] == parent.c[conn.link[1]]).correlate(
                     parent
@@ -307,7 +339,7 @@ def _value(value: Value, row: FromClause, dialect: Dialect) -> ColumnElement[Any
     if isinstance(value, Obj):
         return _object(value, row, dialect)
     if isinstance(value, RowOf):
-        target = value.table.alias()
+        target = visible_rows(value.table, at_version=value.at_version).alias()
         node = _object(value.node, target, dialect)
         found = (
             select(node)

@@ -51,6 +51,8 @@ class RowOf:
     key: str
     column: str
     node: Obj
+    at_version: bool = False
+    """Read at the dataset version the statement's parameter names (emit.visible_rows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,10 @@ class Connection:
     link: tuple[str, str] | None = None
     sort_kinds: tuple[ValueKind, ...] = ()
     """The kinds of `query.order`'s columns, for the cursors."""
+    at_version: bool = False
+    """Read at the dataset version the statement's parameter names (emit.visible_rows)."""
+    shows_version: bool = False
+    """Cursors carry that version, `<cursor>.<version>` (schema.as_of.cursor_shows)."""
 
 
 Value = Scalar | Constant | Obj | RowOf | Connection
@@ -105,6 +111,8 @@ class Lookup:
     key: str
     value: object
     node: Obj
+    at_version: bool = False
+    """Read at the dataset version the statement's parameter names (emit.visible_rows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +138,8 @@ class Groups:
     table: Table
     query: AggregateQuery
     fields: tuple[tuple[str, object], ...]
+    at_version: bool = False
+    """Read at the dataset version the statement's parameter names (emit.visible_rows)."""
 
 
 Root = Connection | Lookup | Groups

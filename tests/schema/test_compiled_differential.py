@@ -30,6 +30,7 @@ from hypothesis.control import currently_in_test_context
 
 from auth.principal import ANONYMOUS, Principal, Purpose, Tier
 from auth.scopes import Scope
+from schema.as_of import Snapshot
 from schema.context import CityContext
 from storage.engines import StatementCounter
 from storage.paging import encode_cursor
@@ -101,6 +102,8 @@ class Document:
     definitions: list[str]
     public_only: bool = False
     """Leave restricted fields out (they stay on today's path): more cases reach the compiler."""
+    versions: bool = False
+    """Give root fields `asOf` and cursors versions (tests/schema/test_compiled_as_of.py)."""
 
     def readable(self, type_name: str, field: str, target: str | None = None) -> bool:
         if not self.public_only:
@@ -186,11 +189,40 @@ def where_value(draw: st.DrawFn, filter_type: GraphQLInputObjectType, depth: int
     return "{" + ", ".join(parts) + "}"
 
 
+AS_OF_TIMES = ["<before>", "<t1>", "<t2>", "<now>"]
+"""Times of tests/schema/test_compiled_as_of.py's history, known once it is made: the test puts
+them in the variables."""
+AS_OF_READ = ["bikeStations@1", "bikeStations@2", "bikeStations@3", "districts@2", *AS_OF_TIMES[1:]]
+"""`asOf` values that history answers for the bike stations and what they lead to."""
+AS_OF_REFUSED = [
+    "bikeStations@9",
+    "districts@1",
+    "quartiers@1",
+    "nowhere@1",
+    "residents@1",
+    "yesterday",
+    "2026-01-01T00:00:00",
+    AS_OF_TIMES[0],
+]
+"""Values today's path refuses, for some fields or all (a version made before the bike stations'
+first one is a time at which they had none)."""
+
+
+@st.composite
+def as_of_argument(draw: st.DrawFn, doc: Document) -> str:
+    value = draw(st.sampled_from(AS_OF_READ if draw(st.integers(0, 2)) else AS_OF_REFUSED))
+    if value in AS_OF_TIMES or draw(st.booleans()):
+        return f"asOf: {doc.var('String', value)}"
+    return f"asOf: {_literal(value)}"
+
+
 @st.composite
 def list_arguments(
     draw: st.DrawFn, doc: Document, field: Any, dataset: str, *, nested: bool
 ) -> str:
     args: list[str] = []
+    if doc.versions and not nested and "asOf" in field.args and draw(st.integers(0, 2)):
+        args.append(draw(as_of_argument(doc)))
     kinds = field.args
     size = draw(st.sampled_from([None, 0, 1, 2, 3, 5, 12, 1, 2, 3, 5, -1, 101]))
     direction = draw(st.sampled_from(["first", "last"]))
@@ -216,6 +248,8 @@ def list_arguments(
         # cursors of the key order; with an orderBy they do not fit, as a client's stale one
         cursors = [encode_cursor([i]) for i in ids]
         cursor = draw(st.sampled_from([*cursors, *cursors, "not-a-cursor", encode_cursor([1, 2])]))
+        if doc.versions:  # a cursor read from a version (schema.as_of), or a live one
+            cursor += draw(st.sampled_from(["", "", ".1", ".2", ".3", ".9", ".x"]))
         args.append(f"{cursor_kind}: {doc.var('String', cursor)}")
     return f"({', '.join(args)})" if args else ""
 
@@ -312,11 +346,14 @@ def connection_selection(
 
 
 @st.composite
-def operations(draw: st.DrawFn, datasets: list[str] | None = None) -> tuple[str, dict[str, Any]]:
+def operations(
+    draw: st.DrawFn, datasets: list[str] | None = None, *, versions: bool = False
+) -> tuple[str, dict[str, Any]]:
     """One operation over one or two root fields, and its variables (`datasets`: public ones,
-    without their restricted fields; None: every dataset and field)."""
+    without their restricted fields; None: every dataset and field; `versions`: with `asOf`
+    and cursors read from versions)."""
     assert QUERY is not None
-    doc = Document([], {}, [], public_only=datasets is not None)
+    doc = Document([], {}, [], public_only=datasets is not None, versions=versions)
     roots: list[str] = []
     for index in range(draw(st.integers(1, 2))):
         lookups = sorted(n for n, spec in LOOKUPS.items() if not (datasets and spec.restricted))
@@ -328,14 +365,16 @@ def operations(draw: st.DrawFn, datasets: list[str] | None = None) -> tuple[str,
         if shape == 1:
             name = draw(st.sampled_from(lookups))
             field = QUERY.fields[name]
-            # its key; `asOf` (issue 15) is left out: such a field is today's path's alone
-            (arg,) = (a for a in field.args if a != "asOf")
+            (arg,) = (a for a in field.args if a != "asOf")  # its key
             kind = str(field.args[arg].type)
             ids = IDS.get(LOOKUPS[name].name, [1, 2] if kind.startswith("Int") else ["A"])
             value = doc.var(kind, draw(st.sampled_from(ids)))
+            as_of = ""
+            if doc.versions and "asOf" in field.args and draw(st.integers(0, 2)):
+                as_of = f", {draw(as_of_argument(doc))}"
             node = _named(field.type)
             inner = draw(node_selection(doc, node, 1))
-            roots.append(f"r{index}: {name}({arg}: {value}) {{ {inner} }}")
+            roots.append(f"r{index}: {name}({arg}: {value}{as_of}) {{ {inner} }}")
             continue
         name = draw(st.sampled_from(datasets or sorted(LISTS)))
         field = QUERY.fields[name]
@@ -352,6 +391,8 @@ def aggregate_selection(draw: st.DrawFn, doc: Document, field: Any, name: str) -
     """`<dataset>Aggregate(where:, groupBy:) { key {...} count sum {...} ... }`."""
     group_type = _named(field.type)
     args: list[str] = []
+    if doc.versions and "asOf" in field.args and draw(st.integers(0, 2)):
+        args.append(draw(as_of_argument(doc)))
     if draw(st.integers(0, 3)) == 0:
         args.append(f"where: {draw(where_value(_named(field.args['where'].type)))}")
     key_type = _named(group_type.fields["key"].type)
@@ -388,10 +429,19 @@ def _snake(name: str) -> str:
 
 
 async def answer(
-    backend: Backend, query: str, variables: dict[str, Any], principal: Principal, compiled: bool
+    backend: Backend,
+    query: str,
+    variables: dict[str, Any],
+    principal: Principal,
+    compiled: bool,
+    *,
+    pins: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """What a path answers, as a client and the access log see it."""
+    """What a path answers, as a client, the access log and a citation see it (`pins`: a
+    citation's run pinned to these versions, api.citing)."""
     context = CityContext(loaders=backend.city.loaders(), principal=principal, compiled=compiled)
+    if pins is not None:
+        context.pins = Snapshot(pinned=dict(pins))
     result = await GATEWAY.execute(query, variable_values=variables, context_value=context)
     if (
         compiled and currently_in_test_context()
@@ -419,14 +469,51 @@ async def answer(
         "restricted": context.restricted,
         "fields": sorted(context.fields_read),
         "subjects": sorted(context.subjects),
+        "versions": versions_noted(context),
+    }
+
+
+def noted_reads(context: CityContext) -> dict[str, int | None]:
+    """The versions read, a read of live rows as 0 (CURRENT) whichever path made it: a compiled
+    statement also saw which version they were (`observed`), which today's path learns after."""
+    return {d: 0 if d in context.observed else n for d, n in context.versions_read.items()}
+
+
+def versions_noted(context: CityContext) -> dict[str, Any]:
+    """What a request noted of the versions it read, for its citation (schema.as_of).
+
+    Two fields that read one dataset at two versions make the answer uncitable
+    (`mixed_versions`); which of them is noted last depends on when each path's reads finish,
+    and no citation reads it: then only which datasets were read is compared.
+    """
+    read: Any = noted_reads(context)
+    if context.mixed_versions:
+        read = sorted(read)
+    return {
+        "read": read,
+        "mixed": context.mixed_versions,
+        "as_of": {
+            key: (
+                snapshot.moment,
+                snapshot.pinned,
+                snapshot.others_live,
+                snapshot is context.pins,
+            )
+            for key, snapshot in context.as_of.items()
+        },
     }
 
 
 async def both_paths_agree(
-    backend: Backend, query: str, variables: dict[str, Any], principal: Principal
+    backend: Backend,
+    query: str,
+    variables: dict[str, Any],
+    principal: Principal,
+    *,
+    pins: dict[str, int] | None = None,
 ) -> None:
-    today = await answer(backend, query, variables, principal, compiled=False)
-    compiled = await answer(backend, query, variables, principal, compiled=True)
+    today = await answer(backend, query, variables, principal, compiled=False, pins=pins)
+    compiled = await answer(backend, query, variables, principal, compiled=True, pins=pins)
     assert compiled == today, query
 
 
@@ -472,6 +559,14 @@ async def test_an_aggregate_compiles_and_agrees(backend: Backend) -> None:
     await both_paths_agree(backend, AGGREGATE, {}, ANONYMOUS)
 
 
+async def test_an_aggregate_without_group_by_compiles(backend: Backend) -> None:
+    """One group: no ORDER BY in its array (PostgreSQL's aggregate_order_by refuses an empty one)."""
+    query = "{ bikeStationsAggregate { count sum { capacity } } }"
+    data, _context = await compiled_answer(backend, query, ANONYMOUS)
+    assert data["bikeStationsAggregate"][0]["count"] == 30
+    await both_paths_agree(backend, query, {}, ANONYMOUS)
+
+
 NESTED = """
 query Nested($first: Int) {
   bikeStations(first: $first) { edges { cursor node { id district { name } } } }
@@ -506,11 +601,12 @@ async def test_a_field_the_planner_does_not_know_falls_back_alone(backend: Backe
     await both_paths_agree(backend, query, {}, ANONYMOUS)
 
 
-async def test_a_field_read_as_of_a_version_is_today_s_and_its_sibling_compiles(
+async def test_an_as_of_the_city_cannot_answer_is_handed_back_and_its_sibling_compiles(
     backend: Backend,
 ) -> None:
-    """`asOf` (a dataset version, schema.as_of) is read by today's path alone; a field that has
-    the argument but is not given it still compiles."""
+    """This city has no versions yet: the compiled path finds it out (schema.compiled.versions)
+    and hands the field to today's path, which answers with its error; the live field compiles.
+    tests/schema/test_compiled_as_of.py reads a city that has a history."""
     query = (
         "{ live: bikeStations(first: 2) { nodes { id } } "
         'pinned: bikeStations(first: 2, asOf: "bikeStations@1") { nodes { id } } }'
@@ -519,8 +615,12 @@ async def test_a_field_read_as_of_a_version_is_today_s_and_its_sibling_compiles(
     result = await GATEWAY.execute(query, context_value=context)
     assert result.data is not None
     assert isinstance(result.data["live"], orjson.Fragment)
-    assert not isinstance(result.data["pinned"], orjson.Fragment)
-    assert "bikeStations" in context.versions_read  # noted for the answer's citation
+    assert result.data["pinned"] is None
+    assert [e.message for e in result.errors or ()] == [
+        "bikeStations@1 is not a version of bikeStations"
+    ]
+    assert noted_reads(context) == {"bikeStations": 0}  # noted for the answer's citation
+    await both_paths_agree(backend, query, {}, ANONYMOUS)
 
 
 async def compiled_answer(
