@@ -15,7 +15,6 @@ answer is served and cited: it is the current data, and it is exactly what the c
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -46,14 +45,23 @@ def canonical(data: Any) -> bytes:
     if isinstance(data, dict) and any(isinstance(v, orjson.Fragment) for v in data.values()):
         # a compiled root field is the database's JSON text (PostgreSQL spaces its members)
         raw = orjson.dumps(orjson.loads(raw))
-    if _INTEGRAL_FLOAT.search(raw) is not None:
+    if _may_hold_integral_float(raw):
         raw = orjson.dumps(_integral_floats(orjson.loads(raw)))
     return raw
 
 
-_INTEGRAL_FLOAT = re.compile(rb"[0-9]\.0(?![0-9])")
-"""How orjson writes a float with an integral value (a string may match too: then the answer is
-walked for nothing)."""
+def _may_hold_integral_float(raw: bytes) -> bool:
+    """Whether the JSON holds `<digit>.0` not followed by a digit: how orjson writes a float with
+    an integral value (a string may hold it too: then the answer is walked for nothing)."""
+    at = raw.find(b".0")
+    while at != -1:
+        if at and raw[at - 1] in _DIGITS and not raw[at + 2 : at + 3].isdigit():
+            return True
+        at = raw.find(b".0", at + 2)
+    return False
+
+
+_DIGITS = frozenset(b"0123456789")
 _EXACT = 2**53
 """Beyond this a double is not always an integer's exact value: it stays a float."""
 

@@ -21,6 +21,7 @@ from auth.http import ISSUER_RETRY_AFTER_S, oauth_routes, well_known_url
 from auth.keys import KeyStore
 from auth.principal import Principal
 from auth.purposes import PurposeRegistry
+from auth.remembered import RememberedTokens
 from auth.resolve import InvalidToken, authenticate
 from auth.server import CityAuthorizationServer
 from auth.tokens import IssuerUnavailable, TokenVerifier, TrustedIssuers
@@ -85,14 +86,16 @@ class Security:
                     leeway_s=settings.token_leeway_s,
                 )
             )
-        self.verifier = TrustedIssuers(verifiers)
+        # a client sends the same token with every request: its signature is checked once
+        self.issuers = TrustedIssuers(verifiers)
+        self.verifier = RememberedTokens(self.issuers)
         self.resource_metadata = well_known_url(self.audience, "oauth-protected-resource")
 
     def routes(self) -> list[Route]:
         """The OAuth endpoints and metadata."""
         return oauth_routes(
             resource=self.audience,
-            authorization_servers=self.verifier.issuers,
+            authorization_servers=self.issuers.issuers,
             server=self.server,
             registrations_per_hour=self.settings.registrations_per_hour,
             resource_documentation=f"{self.settings.base_url}/schema.graphql",

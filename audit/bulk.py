@@ -9,8 +9,9 @@ another process's append (the shipper's) could wait out SQLite's 5 s busy timeou
 - SQLite (`sqlite_file`): the whole transaction is one call on a worker thread, on a connection
   opened for it with the engine's pragmas (storage.engines.sqlite_connect); nothing of the loop
   runs while the file is locked.
-- PostgreSQL (`UnnestInsert`): one statement takes every table's rows as column arrays
-  (`INSERT ... SELECT * FROM unnest(...)`, chained as data-modifying CTEs), sent in autocommit:
+- PostgreSQL (`RecordsetInsert`): one statement takes each table's rows as one JSON array
+  (`INSERT ... SELECT ... FROM json_populate_recordset(...)`, chained as data-modifying CTEs),
+  sent in autocommit through asyncpg (storage.direct_reads):
   one round trip, atomic as any single statement is, however many records the group holds.
 - Anything else: SQLAlchemy Core (`insert_rows`).
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import orjson
 from sqlalchemy import Table
 from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -75,44 +77,41 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: list[dict[str, 
 
 
 @dataclass(frozen=True)
-class UnnestInsert:
-    """PostgreSQL: rows for several tables in one statement, one array parameter per column.
+class RecordsetInsert:
+    """PostgreSQL: rows for several tables in one statement, one JSON parameter per table.
 
     The statement's text depends on the tables alone, so asyncpg prepares it once per
-    connection; a group of 1 or of 500 records is the same statement.
+    connection; a group of 1 or of 500 records is the same statement. Each table's rows go as
+    one JSON array (`json_populate_recordset` types them by the table's own row type): one
+    orjson call, where column arrays made asyncpg check every value of every row in Python.
     """
 
     sql: str
-    columns: tuple[tuple[str, ...], ...]
-    """Per table, its columns in parameter order."""
+    tables: int
 
-    def params(self, rows: Sequence[Sequence[dict[str, Any]]]) -> tuple[list[Any], ...]:
-        """The statement's parameters: per table, per column, that column's values in row order."""
-        return tuple(
-            [row[name] for row in table_rows]
-            for names, table_rows in zip(self.columns, rows, strict=True)
-            for name in names
-        )
+    def params(self, rows: Sequence[Sequence[dict[str, Any]]]) -> tuple[str, ...]:
+        """The statement's parameters: per table, its rows as a JSON array."""
+        if len(rows) != self.tables:
+            raise ValueError(f"{self.tables} tables, {len(rows)} lists of rows")
+        return tuple(orjson.dumps(table_rows).decode() for table_rows in rows)
 
 
 @cache
-def unnest_insert(tables: tuple[Table, ...], dialect: Dialect) -> UnnestInsert:
+def recordset_insert(tables: tuple[Table, ...], dialect: Dialect) -> RecordsetInsert:
     """The one statement that inserts rows into each of `tables`, in that order."""
     quote = dialect.identifier_preparer.quote
-    parts, columns, n = [], [], 0
-    for table in tables:
-        names = tuple(c.name for c in table.columns)
-        arrays = []
-        for column in table.columns:
-            n += 1
-            arrays.append(f"${n}::{column.type.compile(dialect=dialect)}[]")
-        target = f"{quote(table.name)} ({', '.join(quote(c) for c in names)})"
-        # our own tables' names, quoted; the values are all parameters
-        parts.append(f"INSERT INTO {target} SELECT * FROM unnest({', '.join(arrays)})")  # noqa: S608
-        columns.append(names)
+    parts = []
+    for n, table in enumerate(tables, start=1):
+        names = ", ".join(quote(c.name) for c in table.columns)
+        name = quote(table.name)
+        # our own tables' names, quoted; the rows are the parameter
+        parts.append(
+            f"INSERT INTO {name} ({names}) SELECT {names} "  # noqa: S608
+            f"FROM json_populate_recordset(NULL::{name}, ${n}::json)"
+        )
     *first, last = parts
     ctes = ", ".join(f"t{i} AS ({part})" for i, part in enumerate(first))
-    return UnnestInsert(f"WITH {ctes} {last}" if ctes else last, tuple(columns))
+    return RecordsetInsert(f"WITH {ctes} {last}" if ctes else last, len(tables))
 
 
 def sqlite_file(url: URL) -> str | None:

@@ -27,7 +27,7 @@ from audit.checkpoint import CheckpointError, read_checkpoint, sign_checkpoint
 from audit.store import audit_log, grant_append_only
 from audit.verify import verify
 from auth.keys import KeyStore
-from storage.engines import make_engine
+from storage.engines import dispose, make_engine
 
 T = TypeVar("T")
 
@@ -63,7 +63,7 @@ def _run(config: AuditCliConfig, work: Callable[[Any, bytes], Awaitable[T]]) -> 
         try:
             return await work(engine, key)
         finally:
-            await engine.dispose()
+            await dispose(engine)
 
     return asyncio.run(run())
 

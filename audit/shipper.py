@@ -50,7 +50,7 @@ from audit.spool import (
     segments,
 )
 from audit.store import ChainAppender, new_chain_id
-from storage.engines import make_engine
+from storage.engines import dispose, make_engine
 
 log = structlog.get_logger("citygraph.audit")
 
@@ -221,7 +221,7 @@ async def _serve(config: dict[str, Any]) -> int:
         )
         return await shipper.run(stop)
     finally:
-        await engine.dispose()
+        await dispose(engine)
 
 
 def _configure_logging() -> None:

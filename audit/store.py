@@ -47,9 +47,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from audit.bulk import driver_insert, insert_rows, sqlite_file, unnest_insert
+from audit.bulk import driver_insert, insert_rows, recordset_insert, sqlite_file
 from audit.chain import GENESIS, canonical, link
 from audit.records import AccessRecord
+from storage import direct_reads
 from storage.engines import sqlite_connect, writing
 
 metadata = MetaData()
@@ -273,15 +274,21 @@ class ChainAppender:
             self.head, self._head_known = linked.head, True
 
     async def _append_postgresql(self, records: Sequence[Prepared]) -> None:
-        """One statement for both tables, in autocommit: one round trip per group."""
-        statement = unnest_insert((audit_log, audit_access), self.engine.dialect)
-        async with self.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            if not self._head_known:
+        """One statement for both tables, in autocommit: one round trip per group.
+
+        While the head is known the statement goes straight through asyncpg
+        (storage.direct_reads' pool): no pre-ping, no SQLAlchemy connection wrapper; a restricted
+        read waits on this commit before its answer leaves.
+        """
+        statement = recordset_insert((audit_log, audit_access), self.engine.dialect)
+        if not self._head_known:
+            async with self.engine.connect() as conn:
                 await self._reload_head(conn)
-            self._head_known = False  # until this commit is known to have happened
-            linked = self._link(records, self.head)
-            await conn.exec_driver_sql(statement.sql, statement.params([linked.rows, linked.side]))
+        self._head_known = False  # until this commit is known to have happened
+        linked = self._link(records, self.head)
+        await direct_reads.execute(
+            self.engine, statement.sql, statement.params([linked.rows, linked.side])
+        )
         self.head, self._head_known = linked.head, True
 
     async def _append_core(self, records: Sequence[Prepared]) -> None:

@@ -1,4 +1,5 @@
-"""Reads sent straight through asyncpg: the compiled path's one statement per root field.
+"""Statements sent straight through asyncpg: the compiled path's one statement per root field,
+and the access log's one statement per commit group.
 
 A compiled read is one SELECT in autocommit. Through SQLAlchemy's pool it pays a pre-ping (a
 round trip), a connection wrapper, an execution context and a cache-key walk of the statement on
@@ -13,12 +14,14 @@ A read that fails raises as SQLAlchemy's would; the caller answers the field ano
 from __future__ import annotations
 
 import asyncio
+import re
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -66,7 +69,47 @@ def sent(statement: ClauseElement, engine: AsyncEngine) -> Sent:
         else params[name]
         for name in order
     )
-    return Sent(compiled.string, args, order, tuple(processors.get(name) for name in order))
+    return _integers_inlined(
+        Sent(compiled.string, args, order, tuple(processors.get(name) for name in order))
+    )
+
+
+_PARAMETER = re.compile(r"\$(\d+)(::[A-Z]+)?")
+
+
+def _integers_inlined(statement: Sent) -> Sent:
+    """The statement with its integer parameters written in its text.
+
+    Page sizes, ranks and counts are integers the compiler chose, never a client's text. A
+    statement without parameters is planned once per connection, when asyncpg prepares it;
+    with any, PostgreSQL plans it again on every run (custom plans), which for a nested page
+    costs more than running it. Other values (a filter's text, a cursor, a version given at run
+    time) stay parameters.
+    """
+    keep: list[int] = []
+    renumbered: dict[int, str] = {}
+    for n, value in enumerate(statement.args):
+        if type(value) is int and statement.processors[n] is None:
+            renumbered[n + 1] = str(value)
+        else:
+            keep.append(n)
+            renumbered[n + 1] = f"${len(keep)}"
+
+    def replace(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        text = renumbered[n]
+        if text.startswith("$"):
+            return text + (match.group(2) or "")
+        return f"{text}{match.group(2) or ''}"
+
+    if len(keep) == len(statement.args):
+        return statement
+    return Sent(
+        _PARAMETER.sub(replace, statement.sql),
+        tuple(statement.args[n] for n in keep),
+        tuple(statement.names[n] for n in keep),
+        tuple(statement.processors[n] for n in keep),
+    )
 
 
 async def _no_reset(_connection: asyncpg.Connection) -> None:
@@ -103,7 +146,17 @@ class _Pools:
         _args, kwargs = engine.dialect.create_connect_args(engine.url)
         for name in DIALECT_ONLY:
             kwargs.pop(name, None)
-        return await asyncpg.create_pool(min_size=1, max_size=POOL_SIZE, reset=_no_reset, **kwargs)
+        pool = await asyncpg.create_pool(min_size=1, max_size=POOL_SIZE, reset=_no_reset, **kwargs)
+        if not event.contains(engine.sync_engine, "engine_disposed", self._disposed):
+            # whoever disposes of the engine closes its direct pools too
+            event.listen(engine.sync_engine, "engine_disposed", self._disposed)
+        return pool
+
+    def _disposed(self, sync_engine: Any) -> None:
+        for engine in list(self._pools):
+            if engine.sync_engine is sync_engine:
+                for pool in self._pools.pop(engine).values():
+                    pool.terminate()
 
     async def close(self, engine: AsyncEngine) -> None:
         """Close the engine's pool in the running loop (others died with their loops)."""
@@ -129,6 +182,14 @@ async def fetch_row(
     pool = await POOLS.pool(engine)
     row = await pool.fetchrow(statement.sql, *statement.values(given or {}))
     return None if row is None else cast(Sequence[Any], row)
+
+
+async def execute(engine: AsyncEngine, sql: str, args: Sequence[Any]) -> None:
+    """Run one statement in autocommit (the audit log's appends: storage.bulk's one statement)."""
+    for watch in POOLS.watchers.get(engine, ()):
+        watch(sql)
+    pool = await POOLS.pool(engine)
+    await pool.execute(sql, *args)
 
 
 def watch(engine: AsyncEngine, callback: Callable[[str], None]) -> None:

@@ -135,6 +135,14 @@ def make_engine(url: str) -> AsyncEngine:
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
 
 
+async def dispose(engine: AsyncEngine) -> None:
+    """Close an engine's pools: SQLAlchemy's and the direct one (storage.direct_reads)."""
+    try:
+        await direct_reads.close(engine)
+    finally:
+        await engine.dispose()
+
+
 class Databases:
     """The engines of every department: a default URL, and per-department overrides."""
 

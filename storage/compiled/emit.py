@@ -109,7 +109,8 @@ def latest_version(dataset: str, n: int) -> ColumnElement[Any]:
     """The number of `dataset`'s latest version (NULL before its first), as a column."""
     return (
         select(func.max(VERSIONS.c.number))
-        .where(VERSIONS.c.dataset == dataset)
+        # the dataset's name in the text: a statement without parameters is planned once
+        .where(VERSIONS.c.dataset == literal(dataset, literal_execute=True))
         .scalar_subquery()
         .label(f"cg_latest_{n}")
     )

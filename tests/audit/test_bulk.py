@@ -52,7 +52,7 @@ async def test_a_postgresql_append_is_one_statement_for_both_tables(
     with StatementCounter(iter([engine])) as counter:
         await appender.append(group)
     assert len(counter.statements) == 1
-    assert "unnest" in counter.statements[0]
+    assert "json_populate_recordset" in counter.statements[0]
     assert await logged(engine) == [r.record_id for r in group]
     async with engine.connect() as conn:
         side = await conn.exec_driver_sql("SELECT count(*) FROM audit_access")
