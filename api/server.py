@@ -16,6 +16,7 @@ loop and h11: slower, same behaviour.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -42,7 +43,20 @@ def app_from_environment() -> Starlette:
     settings = Settings()
     configure_logging(settings.log_level)
     stop_with_supervisor()
-    return create_app(settings)
+    app = create_app(settings)
+    settle_heap()
+    return app
+
+
+def settle_heap() -> None:
+    """Keep the cyclic garbage collector off what the app built once (schema, types, metadata).
+
+    A full collection walks every tracked object: over the built schema it paused the event
+    loop for 30 to 200 ms every few seconds under load, which was the p99 of every answer.
+    Frozen objects are left out of collections (they live as long as the process anyway).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def stop_with_supervisor() -> None:
