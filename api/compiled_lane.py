@@ -12,9 +12,9 @@ statements are kept by their variables), sends the statements and hands back the
 audits, cites and encodes it as it does any answer (api.graphql_view).
 
 Anything else is `None`, and the view runs the request the usual way, which gives its own
-errors: a document not learnt, variables that do not coerce, an argument binding refuses, a
-statement that fails, a read whose version the statement could not see. Nothing is sent or
-recorded before that decision, so the usual way starts from nothing.
+errors: a document not learnt, variables that do not coerce or hold a control character, an
+argument binding refuses, a statement that fails, a read whose version the statement could not
+see. Nothing is sent or recorded before that decision, so the usual way starts from nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from strawberry.http import GraphQLRequestData
 from schema.compiled.compiler import Compiler, Prepared, principal_key
 from schema.compiled.plans import RootPlan
 from schema.context import CityContext
+from schema.validation import variables_error
 
 CAPACITY = 512
 """Operations kept (by document and operation name), and bound statements kept."""
@@ -98,8 +99,8 @@ class CompiledLane:
 
     def _coerced(self, operation: LaneOperation, variables: object) -> Any:
         inputs = variables if variables is not None else {}
-        if not isinstance(inputs, dict):
-            return None
+        if not isinstance(inputs, dict) or variables_error(inputs) is not None:
+            return None  # the usual way refuses a control character (schema.validation)
         coerced = get_variable_values(
             self.strawberry._schema,
             operation.operation.variable_definitions or (),

@@ -177,3 +177,17 @@ def test_each_citizen_gets_their_own_rows_from_the_lane(settings: Settings, tmp_
         assert lane.answered == before + 1  # the same plan, bound to paul's own rows
     assert [n["id"] for n in orjson.loads(again.content)["data"]["residents"]["nodes"]] == [first]
     assert other.json()["data"]["residents"]["nodes"] == []
+
+
+def test_a_control_character_in_a_variable_is_refused_as_the_usual_way_does(
+    settings: Settings,
+) -> None:
+    query = "query Named($name: String) { bikeStations(where: {name: {contains: $name}}) { totalCount } }"
+    with audited_client(settings) as client:
+        twice(client, query, {"name": "a"})
+        lane = lane_of(client)
+        before = lane.answered
+        refused = post(client, query, {"name": "a\x00b"}).json()
+        assert lane.answered == before
+        assert refused["data"] is None
+        assert [e["extensions"]["code"] for e in refused["errors"]] == ["BAD_USER_INPUT"]
