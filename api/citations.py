@@ -176,7 +176,11 @@ class CitationEndpoints:
         rerun: dict[str, Any]
         if found.export_format is None:
             result = await self.rerun(found, context)
-            data = None if result.errors or result.data is None else canonical(result.data)
+            data = (
+                None
+                if result.errors or result.data is None
+                else canonical(result.data, spaced=context.spaced_json)
+            )
             sha = None if data is None else hashlib.sha256(data).hexdigest()
             rerun = {
                 "sha256": sha,

@@ -33,17 +33,23 @@ from storage.versions import latest_numbers, version_id
 log = structlog.get_logger("citygraph.citations")
 
 
-def canonical(data: Any) -> bytes:
+def canonical(data: Any, *, spaced: bool = True) -> bytes:
     """The canonical form of an answer's `data`: what its hash is of (docs/citations.md).
 
     UTF-8 JSON without insignificant whitespace, object members in the order the response has
     them (the query's selection order), strings unescaped beyond what JSON requires, numbers
     in their shortest round-trip form, and a float with an integral value written as an integer
     (`2`, not `2.0`), as RFC 8785 does: PostgreSQL writes it so, Python with its `.0`.
+
+    `spaced`: whether a compiled root field's JSON (an orjson.Fragment) may not be in orjson's
+    form (stored GeoJSON, embedded as written: `CityContext.spaced_json` says so).
     """
     raw = orjson.dumps(data)
-    if isinstance(data, dict) and any(isinstance(v, orjson.Fragment) for v in data.values()):
-        # a compiled root field is the database's JSON text (PostgreSQL spaces its members)
+    if (
+        spaced
+        and isinstance(data, dict)
+        and any(isinstance(v, orjson.Fragment) for v in data.values())
+    ):
         raw = orjson.dumps(orjson.loads(raw))
     if _may_hold_integral_float(raw):
         raw = orjson.dumps(_integral_floats(orjson.loads(raw)))
@@ -237,7 +243,7 @@ class Citer:
     ) -> ExecutionResult:
         """Store the answer's citation and put it in `extensions.citation`."""
         # the cited answer is sent in its canonical form: the bytes its hash is of
-        data = canonical(result.data)
+        data = canonical(result.data, spaced=context.spaced_json)
         sha = hashlib.sha256(data).hexdigest()
         document = context.document or ""
         citation = Citation.of(

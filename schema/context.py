@@ -45,6 +45,9 @@ class CityContext:
     compiled: bool = False
     """Whether root fields may be answered by the compiled path (schema.compiled): the view's
     requests, when the setting is on; their data then holds JSON fragments (orjson.Fragment)."""
+    spaced_json: bool = False
+    """A compiled root field's JSON may not be in orjson's form (stored GeoJSON, embedded as
+    written): a citation parses it once to hash its canonical form (api.citing.canonical)."""
     compiled_roots: list[tuple[str, Any, Any]] | None = field(default_factory=list)
     """Each root field the compiled path answered: (response key, plan, engine) in order; None
     once one was not (api.compiled_lane learns whole operations from it)."""

@@ -26,7 +26,7 @@ from schema.compiled.versions import Reading, reading
 from schema.context import CityContext
 from storage.compiled.dialect import dialect_named
 from storage.compiled.emit import Unsupported, root_statement
-from storage.compiled.shapes import Root
+from storage.compiled.shapes import Root, value_kinds
 from storage.direct_reads import Sent, fetch_row, sent
 
 log = structlog.get_logger("citygraph.compiled")
@@ -54,6 +54,8 @@ class Prepared:
     statement: Select[Any]
     sent: Sent | None
     """The statement compiled for asyncpg (PostgreSQL: storage.direct_reads), else None."""
+    spaced: bool
+    """Whether its JSON may hold whitespace (storage.compiled.dialect: stored GeoJSON)."""
     plan: RootPlan
     noted: CityContext
     """What binding the arguments noted (schema.compiled.binder), applied once answered."""
@@ -67,6 +69,8 @@ class Prepared:
         """The field's JSON as the database wrote it, noting what it read on `context` as
         today's resolvers and guards would (datasets, restricted fields, subjects)."""
         row: Sequence[Any] | None
+        if self.spaced:  # stored GeoJSON, embedded as it is
+            context.spaced_json = True
         if self.sent is not None and not self.reading.resolving:
             row = await fetch_row(self.engine, self.sent, self.reading.parameters(context))
         else:  # SQLite; or an asOf, resolved on the versions table first
@@ -130,13 +134,15 @@ class Compiler:
         self.versioned = frozenset(t.spec.name for t in fields.nodes.values() if t.spec.versioned)
         """Datasets that keep a history: a read of their live rows is noted for citations."""
         self.capacity = capacity
-        self._statements: OrderedDict[tuple[str, Root], tuple[Select[Any], Sent | None]] = (
+        self._statements: OrderedDict[tuple[str, Root], tuple[Select[Any], Sent | None, bool]] = (
             OrderedDict()
         )
         """Statements by their bound tree: building one costs more than running it, and the
         same page (a first page, a popular filter) is asked again and again."""
 
-    def _remember(self, key: tuple[str, Root], statement: tuple[Select[Any], Sent | None]) -> None:
+    def _remember(
+        self, key: tuple[str, Root], statement: tuple[Select[Any], Sent | None, bool]
+    ) -> None:
         self._statements[key] = statement
         if len(self._statements) > self.capacity:
             self._statements.popitem(last=False)
@@ -215,7 +221,7 @@ class Compiler:
                     versions=live,
                 )
                 direct = sent(statement, engine) if dialect.name == "postgresql" else None
-                built = (statement, direct)
+                built = (statement, direct, dialect.spaced(tuple(value_kinds(bound))))
                 self._remember((dialect.name, bound), built)
         except (NotCompiled, Unsupported):
             return None

@@ -13,9 +13,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Float, Numeric, Text, case, cast, false, func, literal_column, true
+from sqlalchemy import (
+    Float,
+    Numeric,
+    Text,
+    case,
+    cast,
+    false,
+    func,
+    literal_column,
+    true,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.types import TypeDecorator
 
 from storage.compiled.shapes import ValueKind
 
@@ -39,27 +51,71 @@ def key(name: str) -> ColumnElement[Any]:
     return literal_column(f"'{name}'")
 
 
+class JsonText(TypeDecorator[str]):
+    """Text that is already JSON (an object, an array, a nested field's answer): embedded as it is."""
+
+    impl = Text
+    cache_ok = True
+
+
+def _text(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return type_coerce(value, JsonText())
+
+
+def _json(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A value as JSON text: JSON text as it is, anything else through `to_json`; null for NULL."""
+    if not isinstance(value.type, JsonText):
+        value = cast(func.to_json(value), Text)
+    return _text(func.coalesce(value, literal_column("'null'")))
+
+
+def _joined(parts: Sequence[ColumnElement[Any]]) -> ColumnElement[Any]:
+    """`a || b || ...`: concat() takes at most 100 arguments, an object may have 50 members."""
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined.op("||")(part)
+    return _text(joined)
+
+
 class Dialect:
-    """What differs between engines, PostgreSQL's spelling."""
+    """What differs between engines, PostgreSQL's spelling.
+
+    Objects and arrays are built as text (`'{"id":' || to_json(id)::text || ...`, `string_agg`),
+    not with json_build_object/json_agg, which space their members (`{"id" : 1}`): the text is
+    the compact form a citation hashes (api.citing.canonical), with nothing to parse again.
+    GeoJSON is the exception: it is embedded as stored (`spaced`).
+    """
 
     name = "postgresql"
     max_object_pairs = 50
-    """PostgreSQL functions take at most 100 arguments: 50 keys and their values."""
+    """Kept from json_build_object's limit (100 arguments): one object, at most 50 members."""
 
     def obj(self, pairs: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
-        args: list[ColumnElement[Any]] = []
-        for name, value in pairs:
-            args += [key(name), value]
-        return func.json_build_object(*args)
+        if not pairs:
+            return _text(literal_column("'{}'"))
+        parts: list[ColumnElement[Any]] = []
+        for index, (name, value) in enumerate(pairs):
+            key(name)  # a GraphQL name: nothing to escape in the literal below
+            opening = "{" if index == 0 else ","
+            parts += [literal_column(f"'{opening}\"{name}\":'"), _json(value)]
+        parts.append(literal_column("'}'"))
+        return _joined(parts)
 
     def array(
         self, value: ColumnElement[Any], *, where: ColumnElement[bool], order: Sequence[Any]
     ) -> ColumnElement[Any]:
         """A JSON array of `value` over the rows meeting `where`, in `order`; [] for none."""
-        # aggregate_order_by refuses an empty ORDER BY (an aggregate without groupBy is one group)
-        ordered = aggregate_order_by(value, *order) if order else value
-        aggregated = func.json_agg(ordered).filter(where)
-        return func.coalesce(aggregated, literal_column("'[]'::json"))
+        separator: ColumnElement[Any] = literal_column("','")
+        if order:  # PostgreSQL's `string_agg(x, ',' ORDER BY ...)`
+            separator = aggregate_order_by(separator, *order)
+        items = func.string_agg(_json(value), separator).filter(where)
+        return _joined(
+            [
+                literal_column("'['"),
+                func.coalesce(items, literal_column("''")),
+                literal_column("']'"),
+            ]
+        )
 
     def boolean(self, condition: ColumnElement[bool]) -> ColumnElement[Any]:
         return condition
@@ -72,11 +128,17 @@ class Dialect:
             return cast(column, Float)
         if kind == "average":
             return cast(func.round(cast(column, Numeric), 9), Float)
-        return cast(column, JSON) if kind == "geojson" else column
+        # GeoJSON as stored, which may hold whitespace: see `spaced`
+        return _text(column) if kind == "geojson" else column
 
     def nested(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
         """A JSON value that a scalar subquery returns, embedded as JSON (not as a string)."""
-        return value
+        return _text(value)
+
+    def spaced(self, kinds: Sequence[ValueKind]) -> bool:
+        """Whether an answer with values of these kinds may not be in orjson's form: stored
+        GeoJSON keeps its own spacing (PostgreSQL) and its numbers as written (`2.30`, both)."""
+        return "geojson" in kinds
 
     def cursor(
         self, columns: Sequence[ColumnElement[Any]], kinds: Sequence[ValueKind]

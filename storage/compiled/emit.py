@@ -77,7 +77,8 @@ def visible_rows(table: Table, *, at_version: bool = False) -> FromClause:
     """
     if not at_version:
         return table
-    return rows_at(table, bindparam(version_key(table), type_=Integer))
+    # given at run time (None until then: storage.direct_reads fills it in by name)
+    return rows_at(table, bindparam(version_key(table), type_=Integer, required=False))
 
 
 def _filtered(rows: FromClause, spec: Filter | None) -> Select[Any]:
@@ -252,7 +253,7 @@ def _connection(
     )
     if edge_cursor is not None and conn.shows_version:
         # storage.paging.pin_cursor: `<cursor>.<version>`
-        version = bindparam(version_key(conn.table), type_=Integer)
+        version = bindparam(version_key(conn.table), type_=Integer, required=False)
         edge_cursor = edge_cursor.op("||")(literal_column("'.'")).op("||")(cast(version, String))
     pairs: list[tuple[str, ColumnElement[Any]]] = []
     for name, part in conn.parts:

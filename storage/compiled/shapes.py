@@ -6,7 +6,7 @@ cached plan and the request's arguments; storage.compiled.emit turns it into one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Literal
 
 from sqlalchemy import Table
@@ -143,3 +143,14 @@ class Groups:
 
 
 Root = Connection | Lookup | Groups
+
+
+def value_kinds(node: object) -> set[ValueKind]:
+    """The kinds of every column a bound tree writes (a walk of its dataclasses and tuples)."""
+    if isinstance(node, Scalar):
+        return {node.kind}
+    if isinstance(node, tuple | list):
+        return set().union(*(value_kinds(item) for item in node))
+    if is_dataclass(node) and not isinstance(node, type):
+        return set().union(*(value_kinds(getattr(node, f.name)) for f in fields(node)))
+    return set()
