@@ -15,6 +15,7 @@ answer is served and cited: it is the current data, and it is exactly what the c
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -59,14 +60,11 @@ def canonical(data: Any, *, spaced: bool = True) -> bytes:
 def _may_hold_integral_float(raw: bytes) -> bool:
     """Whether the JSON holds `<digit>.0` not followed by a digit: how orjson writes a float with
     an integral value (a string may hold it too: then the answer is walked for nothing)."""
-    at = raw.find(b".0")
-    while at != -1:
-        if at and raw[at - 1] in _DIGITS and not raw[at + 2 : at + 3].isdigit():
-            return True
-        at = raw.find(b".0", at + 2)
-    return False
+    # a pattern that starts with a literal is searched for fast; the digit before is checked here
+    return any(m.start() and raw[m.start() - 1] in _DIGITS for m in _POINT_ZERO.finditer(raw))
 
 
+_POINT_ZERO = re.compile(rb"\.0(?![0-9])")
 _DIGITS = frozenset(b"0123456789")
 _EXACT = 2**53
 """Beyond this a double is not always an integer's exact value: it stays a float."""
