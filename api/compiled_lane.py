@@ -32,7 +32,7 @@ from graphql.language import OperationDefinitionNode
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.http import GraphQLRequestData
 
-from schema.compiled.compiler import Compiler, Prepared, principal_key
+from schema.compiled.compiler import Compiler, Prepared, principal_key, switches_of
 from schema.compiled.plans import RootPlan
 from schema.context import CityContext
 from schema.validation import variables_error
@@ -91,10 +91,10 @@ class CompiledLane:
             found = self._operations[key] = LaneOperation(operation)
             if len(self._operations) > self.capacity:
                 self._operations.popitem(last=False)
-        switches = _switches(self._coerced(found, params.variables))
-        if switches is None:
+        variables = self._coerced(found, params.variables)
+        if variables is None:
             return
-        access = (principal_key(context.principal), switches)
+        access = (principal_key(context.principal), switches_of(variables.coerced))
         found.roots[access] = tuple(by_key[k] for k in data)
 
     def _coerced(self, operation: LaneOperation, variables: object) -> Any:
@@ -121,12 +121,17 @@ class CompiledLane:
         variables = self._coerced(operation, params.variables)
         if variables is None:
             return None
-        principal = context.principal
-        access = (principal_key(principal), _switches(variables))
+        access = (principal_key(context.principal), switches_of(variables.coerced))
         roots = operation.roots.get(access)
         if roots is None:
             return None
-        prepared = [self._bind(root, params, variables, context, access) for root in roots]
+        try:
+            given = orjson.dumps(params.variables, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            given = None  # bound for this request alone
+        # a citizen's own rows are a predicate on their resident id: part of the statement
+        where = (params.query, params.operation_name, access, given, context.principal.resident_id)
+        prepared = [self._bind(root, where, variables, context) for root in roots]
         if any(p is None for p in prepared):
             return None
         ready = [p for p in prepared if p is not None]
@@ -140,20 +145,12 @@ class CompiledLane:
         return {root.key: answer for root, answer in zip(roots, answers, strict=True)}
 
     def _bind(
-        self,
-        root: LaneRoot,
-        params: GraphQLRequestData,
-        variables: Any,
-        context: CityContext,
-        access: tuple[Any, ...],
+        self, root: LaneRoot, where: tuple[Any, ...], variables: Any, context: CityContext
     ) -> Prepared | None:
-        try:
-            given = orjson.dumps(params.variables, option=orjson.OPT_SORT_KEYS)
-        except TypeError:
-            given = None
-        # a citizen's own rows are a predicate on their resident id: part of the statement
-        where = (params.query, params.operation_name, root.key, access)
-        key = (*where, given, context.principal.resident_id)
+        """The root field's bound statement: kept by `where` (document, access, variables as
+        sent, resident id) when its reads are the same for every request."""
+        given = where[3]
+        key = (*where, root.key)
         found = self._bound.get(key) if given is not None else None
         if found is not None:
             self._bound.move_to_end(key)
@@ -172,10 +169,3 @@ class CompiledLane:
             if len(self._bound) > self.capacity:
                 self._bound.popitem(last=False)
         return prepared
-
-
-def _switches(variables: Any) -> tuple[tuple[str, bool], ...] | None:
-    """The Boolean variables (they decide `@skip`/`@include`), as the planner keys plans."""
-    if variables is None:
-        return None
-    return tuple(sorted((k, v) for k, v in variables.coerced.items() if isinstance(v, bool)))

@@ -261,14 +261,11 @@ class CityGraphQL(GraphQL[CityContext, None]):
         data = await lane.answer(params, context)
         if data is None:
             return None
-        cite = self.citer is not None
         live = [name for name, number in context.versions_read.items() if number == CURRENT]
-        if cite and live:
-            if not all(context.observed.get(name, CURRENT) is None for name in live):
-                return None  # a live read whose version no statement saw: the usual way checks it
-            cite = (
-                False  # a dataset with no version yet: no citation names it, as the usual way finds
-            )
+        # a dataset with no version yet is cited by no one, as the usual way finds after the answer
+        unversioned = bool(live) and all(context.observed.get(n, CURRENT) is None for n in live)
+        if self.citer is not None and live and not unversioned:
+            return None  # a live read whose version no statement saw: the usual way checks it
         context.operation_name = params.operation_name
         context.document = params.query
         result = ExecutionResult(data=data, errors=None)
@@ -279,7 +276,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
                     return None  # the usual way refuses the restricted reads and records that
                 context.audit_committed = True
         exchange.context = context
-        if cite and self.citer is not None and citable(context, result):
+        if self.citer is not None and not unversioned and citable(context, result):
             versions = {n: v for n, v in context.versions_read.items() if v is not None}
             result = await self.citer.cite(context, result, versions, variables=params.variables)
         lane.answered += 1
@@ -407,7 +404,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
         self, request_data: GraphQLRequestData, context: CityContext, result: ExecutionResult
     ) -> None:
         """Let the compiled lane learn an operation the compiled path answered whole."""
-        if self.lane is not None and not result.errors and context.compiled_roots:
+        if self.lane is not None and not result.errors:
             self.lane.learn(request_data, context, result.data)
 
     async def process_result(

@@ -49,8 +49,8 @@ class CityContext:
     """A compiled root field's JSON may not be in orjson's form (stored GeoJSON, embedded as
     written): a citation parses it once to hash its canonical form (api.citing.canonical)."""
     compiled_roots: list[tuple[str, Any, Any]] | None = field(default_factory=list)
-    """Each root field the compiled path answered: (response key, plan, engine) in order; None
-    once one was not (api.compiled_lane learns whole operations from it)."""
+    """Each root field the compiled path answered: (response key, plan, engine), as they finished;
+    None once one was not (api.compiled_lane learns whole operations from it)."""
     restricted_read: bool = False
     """Whether a restricted field was let through: such a response is never cached (api.traffic)."""
 

@@ -5,8 +5,9 @@ A compiled read is one SELECT in autocommit. Through SQLAlchemy's pool it pays a
 round trip), a connection wrapper, an execution context and a cache-key walk of the statement on
 every request; here it pays one `fetchrow` of a statement compiled to text once. The pool is
 asyncpg's own, beside the engine's (same URL, same connect arguments), opened on first use in the
-running event loop, closed with the engine (storage.engines.Databases.dispose). A connection is
-not reset when it goes back: it only ever ran single SELECTs, which leave no session state.
+running event loop, closed with the engine (storage.engines.dispose; a bare `engine.dispose()`
+terminates it). A connection is not reset when it goes back: it only ever runs single
+statements in autocommit, which leave no session state.
 
 A read that fails raises as SQLAlchemy's would; the caller answers the field another way.
 """
@@ -96,11 +97,7 @@ def _integers_inlined(statement: Sent) -> Sent:
             renumbered[n + 1] = f"${len(keep)}"
 
     def replace(match: re.Match[str]) -> str:
-        n = int(match.group(1))
-        text = renumbered[n]
-        if text.startswith("$"):
-            return text + (match.group(2) or "")
-        return f"{text}{match.group(2) or ''}"
+        return renumbered[int(match.group(1))] + (match.group(2) or "")
 
     if len(keep) == len(statement.args):
         return statement
@@ -186,21 +183,23 @@ async def fetch_row(
     engine: AsyncEngine, statement: Sent, given: Mapping[str, Any] | None = None
 ) -> Sequence[Any] | None:
     """The first row of a compiled read, or None; `given` fills parameters by name."""
-    if POOLS.watchers:  # a test counting statements
-        for watch in POOLS.watchers.get(engine, ()):
-            watch(statement.sql)
+    _watched(engine, statement.sql)
     pool = await POOLS.pool(engine)
     row = await pool.fetchrow(statement.sql, *statement.values(given or {}))
     return None if row is None else cast(Sequence[Any], row)
 
 
 async def execute(engine: AsyncEngine, sql: str, args: Sequence[Any]) -> None:
-    """Run one statement in autocommit (the audit log's appends: storage.bulk's one statement)."""
+    """Run one statement in autocommit (the audit log's appends: audit.bulk's one statement)."""
+    _watched(engine, sql)
+    pool = await POOLS.pool(engine)
+    await pool.execute(sql, *args)
+
+
+def _watched(engine: AsyncEngine, sql: str) -> None:
     if POOLS.watchers:  # a test counting statements
         for watch in POOLS.watchers.get(engine, ()):
             watch(sql)
-    pool = await POOLS.pool(engine)
-    await pool.execute(sql, *args)
 
 
 def watch(engine: AsyncEngine, callback: Callable[[str], None]) -> None:

@@ -169,9 +169,7 @@ class Databases:
         """Close every pool."""
         for engine in self._engines.values():
             with contextlib.suppress(Exception):
-                await direct_reads.close(engine)
-            with contextlib.suppress(Exception):
-                await engine.dispose()
+                await dispose(engine)
         self._engines.clear()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,11 @@ def principal_key(principal: Principal) -> tuple[Any, ...]:
     )
 
 
+def switches_of(coerced: Mapping[str, Any]) -> tuple[tuple[str, bool], ...]:
+    """The Boolean variables of a request, which decide `@skip`/`@include`: plans are per value."""
+    return tuple(sorted((k, v) for k, v in coerced.items() if isinstance(v, bool)))
+
+
 class TooManyGroups(HandBack):
     """An aggregate over the group limit: today's path answers, with its error."""
 
@@ -55,7 +60,7 @@ class Prepared:
     sent: Sent | None
     """The statement compiled for asyncpg (PostgreSQL: storage.direct_reads), else None."""
     spaced: bool
-    """Whether its JSON may hold whitespace (storage.compiled.dialect: stored GeoJSON)."""
+    """Whether its JSON may not be in orjson's form (storage.compiled.dialect: stored GeoJSON)."""
     plan: RootPlan
     noted: CityContext
     """What binding the arguments noted (schema.compiled.binder), applied once answered."""
@@ -161,8 +166,7 @@ class Compiler:
         operation = executor.operation
         if operation.operation is not OperationType.QUERY:
             return None
-        coerced = executor.variable_values.coerced
-        switches = tuple(sorted((k, v) for k, v in coerced.items() if isinstance(v, bool)))
+        switches = switches_of(executor.variable_values.coerced)
         key = (id(operation), response_key, switches, principal_key(context.principal))
         plan = self.planner.plan(
             key,

@@ -44,11 +44,16 @@ KIND_CODES: dict[ValueKind, str] = {
 """One letter per kind, as `citygraph_cursor` reads them."""
 
 
-def key(name: str) -> ColumnElement[Any]:
-    """A JSON key as SQL text: GraphQL names are `[_A-Za-z][_0-9A-Za-z]*`, nothing to escape."""
+def graphql_name(name: str) -> str:
+    """`name`, checked to be a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`): nothing to escape in SQL."""
     if not name.replace("_", "a").isalnum() or not name.isascii():
         raise ValueError(f"not a GraphQL name: {name!r}")
-    return literal_column(f"'{name}'")
+    return name
+
+
+def key(name: str) -> ColumnElement[Any]:
+    """A JSON key as SQL text."""
+    return literal_column(f"'{graphql_name(name)}'")
 
 
 class JsonText(TypeDecorator[str]):
@@ -95,9 +100,8 @@ class Dialect:
             return _text(literal_column("'{}'"))
         parts: list[ColumnElement[Any]] = []
         for index, (name, value) in enumerate(pairs):
-            key(name)  # a GraphQL name: nothing to escape in the literal below
             opening = "{" if index == 0 else ","
-            parts += [literal_column(f"'{opening}\"{name}\":'"), _json(value)]
+            parts += [literal_column(f"'{opening}\"{graphql_name(name)}\":'"), _json(value)]
         parts.append(literal_column("'}'"))
         return _joined(parts)
 

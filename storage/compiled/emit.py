@@ -77,8 +77,13 @@ def visible_rows(table: Table, *, at_version: bool = False) -> FromClause:
     """
     if not at_version:
         return table
-    # given at run time (None until then: storage.direct_reads fills it in by name)
-    return rows_at(table, bindparam(version_key(table), type_=Integer, required=False))
+    return rows_at(table, _version(table))
+
+
+def _version(table: Table) -> ColumnElement[Any]:
+    """The version a read of `table` sees: given at run time (storage.direct_reads fills it in
+    by name), so not required when the statement is compiled."""
+    return bindparam(version_key(table), type_=Integer, required=False)
 
 
 def _filtered(rows: FromClause, spec: Filter | None) -> Select[Any]:
@@ -253,7 +258,7 @@ def _connection(
     )
     if edge_cursor is not None and conn.shows_version:
         # storage.paging.pin_cursor: `<cursor>.<version>`
-        version = bindparam(version_key(conn.table), type_=Integer, required=False)
+        version = _version(conn.table)
         edge_cursor = edge_cursor.op("||")(literal_column("'.'")).op("||")(cast(version, String))
     pairs: list[tuple[str, ColumnElement[Any]]] = []
     for name, part in conn.parts:
