@@ -18,13 +18,12 @@ from starlette.routing import Route
 from api.catalog import CatalogEndpoints
 from api.citations import CitationEndpoints
 from api.citing import Citer
-from api.cors import ApiCORS
 from api.databases import prepare_at_start
+from api.edge import Edge
 from api.exports import Exports
 from api.graphql_view import CityGraphQL
-from api.headers import SecurityHeaders
 from api.limits import BodySizeLimit
-from api.metrics import Metrics, RequestMetrics
+from api.metrics import Metrics
 from api.pages import Pages
 from api.security import Security
 from api.settings import Settings
@@ -166,8 +165,12 @@ def create_app(settings: Settings) -> Starlette:
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, on_refused=graphql_app.record_refused
     )
-    app.add_middleware(ApiCORS, origins=settings.cors_origins)  # preflights answer here
-    app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))
-    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: it times the 413s too
+    # outermost: CORS (preflights answer there), security headers and metrics, 413s included
+    app.add_middleware(
+        Edge,
+        origins=settings.cors_origins,
+        https=settings.base_url.startswith("https://"),
+        metrics=metrics,
+    )
     pages.bind(app)
     return app

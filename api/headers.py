@@ -1,4 +1,4 @@
-"""Security headers on every response, as one pure ASGI middleware.
+"""Security headers on every response (added by the app's edge, api.edge).
 
 HTML (the pages, GraphiQL) gets a Content-Security-Policy that names no other origin and allows no
 inline script: every script is a file of ours (api/pages/static), so no hash is even needed. Other
@@ -11,8 +11,6 @@ one more thing says so itself).
 """
 
 from __future__ import annotations
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PAGE_POLICY = "; ".join(
     [
@@ -40,35 +38,22 @@ COMMON = (
 
 
 class SecurityHeaders:
-    """Adds the security headers to every HTTP response of the app it wraps."""
+    """The security headers of one app, added to a response's header list (api.edge calls it)."""
 
-    def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
-        self.app = app
+    def __init__(self, *, https: bool = False) -> None:
         # HSTS only where the site is served over TLS: over plain HTTP it is ignored anyway, and
         # a developer's localhost must not be pinned to https
-        self.extra = ((b"strict-transport-security", b"max-age=31536000"),) if https else ()
+        extra = ((b"strict-transport-security", b"max-age=31536000"),) if https else ()
+        self.api = ((b"content-security-policy", API_POLICY.encode()), *COMMON, *extra)
+        self.page = ((b"content-security-policy", PAGE_POLICY.encode()), *COMMON, *extra)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                html = any(
-                    name.lower() == b"content-type" and value.startswith(b"text/html")
-                    for name, value in headers
-                )
-                policy = PAGE_POLICY if html else API_POLICY
-                wanted = (
-                    (b"content-security-policy", policy.encode()),
-                    *COMMON,
-                    *self.extra,
-                )
-                headers.extend(pair for pair in wanted if pair[0] not in present)
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def add(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """Append to `headers` every security header it does not set itself."""
+        present = set()
+        html = False
+        for name, value in headers:
+            name = name.lower()
+            present.add(name)
+            if name == b"content-type" and value.startswith(b"text/html"):
+                html = True
+        headers.extend(pair for pair in (self.page if html else self.api) if pair[0] not in present)

@@ -6,8 +6,8 @@
   `Traffic.stats` (cache, 304s, refusals per code), the Redis breaker (up or not, times opened),
   the audit writer (`store_available`). The request path does no work for them. Database
   readiness is not polled here: that is /readyz's job, and a scrape must not wait on a database.
-- `RequestMetrics` (pure ASGI middleware) counts and times requests of a fixed set of routes
-  (`/graphql`); every other path passes straight through. Labels come from fixed sets only (the
+- The app's edge (api.edge) counts and times requests of a fixed set of routes (`/graphql`);
+  every other path passes straight through. Labels come from fixed sets only (the
   route template, the method folded to GET/POST/OTHER, the status our own code answered), so no
   client can grow the number of series. It keeps plain numbers (`RouteCounts`) that
   `RequestCollector` turns into a counter and a histogram at scrape time: about 1.5 µs a request.
@@ -28,7 +28,6 @@ from __future__ import annotations
 import bisect
 import hmac
 import itertools
-import time
 from collections.abc import Iterable
 
 from prometheus_client import (
@@ -48,7 +47,6 @@ from prometheus_client.metrics_core import (
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.settings import Settings
 from api.traffic import Traffic
@@ -222,29 +220,3 @@ def _bearer_matches(request: Request, token: str) -> bool:
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     # constant time: the comparison must not tell a prober how much of the token was right
     return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())
-
-
-class RequestMetrics:
-    """Counts and times the requests of the measured routes; passes everything else through."""
-
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
-        self.app = app
-        self.measured = metrics.measured
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (counts := self.measured.get(scope["path"])) is None:
-            await self.app(scope, receive, send)
-            return
-        status = 500  # what the server answers when the app raises before it starts a response
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        start = time.perf_counter()
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            counts.observe(scope["method"], status, time.perf_counter() - start)
