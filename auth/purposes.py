@@ -28,6 +28,7 @@ from auth.scopes import Scope
 PURPOSE_HEADER = "Citygraph-Purpose"
 CODE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_CASE_REFERENCE = 128
+MAX_REMEMBERED_HEADERS = 1024
 # Only scopes that open restricted data need a purpose; open-data never does.
 PURPOSE_SCOPES = frozenset(Scope) - {Scope.OPEN_DATA}
 
@@ -57,6 +58,8 @@ class PurposeRegistry:
                 raise ValueError(f"legal basis {basis.code} is declared twice")
             self._bases[basis.code] = basis
         self.illustrative = illustrative
+        self._headers: dict[str, Purpose] = {}
+        """Header values already read: a client sends the same one with every request."""
 
     @classmethod
     def default(cls) -> PurposeRegistry:
@@ -117,12 +120,19 @@ class PurposeRegistry:
 
     def from_header(self, value: str) -> Purpose:
         """The purpose of a `Citygraph-Purpose: legal-basis=CODE; case=REF` header."""
+        known = self._headers.get(value)
+        if known is not None:
+            return known
         params = parse_header_params(_header_text(value))
         if set(params) != {"legal-basis", "case"}:
             raise PurposeError(
                 f'{PURPOSE_HEADER} must be exactly: legal-basis=CODE; case="REFERENCE"'
             )
-        return self.purpose(legal_basis=params["legal-basis"], case_reference=params["case"])
+        purpose = self.purpose(legal_basis=params["legal-basis"], case_reference=params["case"])
+        if len(self._headers) >= MAX_REMEMBERED_HEADERS:
+            self._headers.clear()  # many cases at once: start over rather than grow
+        self._headers[value] = purpose
+        return purpose
 
 
 def parse_header_params(text: str) -> dict[str, str]:

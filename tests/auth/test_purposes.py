@@ -102,3 +102,20 @@ def test_unknown_codes_are_echoed_only_when_harmless() -> None:
     with pytest.raises(PurposeError) as caught:
         registry.purpose(legal_basis="<script>", case_reference="c")
     assert "<script>" not in str(caught.value)
+
+
+def test_header_values_are_remembered_within_a_bound_and_errors_never() -> None:
+    from auth import purposes
+
+    registry = PurposeRegistry.default()
+    header = "legal-basis=CGCT-L2122-32; case=EC-1"
+    assert registry.from_header(header) == registry.from_header(header)
+    assert registry.from_header(header).case_reference == "EC-1"
+    for _ in range(2):  # a refused header is refused every time, not remembered as anything
+        with pytest.raises(PurposeError, match="unknown legal basis"):
+            registry.from_header("legal-basis=NOPE; case=1")
+    for n in range(purposes.MAX_REMEMBERED_HEADERS + 10):
+        assert registry.from_header(f"legal-basis=CGCT-L2122-32; case=EC-{n}").case_reference == (
+            f"EC-{n}"
+        )
+    assert len(registry._headers) <= purposes.MAX_REMEMBERED_HEADERS
