@@ -166,6 +166,9 @@ class CitationEndpoints:
             loaders=self.citer.city.loaders(),
             principal=ANONYMOUS,
             request_id=exchange_of(request).request_id,
+            # pinned runs compile (schema.compiled.versions): the re-run takes the path the
+            # answer took, and hashes the same bytes
+            compiled=self.settings.compiled,
         )
         record.follow(context, document=found.document, operation=found.operation_name)
         try:

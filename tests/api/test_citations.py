@@ -269,3 +269,21 @@ def test_the_canonical_form_writes_integral_floats_as_integers() -> None:
         b'{"x":{"nodes":[{"a":2,"b":1.5}]},"y":[2,-3,0.5,1e+16,"v1.0,"]}'
     )
     assert canonical({"y": [1, 2.25, "text"]}) == b'{"y":[1,2.25,"text"]}'
+
+
+def test_a_citation_is_re_run_by_the_compiled_path(settings: Settings) -> None:
+    """`/cite/{id}` re-runs a compiled answer the way it was answered: one statement reads the
+    stations, their count and their districts at the cited versions."""
+    with audited_client(settings) as client:
+        city = city_of(client)
+        on_app_loop(client, first_versions, city)
+        _raw, citation = cite(client)
+        with StatementCounter(city.databases.engines()) as counted:
+            shown = client.get(f"/cite/{citation['id']}").json()
+        assert shown["rerun"]["matches"] is True
+        # the citation and its versions are read first; then the data, in one statement (today's
+        # path reads the stations, then their districts through a loader)
+        data = [s for s in counted.statements if "bike_station" in s or "district" in s]
+        assert len(data) == 1, data
+        assert "bike_station" in data[0]
+        assert "district" in data[0]
