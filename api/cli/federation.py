@@ -99,6 +99,7 @@ def subgraphserve_city(
 
     import uvicorn
 
+    from api.server import settle_heap
     from api.subgraph import create_subgraph_app
     from schema.publishing import load_catalog
 
@@ -108,7 +109,13 @@ def subgraphserve_city(
     subgraph_server = create_subgraph_app(
         settings, name, router_secret=os.environ.get("CITYGRAPH_ROUTER_SECRET") or None
     )
+    settle_heap()  # as a gateway worker does (api.server): no collector pauses over the schema
     console.print(f"subgraph {name} on http://{settings.host}:{settings.port}/graphql")
     uvicorn.run(
-        subgraph_server, host=settings.host, port=settings.port, log_level=settings.log_level
+        subgraph_server,
+        host=settings.host,
+        port=settings.port,
+        http="auto",  # httptools when installed, else h11 (api.server)
+        loop="auto",
+        log_level=settings.log_level,
     )
