@@ -6,8 +6,9 @@ round trip), a connection wrapper, an execution context and a cache-key walk of 
 every request; here it pays one `fetchrow` of a statement compiled to text once. The pool is
 asyncpg's own, beside the engine's (same URL, same connect arguments), opened on first use in the
 running event loop, closed with the engine (storage.engines.dispose; a bare `engine.dispose()`
-terminates it). A connection is not reset when it goes back: it only ever runs single
-statements in autocommit, which leave no session state.
+terminates it). The pool is storage.lean_pool's, not asyncpg's: its connections only ever run
+single statements in autocommit, which leave no session state to reset, and asyncpg's pool
+cost more CPU per statement than the statement's own client side.
 
 A read that fails raises as SQLAlchemy's would; the caller answers the field another way.
 """
@@ -26,6 +27,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+
+from storage.lean_pool import LeanPool
 
 POOL_SIZE = 10
 """Connections per engine and event loop, as many as the engine's own pool keeps."""
@@ -109,25 +112,21 @@ def _integers_inlined(statement: Sent) -> Sent:
     )
 
 
-async def _no_reset(_connection: asyncpg.Connection) -> None:
-    return None
-
-
 class _Pools:
-    """One asyncpg pool per engine and event loop (tests run apps in loops of their own)."""
+    """One pool per engine and event loop (tests run apps in loops of their own)."""
 
     def __init__(self) -> None:
         self._pools: weakref.WeakKeyDictionary[
-            AsyncEngine, dict[asyncio.AbstractEventLoop, asyncpg.Pool]
+            AsyncEngine, dict[asyncio.AbstractEventLoop, LeanPool]
         ] = weakref.WeakKeyDictionary()
-        self._opening: dict[tuple[int, int], asyncio.Future[asyncpg.Pool]] = {}
-        self._last: dict[int, tuple[AsyncEngine, asyncio.AbstractEventLoop, asyncpg.Pool]] = {}
+        self._opening: dict[tuple[int, int], asyncio.Future[LeanPool]] = {}
+        self._last: dict[int, tuple[AsyncEngine, asyncio.AbstractEventLoop, LeanPool]] = {}
         """The pool each engine used last, by the engine's id (checked to be the same engine)."""
         self.watchers: weakref.WeakKeyDictionary[AsyncEngine, list[Callable[[str], None]]] = (
             weakref.WeakKeyDictionary()
         )
 
-    async def pool(self, engine: AsyncEngine) -> asyncpg.Pool:
+    async def pool(self, engine: AsyncEngine) -> LeanPool:
         loop = asyncio.get_running_loop()
         # by identity: an AsyncEngine compares equal through a proxy, which costs tens of µs
         last = self._last.get(id(engine))
@@ -146,11 +145,15 @@ class _Pools:
         self._pools.setdefault(engine, {})[loop] = pool
         return pool
 
-    async def _open(self, engine: AsyncEngine) -> asyncpg.Pool:
+    async def _open(self, engine: AsyncEngine) -> LeanPool:
         _args, kwargs = engine.dialect.create_connect_args(engine.url)
         for name in DIALECT_ONLY:
             kwargs.pop(name, None)
-        pool = await asyncpg.create_pool(min_size=1, max_size=POOL_SIZE, reset=_no_reset, **kwargs)
+
+        async def connect() -> asyncpg.Connection:
+            return await asyncpg.connect(**kwargs)
+
+        pool = LeanPool(connect, size=POOL_SIZE)
         if not event.contains(engine.sync_engine, "engine_disposed", self._disposed):
             # whoever disposes of the engine closes its direct pools too
             event.listen(engine.sync_engine, "engine_disposed", self._disposed)
