@@ -182,7 +182,7 @@ class CitationEndpoints:
             data = (
                 None
                 if result.errors or result.data is None
-                else canonical(result.data, spaced=context.spaced_json)
+                else canonical(result.data, spaced=context.spaced_json, dotted=context.dotted_json)
             )
             sha = None if data is None else hashlib.sha256(data).hexdigest()
             rerun = {

@@ -34,7 +34,7 @@ from storage.versions import latest_numbers, version_id
 log = structlog.get_logger("citygraph.citations")
 
 
-def canonical(data: Any, *, spaced: bool = True) -> bytes:
+def canonical(data: Any, *, spaced: bool = True, dotted: bool = True) -> bytes:
     """The canonical form of an answer's `data`: what its hash is of (docs/citations.md).
 
     UTF-8 JSON without insignificant whitespace, object members in the order the response has
@@ -43,9 +43,14 @@ def canonical(data: Any, *, spaced: bool = True) -> bytes:
     (`2`, not `2.0`), as RFC 8785 does: PostgreSQL writes it so, Python with its `.0`.
 
     `spaced`: whether a compiled root field's JSON (an orjson.Fragment) may not be in orjson's
-    form (stored GeoJSON, embedded as written: `CityContext.spaced_json` says so).
+    form (stored GeoJSON, embedded as written: `CityContext.spaced_json` says so). `dotted`:
+    whether it may write an integral float as `2.0` (`CityContext.dotted_json`). Fragments that
+    are neither are canonical as they come (PostgreSQL's compact JSON): an answer made of them
+    alone is not searched for floats.
     """
     raw = orjson.dumps(data)
+    if not spaced and not dotted and _fragments_only(data):
+        return raw
     if (
         spaced
         and isinstance(data, dict)
@@ -55,6 +60,13 @@ def canonical(data: Any, *, spaced: bool = True) -> bytes:
     if _may_hold_integral_float(raw):
         raw = orjson.dumps(_integral_floats(orjson.loads(raw)))
     return raw
+
+
+def _fragments_only(data: Any) -> bool:
+    """Whether every root field of `data` is a compiled fragment (or null): nothing of Python's."""
+    return isinstance(data, dict) and all(
+        value is None or type(value) is orjson.Fragment for value in data.values()
+    )
 
 
 def _may_hold_integral_float(raw: bytes) -> bool:
@@ -241,7 +253,7 @@ class Citer:
     ) -> ExecutionResult:
         """Store the answer's citation and put it in `extensions.citation`."""
         # the cited answer is sent in its canonical form: the bytes its hash is of
-        data = canonical(result.data, spaced=context.spaced_json)
+        data = canonical(result.data, spaced=context.spaced_json, dotted=context.dotted_json)
         sha = hashlib.sha256(data).hexdigest()
         document = context.document or ""
         citation = Citation.of(

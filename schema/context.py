@@ -48,6 +48,9 @@ class CityContext:
     spaced_json: bool = False
     """A compiled root field's JSON may not be in orjson's form (stored GeoJSON, embedded as
     written): a citation parses it once to hash its canonical form (api.citing.canonical)."""
+    dotted_json: bool = False
+    """A compiled root field's JSON may write a float with an integral value as `2.0` (SQLite's
+    json_object; PostgreSQL's to_json writes `2`): a citation looks for such floats in it."""
     compiled_roots: list[tuple[str, Any, Any]] | None = field(default_factory=list)
     """Each root field the compiled path answered: (response key, plan, engine), as they finished;
     None once one was not (api.compiled_lane learns whole operations from it)."""

@@ -76,6 +76,8 @@ class Prepared:
         row: Sequence[Any] | None
         if self.spaced:  # stored GeoJSON, embedded as it is
             context.spaced_json = True
+        if self.sent is None:  # SQLite's JSON (or PostgreSQL's asOf: not worth telling apart)
+            context.dotted_json = True
         if self.sent is not None and not self.reading.resolving:
             row = await fetch_row(self.engine, self.sent, self.reading.parameters(context))
         else:  # SQLite; or an asOf, resolved on the versions table first

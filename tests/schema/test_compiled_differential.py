@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
+from api.citing import canonical
 from auth.principal import ANONYMOUS, Principal, Purpose, Tier
 from auth.scopes import Scope
 from schema.as_of import Snapshot
@@ -454,6 +455,10 @@ async def answer(
             if isinstance(value, orjson.Fragment):
                 text = orjson.dumps(value)
                 assert orjson.dumps(orjson.loads(text)) == text, text
+        if not context.dotted_json and result.data:
+            # nor does it write an integral float as 2.0: a citation takes it as it is
+            full = canonical(result.data, spaced=True, dotted=True)
+            assert canonical(result.data, spaced=False, dotted=False) == full, full
     errors = sorted(
         (
             {
