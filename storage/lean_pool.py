@@ -47,30 +47,27 @@ class LeanPool:
         return self._closing
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        conn = await self._acquire()
-        try:
-            row = await conn.fetchrow(sql, *args)
-        except asyncpg.PostgresError:
-            self._release(conn)
-            raise
-        except BaseException:
-            self._discard(conn)
-            raise
-        self._release(conn)
+        row: asyncpg.Record | None = await self._run(asyncpg.Connection.fetchrow, sql, args)
         return row
 
     async def execute(self, sql: str, *args: Any) -> str:
+        status: str = await self._run(asyncpg.Connection.execute, sql, args)
+        return status
+
+    async def _run(
+        self, call: Callable[..., Awaitable[Any]], sql: str, args: tuple[Any, ...]
+    ) -> Any:
         conn = await self._acquire()
         try:
-            status = await conn.execute(sql, *args)
-        except asyncpg.PostgresError:
+            result = await call(conn, sql, *args)
+        except asyncpg.PostgresError:  # refused by the server: the connection is as it was
             self._release(conn)
             raise
-        except BaseException:
+        except BaseException:  # cancelled mid-statement, or the connection broke
             self._discard(conn)
             raise
         self._release(conn)
-        return status
+        return result
 
     async def _acquire(self) -> asyncpg.Connection:
         while True:

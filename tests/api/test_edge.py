@@ -7,10 +7,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
-from api.cors import ALLOWED_HEADERS, EXPOSED_HEADERS
+from api.cors import ApiCORS
 from api.edge import Edge
 from api.headers import SecurityHeaders
 
@@ -28,15 +27,7 @@ def inner(status: int, headers: list[tuple[bytes, bytes]], *, raises: bool = Fal
 def reference(app: Any, origins: list[str], path: str) -> Any:
     """The headers as the old stack made them: Starlette's CORS middleware (not on session
     pages), then the security headers."""
-    cors = CORSMiddleware(
-        app,
-        allow_origins=origins,
-        allow_methods=["GET", "POST"],
-        allow_headers=list(ALLOWED_HEADERS),
-        expose_headers=list(EXPOSED_HEADERS),
-        allow_credentials=False,
-        max_age=600,
-    )
+    cors = ApiCORS(app, origins=origins).rules  # Starlette's middleware, as it was configured
     security = SecurityHeaders(https=False)
     session = path.startswith("/developers")
 

@@ -30,6 +30,8 @@ from tests.services import free_port
 pytestmark = pytest.mark.slow
 
 CLIENT_ID, CLIENT_SECRET = "bike-app", "bike-app-secret"
+STARTUP_TIMEOUT_S = 90
+"""How long the provider may take to listen: a bound on a hang, not a wait (it ends at the line)."""
 
 
 @dataclass
@@ -61,7 +63,9 @@ def run_provider(
                 start_new_session=True,  # Ctrl-C goes to pytest, not to the provider
             )  # fmt: skip
         try:
-            line = _first_line(popen, timeout_s=20)
+            # the provider prints its first line once listening; under a full suite on two cores
+            # loading its modules and making its RSA key once took over 20 s
+            line = _first_line(popen, timeout_s=STARTUP_TIMEOUT_S)
             if line is None:
                 code = popen.poll()
                 if code == 3 and attempt + 1 < attempts:  # port taken meanwhile: try another
