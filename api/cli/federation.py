@@ -112,10 +112,5 @@ def subgraphserve_city(
     settle_heap()  # as a gateway worker does (api.server): no collector pauses over the schema
     console.print(f"subgraph {name} on http://{settings.host}:{settings.port}/graphql")
     uvicorn.run(
-        subgraph_server,
-        host=settings.host,
-        port=settings.port,
-        http="auto",  # httptools when installed, else h11 (api.server)
-        loop="auto",
-        log_level=settings.log_level,
+        subgraph_server, host=settings.host, port=settings.port, log_level=settings.log_level
     )

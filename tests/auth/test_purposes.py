@@ -109,7 +109,7 @@ def test_header_values_are_remembered_within_a_bound_and_errors_never() -> None:
 
     registry = PurposeRegistry.default()
     header = "legal-basis=CGCT-L2122-32; case=EC-1"
-    assert registry.from_header(header) == registry.from_header(header)
+    assert registry.from_header(header) is registry.from_header(header)  # read once
     assert registry.from_header(header).case_reference == "EC-1"
     for _ in range(2):  # a refused header is refused every time, not remembered as anything
         with pytest.raises(PurposeError, match="unknown legal basis"):
