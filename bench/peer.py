@@ -18,7 +18,10 @@ In order, everything on loopback, ports chosen free, every process stopped by it
    req/s, p50 and p99 (medians of the rounds) and the ratios of the same rounds:
    citygraph / PostGraphile (target >= 1.0, p99 no worse), ceiling / citygraph (target <= 1.3
    on public queries, <= 2 on the restricted page, which PostGraphile is not asked) and
-   citygraph / today (what the compiled path buys).
+   citygraph / today (what the compiled path buys);
+6. offers citygraph and PostGraphile the same open-loop rate per query (--paced-share of the
+   slower one's req/s; bench/peer_load.py), in interleaved rounds, and prints their p50, p99 and
+   p99.9 from each request's due time, and cg/pg p99 at that load (target <= 1.0).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from bench.harness import (
     timeouts_note,
     wrk_script,
 )
+from bench.peer_load import Key, Request, at_the_same_load, report_same_load, same_rates
 from bench.peer_queries import SHAPES, Shape, differences
 
 REPO = Path(__file__).resolve().parent.parent
@@ -254,23 +258,31 @@ def check_answers(contenders: list[Contender]) -> None:
         print(f"  {shape.name}: {', '.join(answers)} agree")
 
 
+def requests_of(contenders: list[Contender]) -> dict[Key, Request]:
+    """What each contender is sent for each query it is asked: URL, body and headers."""
+    return {
+        (shape.name, c.name): (
+            c.url,
+            orjson.dumps({"query": c.documents[shape.name]}),
+            headers_for(c, shape),
+        )
+        for c in contenders
+        for shape in SHAPES
+        if shape.name in c.documents
+    }
+
+
 def measure(
-    contenders: list[Contender], work: Path, rounds: int, seconds: float
-) -> dict[tuple[str, str], list[WrkResult]]:
+    requests: dict[Key, Request], work: Path, rounds: int, seconds: float
+) -> dict[Key, list[WrkResult]]:
     """Interleaved rounds: in each, every query against every contender in turn."""
     scripts = {}
-    for c in contenders:
-        for shape in SHAPES:
-            if shape.name in c.documents:
-                body = orjson.dumps({"query": c.documents[shape.name]})
-                path = work / f"{c.name}-{SHAPES.index(shape)}.lua"
-                scripts[(shape.name, c.name)] = (
-                    c.url,
-                    wrk_script(path, method="POST", body=body, headers=headers_for(c, shape)),
-                )
+    for n, (key, (url, body, headers)) in enumerate(requests.items()):
+        path = work / f"request-{n}.lua"
+        scripts[key] = (url, wrk_script(path, method="POST", body=body, headers=headers))
     for url, script in scripts.values():  # warm pools, plans and JITs
         run_wrk(url, script=script, seconds=2)
-    samples: dict[tuple[str, str], list[WrkResult]] = {key: [] for key in scripts}
+    samples: dict[Key, list[WrkResult]] = {key: [] for key in scripts}
     for n in range(rounds):
         print(f"  round {n + 1} of {rounds}")
         for key, (url, script) in scripts.items():
@@ -278,7 +290,7 @@ def measure(
     return samples
 
 
-def report(samples: dict[tuple[str, str], list[WrkResult]], rounds: int, seconds: float) -> None:
+def report(samples: dict[Key, list[WrkResult]], rounds: int, seconds: float) -> None:
     print(f"\nwrk -t1 -c8, median of {rounds} interleaved rounds of {seconds:.0f} s")
     print(f"  {'query':<32} {'contender':<13} {SUMMARY_HEADER}")
     for (query, who), runs in samples.items():
@@ -323,6 +335,13 @@ def main() -> None:
         default=Path(os.environ.get("CITYGRAPH_SHARED_DATA", REPO.parent / "shared" / "data")),
     )
     parser.add_argument("--keep-database", action="store_true")
+    parser.add_argument(
+        "--paced-share",
+        type=float,
+        default=0.6,
+        help="the open-loop rate offered to citygraph and PostGraphile alike, as a share of the "
+        "slower one's closed-loop req/s on each query (bench/peer_load.py)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
@@ -339,10 +358,14 @@ def main() -> None:
             contenders = start_all(database_url, data_dir, procs)
             print("answers, once parsed:")
             check_answers(contenders)
-            samples = measure(contenders, data_dir, args.rounds, args.seconds)
+            requests = requests_of(contenders)
+            samples = measure(requests, data_dir, args.rounds, args.seconds)
+            rates = same_rates(samples, share=args.paced_share)
+            paced = at_the_same_load(requests, rates, rounds=args.rounds, seconds=args.seconds)
         finally:
             stop(procs)
     report(samples, args.rounds, args.seconds)
+    report_same_load(paced, rates, args.rounds, args.seconds)
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
