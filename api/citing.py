@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -28,7 +29,7 @@ from strawberry.types import ExecutionResult
 from schema.as_of import CURRENT, Snapshot
 from schema.city import City
 from schema.context import CityContext
-from storage.citations import Citation, CitationStore
+from storage.citations import Citation, CitationStore, CitedQuery
 from storage.versions import latest_numbers, version_id
 
 log = structlog.get_logger("citygraph.citations")
@@ -64,9 +65,12 @@ def canonical(data: Any, *, spaced: bool = True, dotted: bool = True) -> bytes:
 
 def _fragments_only(data: Any) -> bool:
     """Whether every root field of `data` is a compiled fragment (or null): nothing of Python's."""
-    return isinstance(data, dict) and all(
-        value is None or type(value) is orjson.Fragment for value in data.values()
-    )
+    if not isinstance(data, dict):
+        return False
+    for value in data.values():  # a loop, not all(...): an answer has a root field or two
+        if value is not None and type(value) is not orjson.Fragment:
+            return False
+    return True
 
 
 def _may_hold_integral_float(raw: bytes) -> bool:
@@ -136,18 +140,73 @@ def citable_reads(context: CityContext) -> bool:
     )
 
 
+class CitedRequest:
+    """What the citations of one request at some dataset versions share, whatever the answer."""
+
+    __slots__ = ("facts", "version_ids")
+
+    def __init__(self, facts: CitedQuery, version_ids: tuple[str, ...]) -> None:
+        self.facts = facts
+        self.version_ids = version_ids
+        """`extensions.citation.versions`: each dataset's version, by the datasets' names."""
+
+
+CitedKey = tuple[str, str | None, bytes, tuple[tuple[str, int], ...]]
+"""A request's document, operation name, variables (as JSON with sorted keys) and versions."""
+
+_REMEMBERED_REQUEST_SIZE = 8_192
+"""The longest document and variables (together) a `Citer` remembers: tens of MB for 1,024."""
+
+
 class Citer:
     """Cites the public answers of one app, and stores the citations."""
 
-    def __init__(self, city: City, store: CitationStore, *, base_url: str) -> None:
+    def __init__(
+        self, city: City, store: CitationStore, *, base_url: str, remembered: int = 1024
+    ) -> None:
         self.city = city
         self.store = store
         self.base_url = base_url.rstrip("/")
+        self._cite_url = f"{self.base_url}/cite/"
         self.seen: dict[str, int] = {}
         """The latest version of each dataset as this process last read it."""
+        self._cited: OrderedDict[CitedKey, CitedRequest] = OrderedDict()
+        """The requests cited lately: an answer's citation then costs its hashes and little else."""
+        self._remembered = remembered
 
     def url(self, citation_id: str) -> str:
-        return f"{self.base_url}/cite/{citation_id}"
+        return self._cite_url + citation_id
+
+    def cited(
+        self,
+        *,
+        document: str,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        versions: dict[str, int],
+    ) -> CitedRequest:
+        """What every citation of this request at these versions shares (remembered a while)."""
+        variables_json = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
+        key = (document, operation_name, variables_json, tuple(versions.items()))
+        found = self._cited.get(key)
+        if found is not None:
+            self._cited.move_to_end(key)
+            return found
+        found = CitedRequest(
+            CitedQuery(
+                document=document,
+                operation_name=operation_name,
+                variables=variables,
+                versions=versions,
+            ),
+            tuple(version_id(n, v) for n, v in sorted(versions.items())),
+        )
+        # a body may hold a megabyte: what is remembered is bounded by size as well as number
+        if len(document) + len(variables_json) <= _REMEMBERED_REQUEST_SIZE:
+            self._cited[key] = found
+            if len(self._cited) > self._remembered:
+                self._cited.popitem(last=False)
+        return found
 
     async def latest(self, datasets: list[str]) -> dict[str, int]:
         """The latest version number of these datasets, one statement per database."""
@@ -256,26 +315,36 @@ class Citer:
         data = canonical(result.data, spaced=context.spaced_json, dotted=context.dotted_json)
         sha = hashlib.sha256(data).hexdigest()
         document = context.document or ""
-        citation = Citation.of(
+        operation_name = context.operation_name
+        # what the request shares with its earlier citations is remembered; the answer's hash
+        # and the id are made anew for every answer, repeated or not
+        cited = self.cited(
             document=document,
-            operation_name=context.operation_name,
+            operation_name=operation_name,
             variables=variables,
             versions=versions,
-            answer_sha256=sha,
         )
-        try:
-            await self.store.save(citation)
-        except Exception:  # a citation that is not stored is not handed out
-            log.warning("could not store a citation", exc_info=True)
-            return result
+        citation_id = cited.facts.id_of(sha)
+        if not self.store.written(citation_id):
+            citation = Citation(
+                id=citation_id,
+                document=document,
+                operation_name=operation_name,
+                variables=variables,
+                versions=versions,
+                answer_sha256=sha,
+            )
+            try:
+                await self.store.save(citation)
+            except Exception:  # a citation that is not stored is not handed out
+                log.warning("could not store a citation", exc_info=True)
+                return result
         result.data = cast(Any, orjson.Fragment(data))
-        result.extensions = {
-            **(result.extensions or {}),
-            "citation": {
-                "id": citation.id,
-                "url": self.url(citation.id),
-                "sha256": sha,
-                "versions": [version_id(n, v) for n, v in sorted(versions.items())],
-            },
+        citation_extension = {
+            "id": citation_id,
+            "url": self._cite_url + citation_id,
+            "sha256": sha,
+            "versions": list(cited.version_ids),
         }
+        result.extensions = {**(result.extensions or {}), "citation": citation_extension}
         return result

@@ -17,10 +17,12 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from api.citing import canonical
+from api.citing import CitedRequest, Citer, canonical
 from api.settings import Settings
 from schema.city import City
+from storage.citations import CitationStore, citation_id
 from storage.engines import StatementCounter
+from storage.versions import parse_version_id
 from tests.api.conftest import bike_stations, city_of, on_app_loop
 from tests.audit.helpers import audited_client, read_log, settings_for, token
 
@@ -115,6 +117,73 @@ def test_a_cited_answer_is_reproduced_byte_for_byte_after_the_data_changed(
         assert page.headers["content-type"].startswith("text/html")
         assert "The answer is unchanged" in page.text
         assert "bikeStations@1" in page.text
+
+
+def test_each_answer_has_the_id_of_its_own_facts(settings: Settings) -> None:
+    """What a request shares with its earlier citations is remembered, never an answer's id:
+    again, with other variables, and after a load, each id is `citation_id` of its facts."""
+    uncached = settings.model_copy(update={"cache_enabled": False})
+    with audited_client(uncached) as client:
+        city = city_of(client)
+        on_app_loop(client, first_versions, city)
+        ids = []
+        for variables, load in ((VARIABLES, False), ({"first": 2}, False), (VARIABLES, True)):
+            if load:
+                on_app_loop(client, reimport, city)
+            for _ in range(2):  # a first answer, then the same again (by the compiled lane)
+                response = client.post("/graphql", json={"query": STATIONS, "variables": variables})
+                citation = response.json()["extensions"]["citation"]
+                versions = dict(filter(None, map(parse_version_id, citation["versions"])))
+                assert (
+                    citation["sha256"] == hashlib.sha256(data_bytes(response.content)).hexdigest()
+                )
+                assert citation["id"] == citation_id(
+                    document=STATIONS,
+                    operation_name=None,
+                    variables=variables,
+                    versions=versions,
+                    answer_sha256=citation["sha256"],
+                )
+                ids.append(citation["id"])
+        assert ids[0] == ids[1] != ids[2] == ids[3] != ids[4] == ids[5] != ids[0]
+
+
+def test_a_citer_remembers_the_requests_it_cited_lately(tmp_path: Path) -> None:
+    with audited_client(settings_for(tmp_path)) as client:
+        city = city_of(client)
+        store = CitationStore(city.repository("bikeStations").engine)
+        citer = Citer(city, store, base_url="https://city.test", remembered=2)
+
+        def cited(first: int) -> CitedRequest:
+            return citer.cited(
+                document=STATIONS,
+                operation_name=None,
+                variables={"first": first},
+                versions={"districts": 1, "bikeStations": 2},
+            )
+
+        one = cited(1)
+        assert one.version_ids == ("bikeStations@2", "districts@1")
+        cited(2)
+        assert cited(1) is one  # the latest used, so 2 is forgotten next
+        three = cited(3)
+        assert cited(1) is one
+        assert cited(3) is three
+        cited(2)  # 1 is now the least lately used: forgotten
+        assert cited(1) is not one
+        answer = hashlib.sha256(b"an answer").hexdigest()
+        assert cited(1).facts.id_of(answer) == one.facts.id_of(answer)
+
+        def large() -> CitedRequest:
+            variables = {"first": 1, "note": "x" * 10_000}
+            return citer.cited(
+                document=STATIONS, operation_name=None, variables=variables, versions={}
+            )
+
+        two = cited(2)
+        cited(1)  # 2 is the least lately used
+        assert large() is not large()  # too large to be remembered, so 2 is not forgotten
+        assert cited(2) is two
 
 
 def test_verify_says_whether_a_saved_answer_is_the_cited_one(settings: Settings) -> None:
