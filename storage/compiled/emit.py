@@ -108,7 +108,14 @@ def root_statement(
     its version in one transaction).
     """
     latest = [latest_version(name, n) for n, name in enumerate(versions)]
-    return _root(root, dialect, reads, audit_rows, owner).add_columns(*latest)
+    statement = _root(root, dialect, reads, audit_rows, owner)
+    if latest and isinstance(root, Lookup):
+        # a lookup that finds nothing still gives one row (answer and flags NULL): the versions
+        # it did not find the row in, which a citation of the null answer names
+        found = statement.subquery("cg_found")
+        one = select(literal(1).label("one")).subquery("cg_one")
+        return select(*found.c, *latest).select_from(one.outerjoin(found, true()))
+    return statement.add_columns(*latest)
 
 
 def latest_version(dataset: str, n: int) -> ColumnElement[Any]:

@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 
 from api.compiled_lane import CompiledLane
 from api.settings import Settings
+from storage.engines import StatementCounter
 from tests.api.conftest import RESIDENTS, city_of, on_app_loop
 from tests.audit.helpers import PURPOSE, audited_client, logged, settings_for, token
 
@@ -106,15 +107,26 @@ def test_a_learnt_operation_is_answered_byte_for_byte_by_the_lane(
         assert "citation" in first.json()["extensions"]
 
 
-def test_a_lookup_that_finds_nothing_is_answered_the_usual_way(settings: Settings) -> None:
-    """No row, so the statement saw no version: the usual way checks which one the answer was."""
+def test_a_lookup_that_finds_nothing_is_cited_by_the_lane(settings: Settings) -> None:
+    """No row, yet the statement gives one: the versions the row was not found in. So the lane
+    answers the null, cited, with the same bytes, and each root field is one statement."""
     with audited_client(settings) as client:
-        on_app_loop(client, city_of(client).version_unversioned)
+        city = city_of(client)
+        on_app_loop(client, city.version_unversioned)
         lane = lane_of(client)
-        answers = [post(client, LOOKUP, {"id": "no such station"}) for _ in range(2)]
-        assert lane.answered == 0
-        assert answers[1].content == answers[0].content
-        assert answers[0].json()["data"]["bikeStation"] is None
+        first = post(client, LOOKUP, {"id": "no such station"})
+        with StatementCounter(city.databases.engines()) as counted:
+            second = post(client, LOOKUP, {"id": "no such station"})
+        assert lane.answered == 1
+        assert second.content == first.content
+        answer = first.json()
+        assert answer["data"]["bikeStation"] is None
+        assert answer["extensions"]["citation"]["versions"] == ["bikeStations@1", "districts@1"]
+        # the two root fields, each with its versions: no check of the versions after the answer
+        data = [s for s in counted.statements if "bike_station" in s or "district" in s]
+        assert len(data) == 2, data
+        assert all("citygraph_version" in s for s in data)
+        assert len([s for s in counted.statements if "citygraph_version" in s]) == 2
 
 
 def test_new_variables_and_switches_are_bound_afresh(settings: Settings) -> None:
