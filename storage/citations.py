@@ -78,15 +78,17 @@ def citation_id(
     answer_sha256: str | None,
     export_format: str | None = None,
 ) -> str:
-    """The id a citation of these facts has: 26 base32 characters of their SHA-256 (130 bits).
+    """The id a citation of these facts has: 26 base32 characters (130 bits) of the SHA-256 of
+    `[document, operation_name, variables, versions, answer_sha256, export_format]` as compact
+    JSON with sorted keys. `CitedQuery` writes those bytes: one definition, which a cited answer
+    continues from the request's part, hashed once.
 
     An export's id is known before its hash (it goes in a header): it has no hash among its facts.
     """
-    facts = orjson.dumps(
-        [document, operation_name, variables, versions, answer_sha256, export_format],
-        option=orjson.OPT_SORT_KEYS,
+    query = CitedQuery(
+        document=document, operation_name=operation_name, variables=variables, versions=versions
     )
-    return _id_of(hashlib.sha256(facts).digest())
+    return query.id_of(answer_sha256, export_format)
 
 
 class CitedQuery:
