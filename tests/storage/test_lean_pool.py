@@ -10,6 +10,8 @@ fails the waiters and closes every connection, idle or in use.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -37,43 +39,44 @@ class Opened:
         return sum(not c.is_closed() for c in self.made)
 
 
-async def test_at_most_size_connections_serve_every_statement_in_turn(postgres_url: str) -> None:
-    opened = Opened(postgres_url)
-    pool = LeanPool(opened, size=2)
+@contextlib.asynccontextmanager
+async def pool_of(url: str, *, size: int = 1) -> AsyncIterator[tuple[Opened, LeanPool]]:
+    """A pool of `size` connections and what opened them, closed afterwards."""
+    opened = Opened(url)
+    pool = LeanPool(opened, size=size)
     try:
+        yield opened, pool
+    finally:
+        await pool.close()
+
+
+async def test_at_most_size_connections_serve_every_statement_in_turn(postgres_url: str) -> None:
+    async with pool_of(postgres_url, size=2) as (opened, pool):
         rows = await asyncio.gather(
             *(pool.fetchrow("SELECT $1::int AS n, pg_sleep(0.02)", n) for n in range(9))
         )
         assert [row["n"] for row in rows if row is not None] == list(range(9))
         assert len(opened.made) == 2
         assert opened.alive() == 2
-    finally:
-        await pool.close()
     assert opened.alive() == 0
     with pytest.raises(asyncpg.InterfaceError, match="closing"):
         await pool.fetchrow("SELECT 1")
 
 
 async def test_a_refused_statement_keeps_its_connection(postgres_url: str) -> None:
-    opened = Opened(postgres_url)
-    pool = LeanPool(opened, size=1)
-    try:
+    async with pool_of(postgres_url) as (opened, pool):
         with pytest.raises(asyncpg.UndefinedTableError):
             await pool.execute("SELECT * FROM no_such_table")
         row = await pool.fetchrow("SELECT 2 AS two")
         assert row is not None
         assert row["two"] == 2
         assert len(opened.made) == 1
-    finally:
-        await pool.close()
 
 
 async def test_a_cancelled_statement_loses_its_connection_and_a_waiter_opens_another(
     postgres_url: str,
 ) -> None:
-    opened = Opened(postgres_url)
-    pool = LeanPool(opened, size=1)
-    try:
+    async with pool_of(postgres_url) as (opened, pool):
         slow = asyncio.ensure_future(pool.fetchrow("SELECT pg_sleep(5)"))
         await asyncio.sleep(0.2)  # the statement runs on the pool's only connection
         waiting = asyncio.ensure_future(pool.fetchrow("SELECT 3 AS three"))
@@ -86,30 +89,22 @@ async def test_a_cancelled_statement_loses_its_connection_and_a_waiter_opens_ano
         assert row["three"] == 3
         assert len(opened.made) == 2
         assert opened.made[0].is_closed()  # terminated: it was in the middle of a statement
-    finally:
-        await pool.close()
 
 
 async def test_a_broken_connection_is_replaced(postgres_url: str) -> None:
-    opened = Opened(postgres_url)
-    pool = LeanPool(opened, size=1)
-    try:
+    async with pool_of(postgres_url) as (opened, pool):
         await pool.fetchrow("SELECT 1")
         opened.made[0].terminate()  # as a server restart leaves an idle connection
         row = await pool.fetchrow("SELECT 4 AS four")
         assert row is not None
         assert row["four"] == 4
         assert len(opened.made) == 2
-    finally:
-        await pool.close()
 
 
 async def test_a_waiter_cancelled_as_it_is_handed_a_connection_gives_it_back(
     postgres_url: str,
 ) -> None:
-    opened = Opened(postgres_url)
-    pool = LeanPool(opened, size=1)
-    try:
+    async with pool_of(postgres_url) as (opened, pool):
         conn = await pool._acquire()
         waiter = asyncio.ensure_future(pool._acquire())
         await asyncio.sleep(0)  # it waits
@@ -121,8 +116,6 @@ async def test_a_waiter_cancelled_as_it_is_handed_a_connection_gives_it_back(
         assert row is not None
         assert row["five"] == 5
         assert len(opened.made) == 1
-    finally:
-        await pool.close()
 
 
 async def test_closing_fails_the_waiters_and_closes_connections_in_use(postgres_url: str) -> None:
