@@ -51,6 +51,10 @@ class TooManyGroups(HandBack):
     """An aggregate over the group limit: today's path answers, with its error."""
 
 
+class NotOwnRow(HandBack):
+    """A citizen's lookup found someone else's row: today's path refuses it, with its error."""
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """One compiled root field of one request: its statement, ready to send."""
@@ -89,6 +93,8 @@ class Prepared:
             seen = dict(zip(self.versions, row[-len(self.versions) :], strict=True))
             row = row[: -len(self.versions)]
         audited = self.plan.audited
+        if audited.owner_checked and not _nothing_or_own(row, context.principal.resident_id):
+            raise NotOwnRow  # noted nothing: today's path refuses it, and notes why
         self._read(context, self.plan.dataset, seen)
         if audited.root_field is not None:
             _restricted(context, [audited.root_field])
@@ -107,10 +113,11 @@ class Prepared:
         for read in self.plan.reads:
             if extra.pop(0):
                 self._read(context, read.dataset, seen)
-        if audited.row_fields and extra.pop(0):
+        rows_read = extra.pop(0) if audited.row_fields else None
+        subjects = extra.pop(0) if audited.owner is not None else None
+        if rows_read:
             _restricted(context, audited.row_fields)
             if audited.owner is not None:
-                subjects = extra.pop(0)
                 if isinstance(self.plan.root, LookupPlan):
                     subjects = orjson.dumps([subjects])
                 context.subjects.update(
@@ -125,6 +132,11 @@ class Prepared:
             observe(context, dataset, seen[dataset])
         else:  # read at a version, without history, or a lookup that found nothing
             self.reading.note(context, dataset)
+
+
+def _nothing_or_own(row: Sequence[Any] | None, resident: str | None) -> bool:
+    """Whether a citizen's lookup found no row, or their own (its owner is the last column)."""
+    return row is None or row[0] is None or row[-1] == resident
 
 
 def _restricted(context: CityContext, fields: Any) -> None:

@@ -106,8 +106,9 @@ class Planner:
             raise NotCompiled(f"{name}: not a dataset field")
         spec = root.types.spec
         own_rows = list_owner(spec) is OWN_ROWS and is_citizen(principal)
-        if root.kind == "one" and spec.restricted and is_citizen(principal):
-            raise NotCompiled(f"{name}: a citizen's lookup is decided by the row it finds")
+        # a citizen's lookup reads the row as theirs: the statement gives its owner, and a row of
+        # anyone else's is handed back to today's path, which refuses it (schema.compiled.compiler)
+        owner_checked = root.kind == "one" and own_rows
         if not _allowed(principal, spec.meta.access, own_rows=own_rows):
             raise NotCompiled(f"{name}: denied (today's path says why)")
         access = _Access(principal, own_rows)
@@ -133,7 +134,8 @@ class Planner:
             root_field=f"{root_type.name}.{name}" if spec.restricted else None,
             own_rows=own_rows,
             row_fields=tuple(sorted(access.row_fields)),
-            owner=spec.meta.owner if access.row_fields else None,
+            owner=spec.meta.owner if access.row_fields or owner_checked else None,
+            owner_checked=owner_checked,
         )
         return RootPlan(plan, tuple(reads), audited)
 

@@ -129,6 +129,9 @@ class Audited:
     """Restricted columns of the root rows (`Resident.familyName`), noted when a row is read."""
     owner: str | None = None
     """The column whose values are the subjects of the rows read (the dataset's owner)."""
+    owner_checked: bool = False
+    """A citizen's lookup: its row must be the citizen's own (`owner` says whose it is), else
+    the field is handed back, before anything is noted, to today's path, which refuses it."""
 
     @property
     def any(self) -> bool:

@@ -191,6 +191,35 @@ def test_each_citizen_gets_their_own_rows_from_the_lane(settings: Settings, tmp_
     assert other.json()["data"]["residents"]["nodes"] == []
 
 
+def test_a_citizen_s_lookup_takes_the_lane_only_for_their_own_row(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The lane answers marie's lookup of her own record again; paul's lookup of marie's record,
+    the same document, is refused as the usual way refuses it, with the same record each time."""
+    lookup = "query Me($id: String!) { resident(id: $id) { id familyName } }"
+    marie_id = RESIDENTS[0]["id"]
+    marie = {"Authorization": f"Bearer {token(tmp_path, ['self'], resident_id=marie_id)}"}
+    paul = {"Authorization": f"Bearer {token(tmp_path, ['self'], resident_id='R9')}"}
+    with audited_client(settings) as client:
+        lane = lane_of(client)
+        first, second = twice(client, lookup, {"id": marie_id}, **marie)
+        assert second.content == first.content
+        assert first.json()["data"]["resident"]["id"] == marie_id
+        before = lane.answered
+        refused = [post(client, lookup, {"id": marie_id}, **paul) for _ in range(2)]
+        assert lane.answered == before
+        records = logged(settings, 4)
+    for response in refused:
+        assert response.json()["data"] == {"resident": None}
+        assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["FORBIDDEN"]
+    facts = [{k: r[k] for k in FACTS} for r in records[-4:]]
+    assert facts[0] == facts[1]
+    assert facts[0]["subjects"] == [marie_id]
+    assert facts[2] == facts[3]
+    assert facts[2]["error_codes"] == ["FORBIDDEN"]
+    assert facts[2]["subjects"] == ["R9"]
+
+
 def test_a_control_character_in_a_variable_is_refused_as_the_usual_way_does(
     settings: Settings,
 ) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import pytest
 from graphql import (
     GraphQLEnumType,
     GraphQLInputObjectType,
@@ -669,6 +670,48 @@ async def test_a_citizen_reads_their_own_rows_compiled(backend: Backend) -> None
     assert {n["residentId"] for n in data["benefitCases"]["nodes"]} == {"R1"}
     assert context.subjects == {"R1"}
     await both_paths_agree(backend, query, {}, TIERS["citizen"])
+
+
+CITIZEN_LOOKUP = "query Own($id: String!) { resident(id: $id) { __typename id familyName } }"
+
+
+async def test_a_citizen_s_lookup_of_their_own_row_compiles_in_one_statement(
+    backend: Backend,
+) -> None:
+    engines = list(backend.city.databases.engines())
+    context = CityContext(loaders=backend.city.loaders(), principal=TIERS["citizen"], compiled=True)
+    with StatementCounter(iter(engines)) as counted:
+        result = await GATEWAY.execute(
+            CITIZEN_LOOKUP, variable_values={"id": "R1"}, context_value=context
+        )
+    assert result.errors is None
+    assert result.data is not None
+    assert isinstance(result.data["resident"], orjson.Fragment)
+    assert len(counted.statements) == 1
+    assert orjson.loads(orjson.dumps(result.data))["resident"]["id"] == "R1"
+    assert context.subjects == {"R1"}
+    assert context.fields_read == {"Query.resident", "Resident.id", "Resident.familyName"}
+    await both_paths_agree(backend, CITIZEN_LOOKUP, {"id": "R1"}, TIERS["citizen"])
+
+
+@pytest.mark.parametrize("resident", ["R4", "R404"])
+async def test_a_citizen_s_lookup_of_another_row_or_none_agrees(
+    backend: Backend, resident: str
+) -> None:
+    """Someone else's row is handed back to today's path, which refuses it and notes the
+    denial; a row that is not there is a null, compiled, noting the citizen as its subject."""
+    context = CityContext(loaders=backend.city.loaders(), principal=TIERS["citizen"], compiled=True)
+    result = await GATEWAY.execute(
+        CITIZEN_LOOKUP, variable_values={"id": resident}, context_value=context
+    )
+    assert result.data == {"resident": None}
+    if resident == "R4":
+        assert [(e.extensions or {})["code"] for e in result.errors or ()] == ["FORBIDDEN"]
+        assert context.denials == ["FORBIDDEN"]
+    else:
+        assert result.errors is None
+        assert context.subjects == {"R1"}
+    await both_paths_agree(backend, CITIZEN_LOOKUP, {"id": resident}, TIERS["citizen"])
 
 
 async def test_a_staff_member_without_a_purpose_gets_today_s_denial(backend: Backend) -> None:
