@@ -228,10 +228,24 @@ class CityGraphQL(GraphQL[CityContext, None]):
     async def serve(self, request: Request) -> Response:
         """The response: through api.traffic (limits, persisted queries, cache) when it is set."""
         if self.traffic is None:
-            return await self.run(request)
+            return await self.untrafficked(request)
         return await self.traffic.serve(
             request, principal_of=self.principal, parse_params=self.parse_params, run=self.answer
         )
+
+    async def untrafficked(self, request: Request) -> Response:
+        """A subgraph's response (no limits or cache: the router's): by the compiled lane when
+        it knows the operation. Its body is read before its token, as strawberry's run does."""
+        if self.lane is None or request.method not in ("GET", "POST"):
+            return await self.run(request)
+        if request.method == "GET" and "query" not in request.query_params:
+            return await self.run(request)
+        token = PREPARED.set(await self.parse_params(request))
+        try:
+            await self.principal(request)
+            return await self.answer(request)
+        finally:
+            PREPARED.reset(token)
 
     async def answer(self, request: Request) -> Response:
         """The response to an admitted request: by the compiled lane when it knows the

@@ -133,6 +133,7 @@ def create_subgraph_app(
         city=city,
         principal_of=security.principal,
         audit=audit.requests if audit is not None else None,
+        compiled=settings.compiled,
         graphql_ide=None,
         multipart_uploads_enabled=False,
     )

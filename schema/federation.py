@@ -38,6 +38,9 @@ from schema.access import RequiresScopes, federation_marks
 from schema.aggregates import DatasetAggregate
 from schema.audit_fields import audit_fields
 from schema.city import builtin_specs
+from schema.compiled.compiler import Compiler
+from schema.compiled.executor import CompiledExecutor
+from schema.compiled.fields import FieldMap
 from schema.connections import PageInfo
 from schema.datasets import Catalog
 from schema.gateway import CitySchema, QueryLimits, catalog_fields, schema_options
@@ -154,9 +157,16 @@ def build_subgraph_schema(
         )
     gateway_extensions, config = schema_options(limits)
     with shareable_value_types():
-        return SubgraphSchema(
-            query=query, extensions=[*extensions, *gateway_extensions], config=config
+        subgraph = SubgraphSchema(
+            query=query,
+            extensions=[*extensions, *gateway_extensions],
+            config=config,
+            execution_context_class=CompiledExecutor,
         )
+    # the department's own datasets compile as in the gateway; a relation to another
+    # department's entity is its key (`district { code }`), and `_entities` stays today's
+    subgraph.compiler = Compiler(FieldMap.of(types))
+    return subgraph
 
 
 def subgraph_sdl(catalog: Catalog, department: str) -> str:

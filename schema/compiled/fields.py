@@ -35,7 +35,7 @@ class RootField:
 
 @dataclass
 class FieldMap:
-    """The root fields and node types of the one-process gateway, by GraphQL name."""
+    """The root fields and node types of a gateway or subgraph schema, by GraphQL name."""
 
     roots: dict[str, RootField] = field(default_factory=dict)
     nodes: dict[str, DatasetTypes] = field(default_factory=dict)
@@ -43,7 +43,8 @@ class FieldMap:
 
     @classmethod
     def of(cls, types: dict[str, DatasetTypes]) -> FieldMap:
-        """The map of a gateway's dataset types (schema.objects.build_dataset_types)."""
+        """The map of a schema's dataset types (schema.objects.build_dataset_types); stubs
+        (other departments' entities in a subgraph) are no root and no node."""
         found = cls()
         for t in types.values():
             if t.stub:

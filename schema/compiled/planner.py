@@ -47,7 +47,15 @@ from schema.compiled.plans import (
 )
 from schema.datasets import ColumnSpec
 from schema.objects import DatasetTypes
-from storage.compiled.shapes import Constant, PageInfo, PageInfoField, ReadWhen, Scalar
+from storage.compiled.shapes import (
+    Constant,
+    KeyOf,
+    Obj,
+    PageInfo,
+    PageInfoField,
+    ReadWhen,
+    Scalar,
+)
 
 PAGE_INFO_FIELDS: frozenset[str] = frozenset(
     {"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"}
@@ -290,6 +298,10 @@ class Planner:
                         raise NotCompiled(f"{type_name}.{name}: restricted here")
                     access.row_fields.add(f"{type_name}.{name}")
                 fields.append((key, Scalar(column.name, kind)))
+            elif name in types.relations and types.relations[name][1].stub:
+                column, target = types.relations[name]
+                target_type = _object_type(object_type.fields[name].type)
+                fields.append((key, self._reference(column, target, target_type, sub, collect)))
             elif depth > 0:
                 raise NotCompiled(f"{type_name}.{name}: nested deeper than one level")
             elif name in types.relations:
@@ -314,6 +326,33 @@ class Planner:
             else:
                 raise NotCompiled(f"{type_name}.{name}: not a field the planner knows")
         return NodePlan(tuple(fields))
+
+    def _reference(
+        self,
+        column: ColumnSpec,
+        target: DatasetTypes,
+        target_type: GraphQLObjectType,
+        details: FieldDetailsList,
+        collect: CollectSubfields,
+    ) -> KeyOf:
+        """A subgraph's relation to another department's entity: its key, from this row.
+
+        Today's resolver answers it without a read (`DatasetTypes.reference`): nothing is noted.
+        """
+        (key_column,) = target.key_columns() or (None,)
+        kind = value_kind(column)
+        if column.access != PUBLIC or key_column is None or kind is None:
+            raise NotCompiled(f"{target_type.name}: a reference not compiled")
+        fields: list[tuple[str, Constant | Scalar]] = []
+        for key, sub in _fields(collect, target_type, details):
+            name = _only_node(sub).name.value
+            if name == "__typename":
+                fields.append((key, Constant(target_type.name)))
+            elif name == key_column.field_name:
+                fields.append((key, Scalar(column.name, kind)))
+            else:  # the stub's lists of this subgraph's rows: today's path
+                raise NotCompiled(f"{target_type.name}.{name}: not a reference's key")
+        return KeyOf(column.name, Obj(tuple(fields)))
 
 
 class _Access:

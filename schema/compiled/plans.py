@@ -31,7 +31,7 @@ class NodePlan:
     """A node's JSON: each response key and what makes its value."""
 
     fields: tuple[tuple[str, Any], ...]
-    """Values: Scalar, Constant, RelationPlan, ConnectionPlan."""
+    """Values: Scalar, Constant, KeyOf (bound already), RelationPlan, ConnectionPlan."""
 
 
 @dataclass(frozen=True, slots=True)

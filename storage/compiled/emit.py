@@ -37,6 +37,7 @@ from storage.compiled.shapes import (
     Constant,
     Edges,
     Groups,
+    KeyOf,
     Lookup,
     Nodes,
     Obj,
@@ -352,6 +353,10 @@ def _value(value: Value, row: FromClause, dialect: Dialect) -> ColumnElement[Any
         return literal(value.value)
     if isinstance(value, Obj):
         return _object(value, row, dialect)
+    if isinstance(value, KeyOf):
+        reference = row.c[value.column]
+        key = case((reference.is_(None), null()), else_=_object(value.node, row, dialect))
+        return dialect.nested(key)
     if isinstance(value, RowOf):
         target = visible_rows(value.table, at_version=value.at_version).alias()
         node = _object(value.node, target, dialect)

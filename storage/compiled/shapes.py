@@ -56,6 +56,16 @@ class RowOf:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyOf:
+    """Another subgraph's entity that the current row's `column` refers to: its key and
+    `__typename` only, from the row itself (null when the column is null). The router asks the
+    entity's own subgraph for the rest."""
+
+    column: str
+    node: Obj
+
+
+@dataclass(frozen=True, slots=True)
 class Edges:
     """`edges`: per row its cursor, its node, its `__typename`."""
 
@@ -100,7 +110,7 @@ class Connection:
     """Cursors carry that version, `<cursor>.<version>` (schema.as_of.cursor_shows)."""
 
 
-Value = Scalar | Constant | Obj | RowOf | Connection
+Value = Scalar | Constant | Obj | RowOf | KeyOf | Connection
 
 
 @dataclass(frozen=True, slots=True)

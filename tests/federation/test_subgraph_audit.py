@@ -12,9 +12,11 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
+from api.graphql_view import CityGraphQL
 from api.settings import Settings
 from api.subgraph import ROUTER_HEADER, create_subgraph_app
 from tests.api.conftest import RESIDENTS, city_of, on_app_loop
+from tests.api.test_compiled_lane import FACTS
 from tests.audit.helpers import BASE, PURPOSE, log_rows, settings_for, token, verify_log
 from tests.federation.test_subgraph_access import ENTITIES, seed_with_tables
 
@@ -137,3 +139,28 @@ def test_an_entities_read_fails_closed_while_the_log_cannot_commit(tmp_path: Pat
         # the log free again, the same read is served and committed
         served = entities(client, **headers)
         assert served["data"]["_entities"][0]["familyName"] == RESIDENTS[0]["family_name"]
+
+
+def test_a_subgraph_answers_a_learnt_read_by_its_compiled_lane(settings: Settings) -> None:
+    """The registry's subgraph compiles a staff member's page of residents: the second request
+    is the compiled lane's (api.compiled_lane), with the same bytes and the same record."""
+    people = "query People { residents(first: 5) { nodes { id familyName } } }"
+    staff = token(settings.data_dir, ["registry:read"])
+    auth = {"Authorization": f"Bearer {staff}", **PURPOSE}
+    with registry(settings) as client:
+        (view,) = (
+            r.endpoint
+            for r in client.app.routes  # type: ignore[attr-defined]
+            if isinstance(getattr(r, "endpoint", None), CityGraphQL)
+        )
+        assert view.lane is not None
+        first = client.post("/graphql", json={"query": people}, headers=auth)
+        second = client.post("/graphql", json={"query": people}, headers=auth)
+        assert view.lane.answered == 1
+    assert second.content == first.content
+    assert first.json()["data"]["residents"]["nodes"][0]["id"] == RESIDENT
+    records = [body for _chain, body in logged(settings) if body.get("operation") == "People"]
+    assert len(records) == 2
+    facts = [{k: r[k] for k in FACTS} for r in records]
+    assert facts[0] == facts[1]
+    assert facts[0]["subjects"] == [RESIDENT]
