@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import make_url, processors
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from storage import direct_reads
@@ -33,6 +33,13 @@ def _sqlite_round9(value: Any) -> float | None:
     return None if value is None else round(float(value), 9)
 
 
+def _sqlite_datetime(value: Any, offset: str) -> str | None:
+    # a datetime as today's path answers it: the stored text read by SQLAlchemy's own parser
+    # (SQLite's DATETIME), written by isoformat(), with the zone the column type gives it back
+    # (`offset`: storage.compiled.dialect.utc_offset)
+    return None if value is None else processors.str_to_datetime(value).isoformat() + offset
+
+
 def _sqlite_cursor(kinds: str, *values: Any) -> str:
     # the compiled path's cursors, by the very function today's path uses; a boolean column
     # comes out of SQLite as 0 or 1, and its cursor holds false or true
@@ -52,6 +59,7 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.create_function("citygraph_real", 1, _sqlite_real, deterministic=True)
     dbapi_connection.create_function("citygraph_round9", 1, _sqlite_round9, deterministic=True)
     dbapi_connection.create_function("citygraph_cursor", -1, _sqlite_cursor, deterministic=True)
+    dbapi_connection.create_function("citygraph_datetime", 2, _sqlite_datetime, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for an import
     cursor.execute("PRAGMA synchronous=NORMAL")

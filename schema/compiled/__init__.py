@@ -6,7 +6,7 @@
     executor  graphql-core's executor with root fields answered from the database, the JSON
               spliced into the response as it came (orjson.Fragment)
 
-Whatever the planner does not know (a field, an argument, a restricted mark, a datetime) keeps
+Whatever the planner does not know (a field, an argument, a restricted mark, a float cursor on PostgreSQL) keeps
 that root field on today's path, field by field: the compiler never causes an error. docs/compiled.md
 says what compiles.
 """

@@ -24,8 +24,8 @@ from schema.compiled.planner import Planner
 from schema.compiled.plans import AggregatePlan, HandBack, LookupPlan, NotCompiled, RootPlan
 from schema.compiled.versions import Reading, reading
 from schema.context import CityContext
-from storage.compiled.dialect import dialect_named
-from storage.compiled.emit import Unsupported, root_statement
+from storage.compiled.dialect import Unsupported, dialect_named
+from storage.compiled.emit import root_statement
 from storage.compiled.shapes import Root, value_kinds
 from storage.direct_reads import Sent, fetch_row, sent
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Literal
 
 from schema.datasets import ColumnSpec
@@ -15,16 +16,21 @@ AGGREGATE_ARGUMENTS = frozenset({"where", "groupBy", AS_OF})
 LIST_ARGUMENTS = frozenset({"where", "orderBy", "first", "after", "last", "before", AS_OF})
 """The arguments of a connection the binder knows; any other one keeps the field on today's path."""
 
-_KINDS: dict[type, ValueKind] = {int: "int", str: "str", float: "float", bool: "bool"}
+_KINDS: dict[type, ValueKind] = {
+    int: "int",
+    str: "str",
+    float: "float",
+    bool: "bool",
+    date: "date",
+    datetime: "datetime",
+}
 
 
 def value_kind(column: ColumnSpec) -> ValueKind | None:
     """How a column's value is written as JSON; None when the compiler does not write it."""
     if column.role == "geometry":
         return "geojson"
-    if column.python_type.__name__ == "date":
-        return "date"
-    return _KINDS.get(column.python_type)  # datetimes: each engine writes its own text
+    return _KINDS.get(column.python_type)
 
 
 @dataclass(frozen=True, slots=True)

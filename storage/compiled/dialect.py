@@ -6,6 +6,11 @@ PostgreSQL writes floats in their shortest exact form (PostgreSQL 12 and later),
 SQLite's JSON functions round floats to 15 digits, so SQLite gets Python's own text of each float
 (`citygraph_real`, registered by storage.engines), and Python's own cursor encoding
 (`citygraph_cursor`): the same function today's path calls.
+
+A datetime is written as today's path answers it, Python's `isoformat()` of the value the driver
+and the column type read: six digits of fraction or none, then `+00:00` when that value has a
+zone (`utc_offset`). PostgreSQL spells it with `to_char` (its `to_json` trims the fraction's
+zeros); SQLite reads its stored text with SQLAlchemy's own parser (`citygraph_datetime`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
+    DateTime,
     Float,
     Numeric,
     Text,
@@ -28,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.types import TypeDecorator
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from storage.compiled.shapes import ValueKind
 
@@ -37,11 +44,19 @@ KIND_CODES: dict[ValueKind, str] = {
     "float": "f",
     "bool": "b",
     "date": "d",
+    "datetime": "s",  # given as its text (`datetime_text`), which is what Python's cursor holds
     "geojson": "g",
     "measure": "f",
     "average": "f",
 }
 """One letter per kind, as `citygraph_cursor` reads them."""
+
+UTC_OFFSET = "+00:00"
+"""What `isoformat()` writes after an aware UTC datetime."""
+
+
+class Unsupported(Exception):
+    """The tree asks for something this dialect cannot write as today's path would."""
 
 
 def graphql_name(name: str) -> str:
@@ -128,6 +143,8 @@ class Dialect:
         return true() if value else false()
 
     def scalar(self, column: ColumnElement[Any], kind: ValueKind) -> ColumnElement[Any]:
+        if kind == "datetime":
+            return self.datetime_text(column)
         if kind == "measure":
             return cast(column, Float)
         if kind == "average":
@@ -148,13 +165,17 @@ class Dialect:
         self, columns: Sequence[ColumnElement[Any]], kinds: Sequence[ValueKind]
     ) -> ColumnElement[Any] | None:
         """storage.paging.encode_cursor in SQL: base64url of the compact JSON array, unpadded."""
-        if any(kind not in ("int", "str", "bool", "date") for kind in kinds):
-            return None  # to_json(2.0::float8) is 2, where Python writes 2.0
+        if any(kind not in ("int", "str", "bool", "date", "datetime") for kind in kinds):
+            # a float: to_json(2.0::float8) is 2 where orjson writes 2.0, and its digits are not
+            # always the shortest (src/common/d2s.c leaves out the interval's bounds): 6.29...56e+16
+            # where orjson writes 6.29...6e+16, which no rewriting of the text can tell
+            return None
         parts: list[ColumnElement[Any]] = [literal_column("'['")]
-        for index, column in enumerate(columns):
+        for index, (column, kind) in enumerate(zip(columns, kinds, strict=True)):
             if index:
                 parts.append(literal_column("','"))
-            parts.append(func.coalesce(cast(func.to_json(column), Text), literal_column("'null'")))
+            value = self.datetime_text(column) if kind == "datetime" else column
+            parts.append(func.coalesce(cast(func.to_json(value), Text), literal_column("'null'")))
         parts.append(literal_column("']'"))
         raw = func.convert_to(func.concat(*parts), literal_column("'UTF8'"))
         encoded = func.rtrim(func.encode(raw, literal_column("'base64'")), literal_column("'='"))
@@ -163,6 +184,28 @@ class Dialect:
 
     def text(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
         return cast(value, Text)
+
+    def utc_offset(self, column: ColumnElement[Any]) -> str:
+        """What `isoformat()` writes after the values today's path reads from a datetime column:
+        asyncpg reads a timestamptz as an aware UTC datetime, a timestamp as a naive one."""
+        kind = column.type
+        if isinstance(kind, UTCDateTime):
+            return UTC_OFFSET
+        if isinstance(kind, DateTime):  # plain: another TypeDecorator may read it its own way
+            return UTC_OFFSET if kind.timezone else ""
+        raise Unsupported(f"a datetime column of type {kind!r}")
+
+    def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A datetime column's value as Python's `isoformat()` writes it, as SQL text.
+
+        `to_char` in UTC (a timestamptz is shown in the session's zone otherwise) with all six
+        digits of the fraction, then no fraction when they are all zeros, as Python writes it.
+        """
+        offset = self.utc_offset(column)
+        moment = func.timezone(literal_column("'UTC'"), column) if offset else column
+        shown = func.to_char(moment, literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS.US'"))
+        whole = func.replace(shown, literal_column("'.000000'"), literal_column("''"))
+        return whole.op("||")(literal_column(f"'{offset}'")) if offset else whole
 
 
 class SQLiteDialect(Dialect):
@@ -203,6 +246,8 @@ class SQLiteDialect(Dialect):
             return func.json(func.citygraph_real(func.citygraph_round9(column)))
         if kind == "geojson":
             return func.json(column)
+        if kind == "datetime":
+            return self.datetime_text(column)
         return column
 
     def nested(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -213,10 +258,29 @@ class SQLiteDialect(Dialect):
         self, columns: Sequence[ColumnElement[Any]], kinds: Sequence[ValueKind]
     ) -> ColumnElement[Any] | None:
         codes = "".join(KIND_CODES[k] for k in kinds)
-        return func.citygraph_cursor(literal_column(f"'{codes}'"), *columns)
+        values = [
+            self.datetime_text(column) if kind == "datetime" else column
+            for column, kind in zip(columns, kinds, strict=True)
+        ]
+        return func.citygraph_cursor(literal_column(f"'{codes}'"), *values)
 
     def text(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
         return value
+
+    def utc_offset(self, column: ColumnElement[Any]) -> str:
+        """SQLite keeps a datetime as naive text in UTC, read back naive, but for sqlmodel's
+        UTCDateTime, which gives it back its zone."""
+        kind = column.type
+        if isinstance(kind, UTCDateTime):
+            return UTC_OFFSET
+        if isinstance(kind, DateTime):  # plain: another TypeDecorator may read it its own way
+            return ""
+        raise Unsupported(f"a datetime column of type {kind!r}")
+
+    def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        # the stored text parsed as SQLAlchemy reads it, written by Python (storage.engines)
+        offset = self.utc_offset(column)
+        return func.citygraph_datetime(column, literal_column(f"'{offset}'"))
 
 
 POSTGRESQL = Dialect()

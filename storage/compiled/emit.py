@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.expression import FromClause
 
-from storage.compiled.dialect import Dialect
+from storage.compiled.dialect import Dialect, Unsupported
 from storage.compiled.shapes import (
     Connection,
     Constant,
@@ -58,10 +58,6 @@ RANK = "cg_rank"
 """A row's place from the cursor: 1 is the row next to it."""
 SIZE = "cg_size"
 """How many rows the window holds (at most the page size plus one)."""
-
-
-class Unsupported(Exception):
-    """The tree asks for something this dialect cannot write as today's path would."""
 
 
 def version_key(table: Table) -> str:

@@ -13,10 +13,14 @@ from sqlalchemy import Table
 
 from storage.repository import AggregateQuery, PageQuery
 
-ValueKind = Literal["int", "str", "float", "bool", "date", "geojson", "measure", "average"]
+ValueKind = Literal[
+    "int", "str", "float", "bool", "date", "datetime", "geojson", "measure", "average"
+]
 """How a column's value is written as JSON; the types whose text both engines agree on.
-`measure`: an aggregate's number, as a float; `average`: the same rounded to 9 decimals
-(schema.aggregates rounds averages so that the engines agree)."""
+`datetime`: Python's `isoformat()` of the value as today's path reads it (storage.compiled.dialect
+knows, per engine and column type, whether that value has a zone); `measure`: an aggregate's
+number, as a float; `average`: the same rounded to 9 decimals (schema.aggregates rounds averages
+so that the engines agree)."""
 
 PageInfoField = Literal["hasNextPage", "hasPreviousPage", "startCursor", "endCursor"]
 

@@ -21,6 +21,9 @@ from api.settings import Settings
 from storage.engines import StatementCounter
 from tests.api.conftest import RESIDENTS, city_of, on_app_loop
 from tests.audit.helpers import PURPOSE, audited_client, logged, settings_for, token
+from tests.schema.conftest import measurements
+
+AIR_STATION = {"id": "FR04014", "latitude": 48.8375, "longitude": 2.3939, "district_code": "75103"}
 
 PAGE = """
 query Page($first: Int, $withDistrict: Boolean!) {
@@ -145,6 +148,49 @@ def test_new_variables_and_switches_are_bound_afresh(settings: Settings) -> None
         assert "district" not in plain["data"]["bikeStations"]["edges"][0]["node"]
         post(client, PAGE, {"first": 2, "withDistrict": False})
         assert lane.answered == before + 2
+
+
+MEASURED = """
+query Measured($since: DateTime!, $after: String) {
+  airQualityMeasurements(first: 2, after: $after, where: {measuredAt: {gte: $since}},
+                         orderBy: [{field: MEASURED_AT, direction: DESC}]) {
+    pageInfo { endCursor }
+    edges { cursor node { stationId measuredAt } }
+  }
+}
+"""
+
+
+def test_a_page_keyed_on_a_datetime_takes_the_lane(settings: Settings) -> None:
+    """A DateTime variable, and a cursor holding a time with a fraction of a second: bound by
+    the lane, with the usual way's bytes."""
+    with audited_client(settings) as client:
+        city = city_of(client)
+
+        async def measured() -> None:
+            await city.repository("airQualityStations").upsert([AIR_STATION])
+            await city.repository("airQualityMeasurements").upsert(measurements())
+
+        on_app_loop(client, measured)
+        on_app_loop(client, city.version_unversioned)
+        since = {"since": "2019-06-02T23:00:00+02:00"}
+        first, second = twice(client, MEASURED, since)
+        assert second.content == first.content
+        page = first.json()["data"]["airQualityMeasurements"]
+        assert [e["node"]["measuredAt"] for e in page["edges"]] == [
+            "2019-06-05T01:02:03.450000+00:00",
+            "2019-06-05T01:02:03.000001+00:00",
+        ]
+        lane = lane_of(client)
+        before = lane.answered
+        after = {**since, "after": page["pageInfo"]["endCursor"]}
+        following = post(client, MEASURED, after)
+        assert lane.answered == before + 1  # the same plan, past the cursor
+        edges = following.json()["data"]["airQualityMeasurements"]["edges"]
+        assert [e["node"]["measuredAt"] for e in edges] == [
+            "2019-06-02T23:00:00+00:00",
+            "2019-06-02T22:00:00+00:00",
+        ]
 
 
 def test_bad_variables_get_the_usual_way_s_error(settings: Settings) -> None:

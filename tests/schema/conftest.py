@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -68,19 +68,29 @@ def bike_stations() -> list[dict[str, Any]]:
     return rows
 
 
+FRACTIONS = [
+    datetime(2019, 6, 5, 1, 2, 3, 450_000, tzinfo=UTC),
+    # given at +02:00: stored, and answered, in UTC
+    datetime(2019, 6, 5, 3, 2, 3, 1, tzinfo=timezone(timedelta(hours=2))),
+]
+"""Measurement times with a fraction of a second, after the 48 whole hours: Python writes six
+digits of it (`.450000`), or none for a whole second, whatever each engine stores."""
+
+
 def measurements() -> list[dict[str, Any]]:
     start = datetime(2019, 6, 1, tzinfo=UTC)
+    hours = [start + timedelta(hours=h) for h in range(48)]
     return [
         {
             "station_id": "FR04014",
             "parameter": "no2",
-            "measured_at": start + timedelta(hours=h),
+            "measured_at": moment,
             "city": "Paris",
             "country": "FR",
             "value": 10.0 + (h * 3.3) % 25,
             "unit": "µg/m³",
         }
-        for h in range(48)
+        for h, moment in enumerate([*hours, *FRACTIONS])
     ]
 
 

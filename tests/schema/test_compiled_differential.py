@@ -18,12 +18,15 @@ from typing import Any
 import orjson
 import pytest
 from graphql import (
+    FieldNode,
     GraphQLEnumType,
     GraphQLInputObjectType,
     GraphQLList,
     GraphQLObjectType,
     GraphQLScalarType,
+    OperationDefinitionNode,
     get_named_type,
+    parse,
 )
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -53,6 +56,22 @@ IDS = {
     "residents": ["R0", "R1", "R4"],
     "buildingPermits": ["PC0", "PC2"],
 }
+MEASURED = [
+    "2019-06-01T05:00:00+00:00",
+    "2019-06-02T23:00:00+00:00",
+    "2019-06-05T01:02:03.450000+00:00",
+    "2019-06-05T01:02:03.000001+00:00",
+]
+"""Times of the fixture's air-quality measurements: whole hours, and fractions of a second."""
+CURSOR_VALUES: dict[str, list[list[Any]]] = {
+    **{name: [[i] for i in ids] for name, ids in IDS.items()},
+    # the key order (station, parameter, time), and an orderBy on the time (then the key)
+    "airQualityMeasurements": [
+        *(["FR04014", "no2", t] for t in MEASURED),
+        *([t, "FR04014", "no2"] for t in MEASURED),
+    ],
+}
+CURSOR_VALUES["measurements"] = CURSOR_VALUES["airQualityMeasurements"]  # of a station
 
 
 def tiers() -> dict[str, Principal]:
@@ -145,7 +164,16 @@ def scalar_value(draw: st.DrawFn, kind: GraphQLScalarType) -> Any:
     if name == "Date":
         return draw(st.sampled_from(["2023-01-01", "2024-01-02", "2024-06-30"]))
     if name == "DateTime":
-        return draw(st.sampled_from(["2019-06-01T05:00:00+00:00", "2019-06-02T00:00:00"]))
+        return draw(
+            st.sampled_from(
+                [
+                    "2019-06-01T05:00:00+00:00",
+                    "2019-06-02T00:00:00",
+                    "2019-06-05T03:02:03.000001+02:00",
+                    "2019-06-05T01:02:03.45Z",
+                ]
+            )
+        )
     return draw(st.sampled_from(STRINGS))
 
 
@@ -246,9 +274,9 @@ def list_arguments(
         args.append(f"orderBy: [{', '.join(order)}]")
     cursor_kind = draw(st.sampled_from([None, None, "after", "before"]))
     if cursor_kind is not None:
-        ids = IDS.get(dataset, ["A"])
-        # cursors of the key order; with an orderBy they do not fit, as a client's stale one
-        cursors = [encode_cursor([i]) for i in ids]
+        # cursors of the key order (and the measurements' time order); with another orderBy
+        # they do not fit, as a client's stale one
+        cursors = [encode_cursor(values) for values in CURSOR_VALUES.get(dataset, [["A"]])]
         cursor = draw(st.sampled_from([*cursors, *cursors, "not-a-cursor", encode_cursor([1, 2])]))
         if doc.versions:  # a cursor read from a version (schema.as_of), or a live one
             cursor += draw(st.sampled_from(["", "", ".1", ".2", ".3", ".9", ".x"]))
@@ -451,6 +479,10 @@ async def answer(
         values = list((result.data or {}).values())
         spliced = sum(isinstance(v, orjson.Fragment) for v in values)
         event(f"root fields compiled: {spliced} of {len(values)}")
+        names = root_fields(query)
+        for key, value in (result.data or {}).items():
+            taken = "compiled" if isinstance(value, orjson.Fragment) else "today's path"
+            event(f"{taken}: {names.get(key, key)}")
     if compiled and not context.spaced_json:  # compact: what a citation hashes as it is
         for value in (result.data or {}).values():
             if isinstance(value, orjson.Fragment):
@@ -481,6 +513,16 @@ async def answer(
         "fields": sorted(context.fields_read),
         "subjects": sorted(context.subjects),
         "versions": versions_noted(context),
+    }
+
+
+def root_fields(query: str) -> dict[str, str]:
+    """The name of each root field of a document's operation, by its response key."""
+    operation = next(d for d in parse(query).definitions if isinstance(d, OperationDefinitionNode))
+    return {
+        (f.alias or f.name).value: f.name.value
+        for f in operation.selection_set.selections
+        if isinstance(f, FieldNode)
     }
 
 
@@ -538,7 +580,9 @@ PROFILE = settings(
 
 @PROFILE
 @given(
-    case=operations(["bikeStations", "districts", "quartiers", "buildingPermits"]),
+    case=operations(
+        ["bikeStations", "districts", "quartiers", "buildingPermits", "airQualityMeasurements"]
+    ),
     tier=st.sampled_from(["anonymous", "app"]),
 )
 async def test_public_operations_agree(
