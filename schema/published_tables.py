@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Date, DateTime, Float, Integer, MetaData, Table
+from sqlalchemy import Boolean, Column, Date, Float, Integer, MetaData, Table
 from sqlalchemy.types import TypeEngine
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from schema.datasets import DatasetSpec, spec_of_table
 from schema.manifest import DISTRICT_RELATION, LOCATED_DISTRICT, Manifest
@@ -23,8 +24,9 @@ def _sql_type(kind: str) -> TypeEngine[Any]:
         "float": Float(),
         "boolean": Boolean(),
         "date": Date(),
-        # aware UTC values: timestamptz on PostgreSQL; SQLite keeps the UTC text
-        "datetime": DateTime(timezone=True),
+        # aware UTC values: timestamptz on PostgreSQL; SQLite keeps the UTC text, and
+        # UTCDateTime gives it back its zone, so both engines answer `+00:00`
+        "datetime": UTCDateTime(),
     }
     return types[kind]
 

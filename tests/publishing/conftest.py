@@ -204,3 +204,18 @@ async def workspace(tmp_path: Path) -> AsyncIterator[Workspace]:
     await City(Catalog(builtin_specs()), databases).migrate()
     yield Workspace(tmp_path, tmp_path / "city", databases)
     await databases.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def engine_workspace(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Workspace]:
+    """A workspace on each engine: for what the engines must answer alike."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'city' / 'city.db'}"
+    else:
+        url = request.getfixturevalue("fresh_postgres_url")
+    databases = Databases(url)
+    await City(Catalog(builtin_specs()), databases).migrate()
+    yield Workspace(tmp_path, tmp_path / "city", databases)
+    await databases.dispose()
