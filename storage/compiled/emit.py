@@ -114,8 +114,12 @@ def root_statement(
         # it did not find the row in, which a citation of the null answer names
         found = statement.subquery("cg_found")
         one = select(literal(1).label("one")).subquery("cg_one")
-        return select(*found.c, *latest).select_from(one.outerjoin(found, true()))
-    return statement.add_columns(*latest)
+        statement = select(*found.c, *latest).select_from(one.outerjoin(found, true()))
+    else:
+        statement = statement.add_columns(*latest)
+    if not dialect.parses(statement):
+        raise Unsupported("nested deeper than the engine's parser takes")
+    return statement
 
 
 def latest_version(dataset: str, n: int) -> ColumnElement[Any]:
