@@ -18,7 +18,7 @@ from auth.principal import ANONYMOUS
 from schema.context import CityContext
 from storage.engines import StatementCounter
 from tests.schema.conftest import GATEWAY, Backend
-from tests.schema.test_compiled_differential import both_paths_agree, noted_reads
+from tests.schema.test_compiled_differential import TIERS, answer, both_paths_agree, noted_reads
 
 LISTS = """
 query Lists($code: String, $first: Int) {
@@ -129,3 +129,25 @@ async def test_nesting_deeper_than_sqlite_parses_is_left_to_today_s_path_there(
         assert orjson.dumps(result.data) == today
     assert today_context.datasets_read == {"bikeStations", *ALL}
     await both_paths_agree(backend, DEEP, variables, ANONYMOUS)
+
+
+PERMITS = """
+query Permits($first: Int) {
+  districts(first: $first) {
+    nodes { code buildingPermits(where: {applicantName: {eq: "SCI Rivoli"}}) { totalCount } }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("first", [0, 3])
+async def test_a_nested_list_filtered_on_a_restricted_column_notes_it_only_when_it_runs(
+    backend: Backend, first: int
+) -> None:
+    """Today's resolver checks a nested list's `where` when it runs, for some parent row: the
+    restricted read is noted then, and not under an empty page. The compiled path cannot say
+    whether it ran, so it leaves such a list to today's path."""
+    staff = TIERS["staff_purpose"]
+    today = await answer(backend, PERMITS, {"first": first}, staff, compiled=False)
+    assert today["restricted"] is (first > 0)
+    await both_paths_agree(backend, PERMITS, {"first": first}, staff)
