@@ -65,7 +65,7 @@ class Binder:
         self.reading = reading
         """Which datasets are read at a version, and whose cursors carry it: the root page's
         cursor chose its version there (schema.compiled.versions)."""
-        self.noted = CityContext(loaders=cast(Any, None), principal=principal)
+        self.noted = self._scratch()
         """What the argument checks noted (a filter on a restricted column is a read of it),
         kept aside until the statement has answered: schema.compiled.compiler applies it."""
 
@@ -79,7 +79,9 @@ class Binder:
             return Lookup(table, plan.key, args[plan.key], self.node(plan.node), at)
         return self.connection(plan)
 
-    def _arguments(self, plan: ConnectionPlan | AggregatePlan) -> tuple[dict[str, Any], Any]:
+    def _arguments(
+        self, plan: ConnectionPlan | AggregatePlan, noted: CityContext
+    ) -> tuple[dict[str, Any], Any]:
         """The field's arguments as its resolver gets them, and the `info` its checks read."""
         args = get_argument_values(plan.field, plan.field_node, self.variables)
         definition = plan.field.extensions["strawberry-definition"]
@@ -87,14 +89,14 @@ class Binder:
         # today's resolvers check access and note audit facts on the request's context: here on
         # `noted`, and a denial leaves the field to today's path, which answers it
         info = SimpleNamespace(
-            context=self.noted,
+            context=noted,
             path=SimpleNamespace(typename=plan.parent_type),
             field_name=plan.field_node.name.value,
         )
         return kwargs, info
 
     def groups(self, plan: AggregatePlan) -> Groups:
-        kwargs, info = self._arguments(plan)
+        kwargs, info = self._arguments(plan, self.noted)
         query, keys, readable = plan.types.aggregate.query(
             info, where=kwargs.get("where"), group_by=kwargs.get("group_by")
         )
@@ -126,7 +128,11 @@ class Binder:
         return Groups(spec.table, query, tuple(fields), self._at(spec.name))
 
     def connection(self, plan: ConnectionPlan) -> Connection:
-        kwargs, info = self._arguments(plan)
+        # a nested list's arguments are checked on a context of their own: today's resolver
+        # notes what they read only when the list runs, for some parent row, which the notes
+        # of `noted` (applied once answered, whatever the rows) cannot say
+        noted = self.noted if plan.link is None else self._scratch()
+        kwargs, info = self._arguments(plan, noted)
         if plan.link is not None and any(
             cursor_version(c)[1] is not None
             for c in (kwargs.get("after"), kwargs.get("before"))
@@ -144,8 +150,10 @@ class Binder:
             before=kwargs.get("before"),
             with_total=plan.with_total,
         )
-        if self.noted.denials or self.noted.audit_unavailable:
+        if noted.denials or noted.audit_unavailable:
             raise NotCompiled("an argument names a column the principal may not read")
+        if noted is not self.noted and noted.restricted_read:
+            raise NotCompiled("a nested list's argument names a restricted column")
         kinds: tuple[ValueKind, ...] = ()
         if plan.with_cursors:
             found = [value_kind(plan.types.spec.column(k.column)) for k in query.order]
@@ -170,6 +178,9 @@ class Binder:
         return Connection(
             plan.types.spec.table, query, tuple(parts), plan.link, kinds, self._at(name), shows
         )
+
+    def _scratch(self) -> CityContext:
+        return CityContext(loaders=cast(Any, None), principal=self.principal)
 
     def _at(self, dataset: str) -> bool:
         return self.reading.at(dataset)

@@ -21,12 +21,19 @@ from schema.as_of import observe
 from schema.compiled.binder import Binder
 from schema.compiled.fields import FieldMap
 from schema.compiled.planner import Planner
-from schema.compiled.plans import AggregatePlan, HandBack, LookupPlan, NotCompiled, RootPlan
+from schema.compiled.plans import (
+    AggregatePlan,
+    Audited,
+    HandBack,
+    LookupPlan,
+    NotCompiled,
+    RootPlan,
+)
 from schema.compiled.versions import Reading, reading
 from schema.context import CityContext
 from storage.compiled.dialect import Unsupported, dialect_named
 from storage.compiled.emit import root_statement
-from storage.compiled.shapes import Root, value_kinds
+from storage.compiled.shapes import ReadWhen, Root, value_kinds
 from storage.direct_reads import Sent, fetch_row, sent
 
 log = structlog.get_logger("citygraph.compiled")
@@ -45,6 +52,11 @@ def principal_key(principal: Principal) -> tuple[Any, ...]:
 def switches_of(coerced: Mapping[str, Any]) -> tuple[tuple[str, bool], ...]:
     """The Boolean variables of a request, which decide `@skip`/`@include`: plans are per value."""
     return tuple(sorted((k, v) for k, v in coerced.items() if isinstance(v, bool)))
+
+
+StatementKey = tuple[str, Root, tuple[ReadWhen, ...], Audited, tuple[str, ...]]
+"""What a statement is built from: the dialect, the bound tree, the reads it flags (each with
+its path beneath the root rows), what it returns for the access record, the versions it reads."""
 
 
 class TooManyGroups(HandBack):
@@ -153,14 +165,14 @@ class Compiler:
         self.versioned = frozenset(t.spec.name for t in fields.nodes.values() if t.spec.versioned)
         """Datasets that keep a history: a read of their live rows is noted for citations."""
         self.capacity = capacity
-        self._statements: OrderedDict[tuple[str, Root], tuple[Select[Any], Sent | None, bool]] = (
+        self._statements: OrderedDict[StatementKey, tuple[Select[Any], Sent | None, bool]] = (
             OrderedDict()
         )
-        """Statements by their bound tree: building one costs more than running it, and the
-        same page (a first page, a popular filter) is asked again and again."""
+        """Statements by all they are built from (StatementKey): building one costs more than
+        running it, and the same page (a first page, a popular filter) is asked again and again."""
 
     def _remember(
-        self, key: tuple[str, Root], statement: tuple[Select[Any], Sent | None, bool]
+        self, key: StatementKey, statement: tuple[Select[Any], Sent | None, bool]
     ) -> None:
         self._statements[key] = statement
         if len(self._statements) > self.capacity:
@@ -228,7 +240,8 @@ class Compiler:
             )
             live = self.live_versions(plan, read)
             bound = binder.root(plan.root)
-            built = self._statements.get((dialect.name, bound))
+            key: StatementKey = (dialect.name, bound, plan.reads, plan.audited, live)
+            built = self._statements.get(key)
             if built is None:
                 statement = root_statement(
                     bound,
@@ -240,7 +253,7 @@ class Compiler:
                 )
                 direct = sent(statement, engine) if dialect.name == "postgresql" else None
                 built = (statement, direct, dialect.spaced(tuple(value_kinds(bound))))
-                self._remember((dialect.name, bound), built)
+                self._remember(key, built)
         except (NotCompiled, Unsupported):
             return None
         except Exception:

@@ -129,14 +129,14 @@ class Planner:
             if not _known_arguments(field, frozenset({pk.name, AS_OF})):
                 raise NotCompiled(f"{name}: arguments the planner does not know")
             node_plan = self._node(
-                root.types, field.type, details, collect, depth=0, reads=reads, access=access
+                root.types, field.type, details, collect, path=(), reads=reads, access=access
             )
             plan: ConnectionPlan | LookupPlan | AggregatePlan = LookupPlan(
                 root.types, field, node, pk.name, node_plan
             )
         else:
             plan = self._connection(
-                root.types, field, details, collect, root_type.name, None, 0, reads, access
+                root.types, field, details, collect, root_type.name, None, (), reads, access
             )
         audited = Audited(
             root_field=f"{root_type.name}.{name}" if spec.restricted else None,
@@ -192,10 +192,12 @@ class Planner:
         collect: CollectSubfields,
         parent_type: str,
         link: tuple[str, str] | None,
-        depth: int,
+        path: tuple[str, ...],
         reads: list[ReadWhen],
         access: _Access | None = None,
     ) -> ConnectionPlan:
+        """A connection at `path` (the response keys to it from the root field's value; `()`:
+        the root field); `access` only for the root's."""
         node = _only_node(details)
         if not _known_arguments(field, LIST_ARGUMENTS):
             raise NotCompiled(f"{node.name.value}: arguments the planner does not know")
@@ -212,12 +214,12 @@ class Planner:
                 parts.append((key, self._page_info(_object_type(sub_type), sub, collect)))
             elif name == "nodes" and sub_type is not None:
                 plan = self._node(
-                    types, sub_type, sub, collect, depth=depth, reads=reads, access=access
+                    types, sub_type, sub, collect, path=(*path, key), reads=reads, access=access
                 )
                 parts.append((key, NodesPlan(plan)))
             elif name == "edges" and sub_type is not None:
                 parts.append(
-                    (key, self._edges(types, sub_type, sub, collect, depth, reads, access))
+                    (key, self._edges(types, sub_type, sub, collect, (*path, key), reads, access))
                 )
             else:
                 raise NotCompiled(f"{conn_type.name}.{name}: not a connection field")
@@ -243,7 +245,7 @@ class Planner:
         edges_type: GraphQLOutputType,
         details: FieldDetailsList,
         collect: CollectSubfields,
-        depth: int,
+        path: tuple[str, ...],
         reads: list[ReadWhen],
         access: _Access | None,
     ) -> EdgesPlan:
@@ -258,7 +260,7 @@ class Planner:
             elif name == "node":
                 node_type = edge_type.fields[name].type
                 plan = self._node(
-                    types, node_type, sub, collect, depth=depth, reads=reads, access=access
+                    types, node_type, sub, collect, path=(*path, key), reads=reads, access=access
                 )
                 fields.append((key, plan))
             else:
@@ -272,14 +274,17 @@ class Planner:
         details: FieldDetailsList,
         collect: CollectSubfields,
         *,
-        depth: int,
+        path: tuple[str, ...],
         reads: list[ReadWhen],
         access: _Access | None = None,
     ) -> NodePlan:
-        """A node's fields: columns, `__typename`, and (under the root only) relations.
+        """A node's fields: columns, `__typename`, relations and lists, at any depth.
 
-        `access`: the root rows' restricted columns are read when the principal may read them
-        (and noted for the record); elsewhere only public columns compile.
+        `path`: the response keys from the root field's value to this node; each dataset a
+        relation or list here reads is noted in `reads` with it (shapes.ReadWhen), so the
+        statement says whether the field ran. `access`: the root rows' restricted columns are
+        read when the principal may read them (and noted for the record); beneath the root
+        rows only public relations, lists and columns compile.
         """
         object_type = _object_type(node_type)
         type_name = object_type.name
@@ -302,27 +307,25 @@ class Planner:
                 column, target = types.relations[name]
                 target_type = _object_type(object_type.fields[name].type)
                 fields.append((key, self._reference(column, target, target_type, sub, collect)))
-            elif depth > 0:
-                raise NotCompiled(f"{type_name}.{name}: nested deeper than one level")
             elif name in types.relations:
                 column, target = types.relations[name]
                 if column.access != PUBLIC or not _public(target) or column.references is None:
                     raise NotCompiled(f"{type_name}.{name}: restricted relation")
+                reads.append(ReadWhen(target.spec.name, column.name, path))
                 target_type = object_type.fields[name].type
-                plan = self._node(target, target_type, sub, collect, depth=depth + 1, reads=[])
+                plan = self._node(target, target_type, sub, collect, path=(*path, key), reads=reads)
                 fields.append((key, RelationPlan(column.name, column.references[1], target, plan)))
-                reads.append(ReadWhen(target.spec.name, column.name))
             elif name in types.reverses:
                 source, column = types.reverses[name]
                 if column.access != PUBLIC or not _public(source) or column.references is None:
                     raise NotCompiled(f"{type_name}.{name}: restricted list")
+                reads.append(ReadWhen(source.spec.name, None, path))
                 link = (column.name, column.references[1])
                 field = object_type.fields[name]
                 conn = self._connection(
-                    source, field, sub, collect, type_name, link, depth + 1, reads=[]
+                    source, field, sub, collect, type_name, link, (*path, key), reads
                 )
                 fields.append((key, conn))
-                reads.append(ReadWhen(source.spec.name, None))
             else:
                 raise NotCompiled(f"{type_name}.{name}: not a field the planner knows")
         return NodePlan(tuple(fields))

@@ -5,7 +5,8 @@ order, `LIMIT size + 1`: the same rows Repository.page reads) and, over it, each
 the cursor and the window's size; one aggregate over those builds the connection object. Nested
 connections and relations are correlated scalar subqueries of the row they hang from, so the whole
 answer is one statement, whatever its depth. The first column is the JSON text; the others say
-which nested datasets were read (shapes.ReadWhen).
+which nested datasets were read (shapes.ReadWhen): for a field beneath the root rows, whether
+some root row leads, level by level, to a row it runs for (`_reached`).
 """
 
 from __future__ import annotations
@@ -111,8 +112,12 @@ def root_statement(
         # it did not find the row in, which a citation of the null answer names
         found = statement.subquery("cg_found")
         one = select(literal(1).label("one")).subquery("cg_one")
-        return select(*found.c, *latest).select_from(one.outerjoin(found, true()))
-    return statement.add_columns(*latest)
+        statement = select(*found.c, *latest).select_from(one.outerjoin(found, true()))
+    else:
+        statement = statement.add_columns(*latest)
+    if not dialect.parses(statement):
+        raise Unsupported("nested deeper than the engine's parser takes")
+    return statement
 
 
 def latest_version(dataset: str, n: int) -> ColumnElement[Any]:
@@ -139,15 +144,10 @@ def _root(
         return _groups(root, dialect)
     window, size = _window(root, parent=None)
     kept = window.c[RANK] <= size
-    flags: list[ColumnElement[Any]] = [
-        func.max(
-            case(
-                (kept if r.column is None else and_(kept, window.c[r.column].is_not(None)), 1),
-                else_=0,
-            )
-        )
-        for r in reads
-    ]
+    flags: list[ColumnElement[Any]] = []
+    for read in reads:
+        node, path = _part_node(root, read.path)
+        flags.append(func.max(case((and_(kept, _reached(node, path, window, read)), 1), else_=0)))
     if audit_rows:
         flags.append(func.max(case((kept, 1), else_=0)))
     if owner is not None:
@@ -169,7 +169,9 @@ def _lookup(
 ) -> Select[Any]:
     table = visible_rows(root.table, at_version=root.at_version)
     flags: list[ColumnElement[Any]] = [
-        literal(1) if r.column is None else case((table.c[r.column].is_not(None), 1), else_=0)
+        literal(1)
+        if r.column is None and not r.path
+        else case((_reached(root.node, r.path, table, r), 1), else_=0)
         for r in reads
     ]
     if audit_rows:
@@ -212,10 +214,52 @@ def _group_object(
     return dialect.obj(pairs)
 
 
-def _window(conn: Connection, parent: FromClause | None) -> tuple[FromClause, int]:
-    """The ranked window of a connection, and its page size."""
+def _reached(
+    node: Obj, path: Sequence[str], row: FromClause, read: ReadWhen
+) -> ColumnElement[bool]:
+    """Whether the field of `read` runs under `row`, whose object is `node`: `path` leads from
+    it to the field's object through relations (a row found) and lists (a row kept on the
+    page), as today's resolvers run a nested field only for the rows its parent gave."""
+    if not path:
+        return true() if read.column is None else row.c[read.column].is_not(None)
+    value = dict(node.fields)[path[0]]
+    if isinstance(value, RowOf):
+        target = visible_rows(value.table, at_version=value.at_version).alias()
+        found = (
+            select(literal(1))
+            .select_from(target)
+            .where(target.c[value.key] == row.c[value.column])
+            .where(_reached(value.node, path[1:], target, read))
+            .correlate(row)
+        )
+        return found.exists()
+    if isinstance(value, Connection):
+        inner, rest = _part_node(value, path[1:])
+        size, _backwards, _cursor = window_of(value.query)
+        page = _page(value, parent=row).limit(size).subquery()
+        kept = select(literal(1)).select_from(page).where(_reached(inner, rest, page, read))
+        return kept.exists()
+    raise ValueError(f"{path[0]!r} leads to no rows: {value!r}")
+
+
+def _part_node(conn: Connection, path: Sequence[str]) -> tuple[Obj, Sequence[str]]:
+    """The node object a path into a connection names (`nodes`, or `edges` and its `node`),
+    and the rest of the path."""
+    part = dict(conn.parts)[path[0]]
+    if isinstance(part, Nodes):
+        return part.node, path[1:]
+    if isinstance(part, Edges):
+        node = dict(part.fields)[path[1]]
+        if isinstance(node, Obj):
+            return node, path[2:]
+    raise ValueError(f"{path[:2]!r} names no node of the connection")
+
+
+def _page(conn: Connection, parent: FromClause | None) -> Select[Any]:
+    """A connection's rows from its cursor in page order, without a limit: the window reads
+    one more than the page size (is there more?), a read beneath its rows the page alone."""
     query, table = conn.query, visible_rows(conn.table, at_version=conn.at_version)
-    size, backwards, cursor = window_of(query)
+    _size, backwards, cursor = window_of(query)
     rows = _filtered(table, query.filter)
     if cursor is not None:
         rows = rows.where(seek(table, query.order, cursor, backwards=backwards))
@@ -227,8 +271,14 @@ def _window(conn: Connection, parent: FromClause | None) -> tuple[FromClause, in
         if parent is None:
             raise ValueError("a linked connection needs the row it hangs from")
         rows = rows.where(table.c[conn.link[0]] == parent.c[conn.link[1]]).correlate(parent)
-    page = rows.order_by(*order_by(table, query.order, reverse=backwards)).limit(size + 1)
-    window = page.subquery()
+    return rows.order_by(*order_by(table, query.order, reverse=backwards))
+
+
+def _window(conn: Connection, parent: FromClause | None) -> tuple[FromClause, int]:
+    """The ranked window of a connection, and its page size."""
+    query = conn.query
+    size, backwards, _cursor = window_of(query)
+    window = _page(conn, parent).limit(size + 1).subquery()
     ranked = select(
         window,
         func.row_number()

@@ -135,12 +135,17 @@ class ReadWhen:
 
     Today's resolvers note a dataset when a nested field resolves for some row (a relation only
     for a row whose reference is not null): the statement reports the same, so access records
-    and cache entries name the same datasets on both paths.
+    and cache entries name the same datasets on both paths. A field nested deeper runs only for
+    the rows its parent levels gave: a row that a relation found, a row kept on a list's page.
     """
 
     dataset: str
     column: str | None
     """The current row's reference column that must not be null; None: any row will do."""
+    path: tuple[str, ...] = ()
+    """Where the field is: the response keys from the root field's value to the object that
+    holds it (`("nodes", "district")`; `()` in a lookup's own row). emit follows them through
+    the bound tree, from the root rows through each level's rows."""
 
 
 @dataclass(frozen=True, slots=True)
