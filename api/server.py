@@ -1,7 +1,8 @@
 """The production server behind `citygraph serve`: uvicorn, one process per worker.
 
 uvicorn with httptools and uvloop was chosen over granian on this machine's figures
-(docs/serving.md). With more than one worker, uvicorn's supervisor binds the socket once and
+(docs/serving.md); its httptools protocol sends each response's head and body in one write
+(api.coalescing). With more than one worker, uvicorn's supervisor binds the socket once and
 starts that many processes accepting on it; each builds its own app from the environment
 (`app_from_environment`), so each has its own database pools, its own audit chain (chain ids
 name the process) and its own audit shipper. SIGTERM or SIGINT to the supervisor sends SIGTERM to
@@ -23,6 +24,7 @@ import os
 import signal
 import threading
 from collections.abc import Mapping
+from typing import Any
 
 import structlog
 import uvicorn
@@ -74,6 +76,16 @@ def stop_with_supervisor() -> None:
     threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
+def http_protocol() -> Any:
+    """httptools with a response's head and body in one write (api.coalescing), when
+    httptools is installed; else uvicorn's choice (h11)."""
+    try:
+        from api.coalescing import CoalescingHttpTools
+    except ImportError:  # no httptools wheel for this platform
+        return "auto"
+    return CoalescingHttpTools
+
+
 def environment_of(overrides: Mapping[str, object]) -> dict[str, str]:
     """The CITYGRAPH_* variables that give a worker the command line's settings."""
     return {
@@ -93,7 +105,7 @@ def run(settings: Settings, overrides: Mapping[str, object]) -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        http="auto",  # httptools when installed, else h11
+        http=http_protocol(),
         loop="auto",  # uvloop when installed, else asyncio's
         log_level=settings.log_level,
         log_config=None,  # ours (api.logs), not uvicorn's
