@@ -8,7 +8,7 @@ The decisions schema.as_of makes for today's resolvers, taken once per root fiel
 - `asOf` (a version id or a time) reads every dataset at the version current then, resolved by
   one statement on the versions table before the field's own (storage.versions.numbers_as_of).
 
-A dataset read at a version is read through its statement parameter (storage.compiled.emit's
+A dataset read at a version is read through its statement parameter (storage.compiled.objects'
 `visible_rows` and `version_key`), so a statement is built once for every version. What today's
 path refuses (an unknown version, a time before the first one, `asOf` reaching a dataset without
 history, a cursor of another version) is handed back to it, and it answers with its own error.
@@ -31,7 +31,7 @@ from schema.as_of import CURRENT, Snapshot, read_as_of, record
 from schema.compiled.plans import HandBack, NotCompiled, RootPlan
 from schema.context import CityContext
 from schema.errors import BadInput
-from storage.compiled.emit import version_key
+from storage.compiled.objects import version_key
 from storage.paging import InvalidCursor, cursor_version
 from storage.repository import Repository
 from storage.versions import numbers_as_of

@@ -1,7 +1,7 @@
 """What one compiled statement builds: a tree of JSON objects over tables, bound and ready.
 
 The tree is plain data (printable, comparable), made per request by schema.compiled.binder from a
-cached plan and the request's arguments; storage.compiled.emit turns it into one SELECT.
+cached plan and the request's arguments; storage.compiled.emit turns it into one SELECT (storage.compiled.objects writes its objects).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class RowOf:
     column: str
     node: Obj
     at_version: bool = False
-    """Read at the dataset version the statement's parameter names (emit.visible_rows)."""
+    """Read at the dataset version the statement's parameter names (objects.visible_rows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,7 @@ class Connection:
     sort_kinds: tuple[ValueKind, ...] = ()
     """The kinds of `query.order`'s columns, for the cursors."""
     at_version: bool = False
-    """Read at the dataset version the statement's parameter names (emit.visible_rows)."""
+    """Read at the dataset version the statement's parameter names (objects.visible_rows)."""
     shows_version: bool = False
     """Cursors carry that version, `<cursor>.<version>` (schema.as_of.cursor_shows)."""
 
@@ -126,7 +126,7 @@ class Lookup:
     value: object
     node: Obj
     at_version: bool = False
-    """Read at the dataset version the statement's parameter names (emit.visible_rows)."""
+    """Read at the dataset version the statement's parameter names (objects.visible_rows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +158,7 @@ class Groups:
     query: AggregateQuery
     fields: tuple[tuple[str, object], ...]
     at_version: bool = False
-    """Read at the dataset version the statement's parameter names (emit.visible_rows)."""
+    """Read at the dataset version the statement's parameter names (objects.visible_rows)."""
 
 
 Root = Connection | Lookup | Groups
