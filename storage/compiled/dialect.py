@@ -124,13 +124,16 @@ class Dialect:
         return _joined(parts)
 
     def array(
-        self, value: ColumnElement[Any], *, where: ColumnElement[bool], order: Sequence[Any]
+        self, value: ColumnElement[Any], *, where: ColumnElement[bool] | None, order: Sequence[Any]
     ) -> ColumnElement[Any]:
-        """A JSON array of `value` over the rows meeting `where`, in `order`; [] for none."""
+        """A JSON array of `value` over the rows meeting `where` (None: every row), in `order`;
+        [] for none."""
         separator: ColumnElement[Any] = literal_column("','")
         if order:  # PostgreSQL's `string_agg(x, ',' ORDER BY ...)`
             separator = aggregate_order_by(separator, *order)
-        items = func.string_agg(_json(value), separator).filter(where)
+        items: ColumnElement[Any] = func.string_agg(_json(value), separator)
+        if where is not None:
+            items = func.string_agg(_json(value), separator).filter(where)
         return _joined(
             [
                 literal_column("'['"),
@@ -228,11 +231,12 @@ class SQLiteDialect(Dialect):
         return func.json_object(*args)
 
     def array(
-        self, value: ColumnElement[Any], *, where: ColumnElement[bool], order: Sequence[Any]
+        self, value: ColumnElement[Any], *, where: ColumnElement[bool] | None, order: Sequence[Any]
     ) -> ColumnElement[Any]:
         # no ORDER BY inside aggregates before SQLite 3.44: the rows come in the order of the
-        # ordered subquery they are read from (emit orders it)
-        return func.json_group_array(value).filter(where)
+        # ordered subquery they are read from (storage.compiled.objects orders it)
+        items = func.json_group_array(value)
+        return items if where is None else items.filter(where)
 
     def boolean(self, condition: ColumnElement[bool]) -> ColumnElement[Any]:
         return case((condition, func.json("true")), else_=func.json("false"))

@@ -27,7 +27,6 @@ from sqlalchemy.sql.expression import FromClause
 
 from storage.compiled.dialect import Dialect, Unsupported
 from storage.compiled.objects import (
-    RANK,
     connection,
     filtered,
     object_of,
@@ -107,8 +106,8 @@ def _root(
         return _lookup(root, dialect, reads, audit_rows, owner)
     if isinstance(root, Groups):
         return _groups(root, dialect)
-    window, size = window_of_connection(root, parent=None)
-    kept = window.c[RANK] <= size
+    frame = window_of_connection(root, parent=None)
+    window, kept = frame.rows, frame.shown
     flags: list[ColumnElement[Any]] = []
     for read in reads:
         node, path = part_node(root, read.path)
@@ -117,11 +116,9 @@ def _root(
         flags.append(func.max(case((kept, 1), else_=0)))
     if owner is not None:
         column = window.c[owner]
-        subjects = dialect.array(
-            column, where=and_(kept, column.is_not(None)), order=[window.c[RANK]]
-        )
+        subjects = dialect.array(column, where=and_(kept, column.is_not(None)), order=frame.order)
         flags.append(dialect.text(subjects))
-    answer = connection(root, window, size, dialect, parent=None)
+    answer = connection(root, frame, dialect, parent=None)
     return select(dialect.text(answer).label("answer"), *flags).select_from(window)
 
 

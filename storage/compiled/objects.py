@@ -1,15 +1,17 @@
 """The JSON of rows: objects, forward relations and connections, as SQL expressions.
 
-A connection is two nested subqueries: the window (`visible_rows`, the seek past the cursor, the
-order, `LIMIT size + 1`: the same rows Repository.page reads) and, over it, each row's rank from
-the cursor and the window's size; one aggregate over those builds the connection object. Nested
-connections and relations are correlated scalar subqueries of the row they hang from
+A connection is an aggregate over its window: the rows `Repository.page` reads (`visible_rows`,
+the seek past the cursor, the order, the page size). Without `pageInfo` that is all, the rows a
+hand-written statement would read. With it, the window reads one row more (is there more?) and
+ranks each row from the cursor, and counts itself, for `hasNextPage` and the page's cursors.
+Nested connections and relations are correlated scalar subqueries of the row they hang from
 (storage.compiled.emit puts a root field's together in one statement).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -25,6 +27,7 @@ from sqlalchemy import (
     literal_column,
     null,
     select,
+    true,
 )
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.expression import FromClause
@@ -113,10 +116,35 @@ def page_rows(conn: Connection, parent: FromClause | None) -> Select[Any]:
     return rows.order_by(*order_by(table, query.order, reverse=backwards))
 
 
-def window_of_connection(conn: Connection, parent: FromClause | None) -> tuple[FromClause, int]:
-    """The ranked window of a connection, and its page size."""
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A connection's rows as its aggregate reads them."""
+
+    rows: FromClause
+    size: int
+    """The page size."""
+    kept: ColumnElement[bool] | None
+    """Which rows the page shows: all but the one read past the page to know whether there is
+    more; None when no such row was read (every row is shown)."""
+    order: list[ColumnElement[Any]]
+    """The answer's order, for aggregates that take one (PostgreSQL's)."""
+
+    @property
+    def shown(self) -> ColumnElement[bool]:
+        return true() if self.kept is None else self.kept
+
+
+def window_of_connection(conn: Connection, parent: FromClause | None) -> Window:
+    """A connection's window. With `pageInfo`, one row more than the page (is there more?), and
+    each row's rank from the cursor and the window's size; without, the page alone: the same
+    rows, read the way a hand-written statement would (no window functions, no extra row)."""
     query = conn.query
     size, backwards, _cursor = window_of(query)
+    if not any(isinstance(part, PageInfo) for _, part in conn.parts):
+        page = page_rows(conn, parent).limit(size).subquery()
+        if backwards:  # read from the far end: back in answer order for SQLite's aggregates
+            page = select(page).order_by(*order_by(page, query.order)).subquery()
+        return Window(page, size, None, order_by(page, query.order))
     window = page_rows(conn, parent).limit(size + 1).subquery()
     ranked = select(
         window,
@@ -127,22 +155,18 @@ def window_of_connection(conn: Connection, parent: FromClause | None) -> tuple[F
     )
     # rows in answer order (SQLite's aggregates read them in this order)
     rank = ranked.selected_columns[RANK]
-    return ranked.order_by(rank.desc() if backwards else rank.asc()).subquery(), size
+    rows = ranked.order_by(rank.desc() if backwards else rank.asc()).subquery()
+    ordered = rows.c[RANK].desc() if backwards else rows.c[RANK].asc()
+    return Window(rows, size, rows.c[RANK] <= size, [ordered])
 
 
 def connection(
-    conn: Connection,
-    window: FromClause,
-    size: int,
-    dialect: Dialect,
-    parent: FromClause | None,
+    conn: Connection, frame: Window, dialect: Dialect, parent: FromClause | None
 ) -> ColumnElement[Any]:
-    """The connection object: an aggregate over its ranked window."""
+    """The connection object: an aggregate over its window."""
     query, table = conn.query, visible_rows(conn.table, at_version=conn.at_version)
     _size, backwards, cursor = window_of(query)
-    rank = window.c[RANK]
-    kept = rank <= size
-    order = [rank.desc() if backwards else rank.asc()]
+    window, size, kept, order = frame.rows, frame.size, frame.kept, frame.order
     more = func.count() > size
     edge_cursor = (
         dialect.cursor([window.c[k.column] for k in query.order], conn.sort_kinds)
@@ -172,8 +196,12 @@ def connection(
             if (query.after is not None or query.before is not None) and conn.link is None:
                 pairs.append((name, total))
             else:
-                pairs.append((name, case((func.count().filter(kept) > 0, total), else_=0)))
+                shown = func.count() if kept is None else func.count().filter(kept)
+                pairs.append((name, case((shown > 0, total), else_=0)))
         elif isinstance(part, PageInfo):
+            if kept is None:
+                raise ValueError("pageInfo needs the ranked window")
+            rank = window.c[RANK]
             last = case((window.c[SIZE] < size, window.c[SIZE]), else_=size)
             first_rank, last_rank = (last, 1) if backwards else (1, last)
             info: list[tuple[str, ColumnElement[Any]]] = []
@@ -253,6 +281,6 @@ def value_of(value: Value, row: FromClause, dialect: Dialect) -> ColumnElement[A
             .scalar_subquery()
         )
         return dialect.nested(found)
-    window, size = window_of_connection(value, parent=row)
-    answer = connection(value, window, size, dialect, parent=row)
-    return dialect.nested(select(answer).select_from(window).correlate(row).scalar_subquery())
+    frame = window_of_connection(value, parent=row)
+    answer = connection(value, frame, dialect, parent=row)
+    return dialect.nested(select(answer).select_from(frame.rows).correlate(row).scalar_subquery())

@@ -704,6 +704,29 @@ async def test_a_compiled_root_field_costs_one_statement(backend: Backend) -> No
     await both_paths_agree(backend, NESTED, {"first": 5}, ANONYMOUS)
 
 
+@pytest.mark.parametrize("direction", ["first", "last"])
+async def test_a_page_without_page_info_reads_the_page_alone(
+    backend: Backend, direction: str
+) -> None:
+    """No `pageInfo`: no row past the page (is there more?) and no ranking window, the rows of a
+    hand-written statement, in the same order either way; with it, both are back."""
+    engines = list(backend.city.databases.engines())
+    lean = f"{{ bikeStations({direction}: 4) {{ totalCount nodes {{ id }} }} }}"
+    ranked = f"{{ bikeStations({direction}: 4) {{ pageInfo {{ hasNextPage }} nodes {{ id }} }} }}"
+    statements = []
+    for query in (lean, ranked):
+        with StatementCounter(iter(engines)) as counted:
+            data, _context = await compiled_answer(backend, query, ANONYMOUS)
+        (statement,) = counted.statements
+        statements.append(statement.lower())
+        ids = [n["id"] for n in data["bikeStations"]["nodes"]]
+        numbers = range(4) if direction == "first" else range(26, 30)
+        assert ids == [f"S{n:03d}" for n in numbers]
+        await both_paths_agree(backend, query, {}, ANONYMOUS)
+    assert "row_number" not in statements[0]
+    assert "row_number" in statements[1]
+
+
 async def test_a_field_the_planner_does_not_know_falls_back_alone(backend: Backend) -> None:
     """A restricted list next to a public one: the public one compiles, the other runs as today."""
     query = "{ bikeStations(first: 2) { nodes { id } } residents(first: 2) { nodes { id } } }"
