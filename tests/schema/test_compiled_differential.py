@@ -46,7 +46,7 @@ from tests.schema.conftest import CATALOG, GATEWAY, Backend
 
 GRAPH = GATEWAY._schema
 QUERY = GRAPH.query_type
-EXAMPLES = int(os.environ.get("CITYGRAPH_DIFFERENTIAL_EXAMPLES", "120"))
+EXAMPLES = int(os.environ.get("CITYGRAPH_DIFFERENTIAL_EXAMPLES", "200"))
 DEPTH = 2
 """Levels of relations and lists generated beneath a root field's rows."""
 
