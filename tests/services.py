@@ -71,6 +71,15 @@ def missing(component: str, reason: str, *, environ: Mapping[str, str] | None = 
     pytest.skip(f"{component} unavailable: {reason}")
 
 
+def engine_url(request: pytest.FixtureRequest, sqlite_file: Path) -> str:
+    """The database of a test parametrized over ["sqlite", "postgres"]: the SQLite file
+    `sqlite_file`, or a fresh PostgreSQL database (dropped after the test)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{sqlite_file}"
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    return url
+
+
 def postgres_admin_url() -> str:
     """libpq URL of the maintenance database on the PostgreSQL server that tests may use."""
     return os.environ.get(POSTGRES_ENV, DEFAULT_POSTGRES)

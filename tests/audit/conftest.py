@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from audit.records import AccessRecord
 from storage.engines import make_engine
 from storage.migrate import upgrade
+from tests.services import engine_url
 
 KEY = bytes(range(32))
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -47,10 +48,7 @@ def record(n: int, **overrides: object) -> AccessRecord:
 @pytest.fixture(params=["sqlite", "postgres"])
 async def log_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """An empty log with its triggers, on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"
-    else:
-        url = request.getfixturevalue("fresh_postgres_url")
+    url = engine_url(request, tmp_path / "audit.db")
     engine = make_engine(url)
     await upgrade(engine, ["audit"])
     yield engine

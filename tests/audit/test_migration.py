@@ -13,14 +13,12 @@ from audit.store import ChainAppender, metadata
 from storage.engines import make_engine
 from storage.migrate import upgrade
 from tests.audit.conftest import KEY, record
+from tests.services import engine_url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path}/migrated.db"
-    url: str = request.getfixturevalue("fresh_postgres_url")
-    return url
+    return engine_url(request, tmp_path / "migrated.db")
 
 
 async def test_the_audit_branch_matches_the_tables_and_refuses_updates(database_url: str) -> None:

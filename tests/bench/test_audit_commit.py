@@ -9,14 +9,12 @@ import pytest
 from audit.verify import verify
 from bench.audit_commit import KEY, contenders, drive
 from storage.engines import make_engine
+from tests.services import engine_url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
-    url: str = request.getfixturevalue("fresh_postgres_url")
-    return url
+    return engine_url(request, tmp_path / "log.db")
 
 
 async def test_every_contender_commits_records_that_verify(log_url: str, tmp_path: Path) -> None:

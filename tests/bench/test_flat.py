@@ -12,14 +12,12 @@ from bench.flat import fill_residents, measure, prepare, report, resident_id
 from schema.city import City, builtin_specs
 from schema.datasets import Catalog
 from storage.engines import Databases
+from tests.services import engine_url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path}/city.db"
-    url: str = request.getfixturevalue("fresh_postgres_url")
-    return url
+    return engine_url(request, tmp_path / "city.db")
 
 
 async def test_the_generator_replaces_the_rows_with_ids_in_key_order(database_url: str) -> None:

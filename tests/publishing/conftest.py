@@ -19,6 +19,7 @@ from schema.gateway import build_gateway_schema
 from schema.ingest import ImportReport
 from schema.publishing import load_catalog, publish
 from storage.engines import Databases
+from tests.services import engine_url
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "street-trees" / "manifest.toml"
 
@@ -211,10 +212,7 @@ async def engine_workspace(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[Workspace]:
     """A workspace on each engine: for what the engines must answer alike."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'city' / 'city.db'}"
-    else:
-        url = request.getfixturevalue("fresh_postgres_url")
+    url = engine_url(request, tmp_path / "city" / "city.db")
     databases = Databases(url)
     await City(Catalog(builtin_specs()), databases).migrate()
     yield Workspace(tmp_path, tmp_path / "city", databases)

@@ -15,6 +15,7 @@ import pytest
 from schema.manifest_reading import load_manifest
 from storage.engines import Databases
 from tests.publishing.conftest import EXAMPLE, Workspace
+from tests.services import engine_url
 
 CSV = EXAMPLE.parent / "trees.csv"
 
@@ -67,10 +68,7 @@ def test_the_example_is_small_synthetic_and_inside_paris() -> None:
 @pytest.fixture(params=["sqlite", "postgres"])
 async def published(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Workspace]:
     """The example published into a fresh city, with three districts, on each engine."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'city' / 'city.db'}"
-    else:
-        url = request.getfixturevalue("fresh_postgres_url")
+    url = engine_url(request, tmp_path / "city" / "city.db")
     ws = Workspace(tmp_path, tmp_path / "city", Databases(url))
     await ws.seed_districts()
     report = await ws.publish(EXAMPLE)

@@ -15,6 +15,7 @@ from schema.context import CityContext
 from schema.datasets import Catalog
 from schema.gateway import QueryLimits, build_gateway_schema
 from storage.engines import Databases
+from tests.services import engine_url
 
 CATALOG = Catalog(builtin_specs())
 GATEWAY = build_gateway_schema(CATALOG, QueryLimits(page_default=10, page_max=100))
@@ -228,10 +229,7 @@ async def fill(city: City) -> None:
 @pytest.fixture(params=["sqlite", "postgres"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Backend]:
     """The fixture city on each engine; PostgreSQL gets a database of its own."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/city.db"
-    else:
-        url = request.getfixturevalue("fresh_postgres_url")
+    url = engine_url(request, tmp_path / "city.db")
     city = City(CATALOG, Databases(url))
     await fill(city)
     yield Backend(request.param, city)

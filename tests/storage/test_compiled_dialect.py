@@ -35,6 +35,7 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 from storage.compiled.dialect import Dialect, dialect_named
 from storage.engines import make_engine
 from storage.paging import encode_cursor
+from tests.services import engine_url
 
 METADATA = MetaData()
 MOMENTS = Table(
@@ -56,10 +57,7 @@ NUMBERS = Table(
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/moments.db"
-    else:
-        url = request.getfixturevalue("fresh_postgres_url")
+    url = engine_url(request, tmp_path / "moments.db")
     made = make_engine(url)
     async with made.begin() as conn:
         await conn.run_sync(METADATA.create_all)

@@ -25,6 +25,7 @@ from storage.migrate import pending, upgrade
 from storage.revisions import branches, lineage
 from storage.versions import VERSIONS, history_table
 from tests.publishing.conftest import BENCHES_CSV, manifest_data, to_toml
+from tests.services import engine_url
 
 CATALOG = Catalog(builtin_specs())
 SERVICES = ("auth", "audit", "loads")
@@ -46,10 +47,7 @@ APPEND_ONLY = {
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path}/migrated.db"
-    url: str = request.getfixturevalue("fresh_postgres_url")
-    return url
+    return engine_url(request, tmp_path / "migrated.db")
 
 
 def every_model() -> MetaData:

@@ -18,6 +18,7 @@ from sqlalchemy import Column, Date, Integer, MetaData, String, Table
 from storage.engines import make_engine
 from storage.paging import SortKey, decode_cursor, encode_cursor, total_order
 from storage.repository import PageQuery, Repository
+from tests.services import engine_url
 
 TEXT = String().with_variant(String(collation="C"), "postgresql")  # byte order, like SQLite
 METADATA = MetaData()
@@ -56,10 +57,7 @@ order_strategy = st.lists(
 @pytest.fixture(params=["sqlite", "postgres"])
 async def repository(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Repository]:
     """The `paged` table on each engine."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/paged.db"
-    else:
-        url = request.getfixturevalue("fresh_postgres_url")
+    url = engine_url(request, tmp_path / "paged.db")
     engine = make_engine(url)
     async with engine.begin() as conn:
         await conn.run_sync(METADATA.create_all)
