@@ -154,7 +154,7 @@ def _groups(root: Groups, dialect: Dialect) -> Select[Any]:
     grouped = aggregate_statement(rows, root.query).subquery()
     group = _group_object(root.fields, grouped, dialect)
     order = order_by(grouped, [SortKey(c) for c in root.query.group_by])
-    groups = dialect.array(group, where=true(), order=order)
+    groups = dialect.array(group, where=None, order=order)
     return select(dialect.text(groups).label("answer"), func.count()).select_from(grouped)
 
 
