@@ -12,19 +12,18 @@ from collections.abc import Callable
 from typing import Any
 
 from graphql import (
-    FieldNode,
     GraphQLField,
     GraphQLObjectType,
     GraphQLOutputType,
-    get_named_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList
 
-from auth.policy import NOT_PERSONAL, OWN_ROWS, can_read, is_citizen
+from auth.policy import OWN_ROWS, is_citizen
 from auth.principal import Principal
 from auth.scopes import PUBLIC
 from schema.access import list_owner
 from schema.aggregates import MEASURES
+from schema.compiled.decisions import Access, allowed, public
 from schema.compiled.fields import (
     AGGREGATE_ARGUMENTS,
     AS_OF,
@@ -45,6 +44,13 @@ from schema.compiled.plans import (
     RelationPlan,
     RootPlan,
 )
+from schema.compiled.selections import (
+    CollectSubfields,
+    fields_of,
+    known_arguments,
+    object_type_of,
+    only_node,
+)
 from schema.datasets import ColumnSpec
 from schema.objects import DatasetTypes
 from storage.compiled.shapes import (
@@ -60,9 +66,6 @@ from storage.compiled.shapes import (
 PAGE_INFO_FIELDS: frozenset[str] = frozenset(
     {"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"}
 )
-
-CollectSubfields = Callable[[GraphQLObjectType, FieldDetailsList], Any]
-"""graphql-core's executor's `collect_subfields`: fragments, `@skip`/`@include` applied."""
 
 
 class Planner:
@@ -107,7 +110,7 @@ class Planner:
         principal: Principal,
     ) -> RootPlan:
         """The plan of one root field for this principal, or NotCompiled."""
-        node = _only_node(details)
+        node = only_node(details)
         name = node.name.value
         root = self.fields.roots.get(name)
         if root is None or root.types.stub:
@@ -117,16 +120,16 @@ class Planner:
         # a citizen's lookup reads the row as theirs: the statement gives its owner, and a row of
         # anyone else's is handed back to today's path, which refuses it (schema.compiled.compiler)
         owner_checked = root.kind == "one" and own_rows
-        if not _allowed(principal, spec.meta.access, own_rows=own_rows):
+        if not allowed(principal, spec.meta.access, own_rows=own_rows):
             raise NotCompiled(f"{name}: denied (today's path says why)")
-        access = _Access(principal, own_rows)
+        access = Access(principal, own_rows)
         field = root_type.fields[name]
         reads: list[ReadWhen] = []
         if root.kind == "aggregate":
             return RootPlan(self._aggregate(root.types, field, details, collect, root_type), ())
         if root.kind == "one":
             pk = spec.primary_key[0]
-            if not _known_arguments(field, frozenset({pk.name, AS_OF})):
+            if not known_arguments(field, frozenset({pk.name, AS_OF})):
                 raise NotCompiled(f"{name}: arguments the planner does not know")
             node_plan = self._node(
                 root.types, field.type, details, collect, path=(), reads=reads, access=access
@@ -156,22 +159,22 @@ class Planner:
         root_type: GraphQLObjectType,
     ) -> AggregatePlan:
         """Public aggregates: their groups, keys and measures over public columns."""
-        node = _only_node(details)
-        if types.spec.restricted or not _known_arguments(field, AGGREGATE_ARGUMENTS):
+        node = only_node(details)
+        if types.spec.restricted or not known_arguments(field, AGGREGATE_ARGUMENTS):
             raise NotCompiled(f"{node.name.value}: restricted, or unknown arguments")
-        group_type = _object_type(field.type)
+        group_type = object_type_of(field.type)
         fields: list[tuple[str, Any]] = []
-        for key, sub in _fields(collect, group_type, details):
-            name = _only_node(sub).name.value
+        for key, sub in fields_of(collect, group_type, details):
+            name = only_node(sub).name.value
             if name == "__typename":
                 fields.append((key, Constant(group_type.name)))
             elif name == "count":
                 fields.append((key, "count"))
             elif name == "key" or name in MEASURES:
-                part_type = _object_type(group_type.fields[name].type)
+                part_type = object_type_of(group_type.fields[name].type)
                 columns: list[tuple[str, Constant | ColumnSpec]] = []
-                for column_key, column_sub in _fields(collect, part_type, sub):
-                    column_name = _only_node(column_sub).name.value
+                for column_key, column_sub in fields_of(collect, part_type, sub):
+                    column_name = only_node(column_sub).name.value
                     if column_name == "__typename":
                         columns.append((column_key, Constant(part_type.name)))
                         continue
@@ -194,24 +197,24 @@ class Planner:
         link: tuple[str, str] | None,
         path: tuple[str, ...],
         reads: list[ReadWhen],
-        access: _Access | None = None,
+        access: Access | None = None,
     ) -> ConnectionPlan:
         """A connection at `path` (the response keys to it from the root field's value; `()`:
         the root field); `access` only for the root's."""
-        node = _only_node(details)
-        if not _known_arguments(field, LIST_ARGUMENTS):
+        node = only_node(details)
+        if not known_arguments(field, LIST_ARGUMENTS):
             raise NotCompiled(f"{node.name.value}: arguments the planner does not know")
-        conn_type = _object_type(field.type)
+        conn_type = object_type_of(field.type)
         parts: list[tuple[str, Any]] = []
-        for key, sub in _fields(collect, conn_type, details):
-            name = _only_node(sub).name.value
+        for key, sub in fields_of(collect, conn_type, details):
+            name = only_node(sub).name.value
             sub_type = conn_type.fields[name].type if name != "__typename" else None
             if name == "__typename":
                 parts.append((key, Constant(conn_type.name)))
             elif name == "totalCount":
                 parts.append((key, "totalCount"))
             elif name == "pageInfo" and sub_type is not None:
-                parts.append((key, self._page_info(_object_type(sub_type), sub, collect)))
+                parts.append((key, self._page_info(object_type_of(sub_type), sub, collect)))
             elif name == "nodes" and sub_type is not None:
                 plan = self._node(
                     types, sub_type, sub, collect, path=(*path, key), reads=reads, access=access
@@ -229,8 +232,8 @@ class Planner:
         self, info_type: GraphQLObjectType, details: FieldDetailsList, collect: CollectSubfields
     ) -> PageInfo:
         fields: list[tuple[str, PageInfoField | Constant]] = []
-        for key, sub in _fields(collect, info_type, details):
-            name = _only_node(sub).name.value
+        for key, sub in fields_of(collect, info_type, details):
+            name = only_node(sub).name.value
             if name == "__typename":
                 fields.append((key, Constant(info_type.name)))
             elif name in PAGE_INFO_FIELDS:
@@ -247,12 +250,12 @@ class Planner:
         collect: CollectSubfields,
         path: tuple[str, ...],
         reads: list[ReadWhen],
-        access: _Access | None,
+        access: Access | None,
     ) -> EdgesPlan:
-        edge_type = _object_type(edges_type)
+        edge_type = object_type_of(edges_type)
         fields: list[tuple[str, Any]] = []
-        for key, sub in _fields(collect, edge_type, details):
-            name = _only_node(sub).name.value
+        for key, sub in fields_of(collect, edge_type, details):
+            name = only_node(sub).name.value
             if name == "__typename":
                 fields.append((key, Constant(edge_type.name)))
             elif name == "cursor":
@@ -276,7 +279,7 @@ class Planner:
         *,
         path: tuple[str, ...],
         reads: list[ReadWhen],
-        access: _Access | None = None,
+        access: Access | None = None,
     ) -> NodePlan:
         """A node's fields: columns, `__typename`, relations and lists, at any depth.
 
@@ -286,11 +289,11 @@ class Planner:
         read when the principal may read them (and noted for the record); beneath the root
         rows only public relations, lists and columns compile.
         """
-        object_type = _object_type(node_type)
+        object_type = object_type_of(node_type)
         type_name = object_type.name
         fields: list[tuple[str, Any]] = []
-        for key, sub in _fields(collect, object_type, details):
-            name = _only_node(sub).name.value
+        for key, sub in fields_of(collect, object_type, details):
+            name = only_node(sub).name.value
             column = self.fields.columns.get((type_name, name))
             if name == "__typename":
                 fields.append((key, Constant(type_name)))
@@ -305,11 +308,11 @@ class Planner:
                 fields.append((key, Scalar(column.name, kind)))
             elif name in types.relations and types.relations[name][1].stub:
                 column, target = types.relations[name]
-                target_type = _object_type(object_type.fields[name].type)
+                target_type = object_type_of(object_type.fields[name].type)
                 fields.append((key, self._reference(column, target, target_type, sub, collect)))
             elif name in types.relations:
                 column, target = types.relations[name]
-                if column.access != PUBLIC or not _public(target) or column.references is None:
+                if column.access != PUBLIC or not public(target) or column.references is None:
                     raise NotCompiled(f"{type_name}.{name}: restricted relation")
                 reads.append(ReadWhen(target.spec.name, column.name, path))
                 target_type = object_type.fields[name].type
@@ -317,7 +320,7 @@ class Planner:
                 fields.append((key, RelationPlan(column.name, column.references[1], target, plan)))
             elif name in types.reverses:
                 source, column = types.reverses[name]
-                if column.access != PUBLIC or not _public(source) or column.references is None:
+                if column.access != PUBLIC or not public(source) or column.references is None:
                     raise NotCompiled(f"{type_name}.{name}: restricted list")
                 reads.append(ReadWhen(source.spec.name, None, path))
                 link = (column.name, column.references[1])
@@ -347,8 +350,8 @@ class Planner:
         if column.access != PUBLIC or key_column is None or kind is None:
             raise NotCompiled(f"{target_type.name}: a reference not compiled")
         fields: list[tuple[str, Constant | Scalar]] = []
-        for key, sub in _fields(collect, target_type, details):
-            name = _only_node(sub).name.value
+        for key, sub in fields_of(collect, target_type, details):
+            name = only_node(sub).name.value
             if name == "__typename":
                 fields.append((key, Constant(target_type.name)))
             elif name == key_column.field_name:
@@ -356,64 +359,3 @@ class Planner:
             else:  # the stub's lists of this subgraph's rows: today's path
                 raise NotCompiled(f"{target_type.name}.{name}: not a reference's key")
         return KeyOf(column.name, Obj(tuple(fields)))
-
-
-class _Access:
-    """The principal's decisions on the root rows' restricted columns, and what they read."""
-
-    def __init__(self, principal: Principal, own_rows: bool) -> None:
-        self.principal = principal
-        self.own_rows = own_rows
-        self.row_fields: set[str] = set()
-
-    def allows(self, column: ColumnSpec) -> bool:
-        return _allowed(self.principal, column.access, own_rows=self.own_rows)
-
-
-def _allowed(principal: Principal, access: str, *, own_rows: bool) -> bool:
-    """Whether `principal` may read data marked `access` whatever the row (auth.policy).
-
-    A citizen's decision depends on whose row it is: only their own rows (filtered by
-    schema.access.row_filter) are decided here; anyone else's decision never depends on the row.
-    """
-    if access == PUBLIC:
-        return True
-    if is_citizen(principal):
-        return own_rows and can_read(principal, access, owner=OWN_ROWS) is None
-    return can_read(principal, access, owner=NOT_PERSONAL) is None
-
-
-def _public(types: DatasetTypes) -> bool:
-    return types.spec.meta.access == PUBLIC and not types.stub
-
-
-def _only_node(details: FieldDetailsList) -> FieldNode:
-    """The field node of a response key; fields merged from several nodes must agree, and do
-    (validation), but deferred or fragment-variable fields are left to today's path."""
-    for item in details:
-        if item.defer_usage is not None or item.fragment_variable_values is not None:
-            raise NotCompiled("deferred fields or fragment variables")
-    return details[0].node
-
-
-def _object_type(kind: GraphQLOutputType) -> GraphQLObjectType:
-    named = get_named_type(kind)
-    if not isinstance(named, GraphQLObjectType):
-        raise NotCompiled(f"{named}: not an object type")
-    return named
-
-
-def _fields(
-    collect: CollectSubfields, object_type: GraphQLObjectType, details: FieldDetailsList
-) -> list[tuple[str, FieldDetailsList]]:
-    collected = collect(object_type, details)
-    if collected.new_defer_usages:
-        raise NotCompiled("@defer")
-    if not collected.grouped_field_set:
-        raise NotCompiled("every field skipped")  # `{}`: not worth a dialect's empty object
-    return list(collected.grouped_field_set.items())
-
-
-def _known_arguments(field: GraphQLField, known: frozenset[str]) -> bool:
-    """Whether the compiler knows every argument of `field`."""
-    return set(field.args) <= known
