@@ -306,12 +306,13 @@ class Planner:
                         raise NotCompiled(f"{type_name}.{name}: restricted here")
                     access.row_fields.add(f"{type_name}.{name}")
                 fields.append((key, Scalar(column.name, kind)))
-            elif name in types.relations and types.relations[name][1].stub:
-                column, target = types.relations[name]
-                target_type = object_type_of(object_type.fields[name].type)
-                fields.append((key, self._reference(column, target, target_type, sub, collect)))
             elif name in types.relations:
                 column, target = types.relations[name]
+                if target.stub:  # another subgraph's entity: its key, read from this row
+                    target_type = object_type_of(object_type.fields[name].type)
+                    reference = self._reference(column, target, target_type, sub, collect)
+                    fields.append((key, reference))
+                    continue
                 if column.access != PUBLIC or not public(target) or column.references is None:
                     raise NotCompiled(f"{type_name}.{name}: restricted relation")
                 reads.append(ReadWhen(target.spec.name, column.name, path))

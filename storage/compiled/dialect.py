@@ -112,6 +112,8 @@ class Dialect:
     name = "postgresql"
     max_object_pairs = 50
     """Kept from json_build_object's limit (100 arguments): one object, at most 50 members."""
+    zoned_when_stored = True
+    """A DateTime column with a zone is read back with it (asyncpg: timestamptz, aware UTC)."""
 
     def obj(self, pairs: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
         if not pairs:
@@ -131,9 +133,8 @@ class Dialect:
         separator: ColumnElement[Any] = literal_column("','")
         if order:  # PostgreSQL's `string_agg(x, ',' ORDER BY ...)`
             separator = aggregate_order_by(separator, *order)
-        items: ColumnElement[Any] = func.string_agg(_json(value), separator)
-        if where is not None:
-            items = func.string_agg(_json(value), separator).filter(where)
+        aggregated = func.string_agg(_json(value), separator)
+        items = aggregated if where is None else aggregated.filter(where)
         return _joined(
             [
                 literal_column("'['"),
@@ -193,12 +194,13 @@ class Dialect:
 
     def utc_offset(self, column: ColumnElement[Any]) -> str:
         """What `isoformat()` writes after the values today's path reads from a datetime column:
-        asyncpg reads a timestamptz as an aware UTC datetime, a timestamp as a naive one."""
+        `+00:00` for sqlmodel's UTCDateTime, which gives every value its zone; for a plain
+        DateTime, what the driver reads (`zoned_when_stored`)."""
         kind = column.type
         if isinstance(kind, UTCDateTime):
             return UTC_OFFSET
         if isinstance(kind, DateTime):  # plain: another TypeDecorator may read it its own way
-            return UTC_OFFSET if kind.timezone else ""
+            return UTC_OFFSET if kind.timezone and self.zoned_when_stored else ""
         raise Unsupported(f"a datetime column of type {kind!r}")
 
     def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -223,6 +225,8 @@ class SQLiteDialect(Dialect):
 
     name = "sqlite"
     max_object_pairs = 1_000
+    zoned_when_stored = False
+    """SQLite keeps a datetime as naive text in UTC, read back naive whatever the column says."""
 
     def obj(self, pairs: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
         args: list[ColumnElement[Any]] = []
@@ -277,16 +281,6 @@ class SQLiteDialect(Dialect):
 
     def text(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
         return value
-
-    def utc_offset(self, column: ColumnElement[Any]) -> str:
-        """SQLite keeps a datetime as naive text in UTC, read back naive, but for sqlmodel's
-        UTCDateTime, which gives it back its zone."""
-        kind = column.type
-        if isinstance(kind, UTCDateTime):
-            return UTC_OFFSET
-        if isinstance(kind, DateTime):  # plain: another TypeDecorator may read it its own way
-            return ""
-        raise Unsupported(f"a datetime column of type {kind!r}")
 
     def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         # the stored text parsed as SQLAlchemy reads it, written by Python (storage.engines)

@@ -98,8 +98,9 @@ def part_node(conn: Connection, path: Sequence[str]) -> tuple[Obj, Sequence[str]
 
 
 def page_rows(conn: Connection, parent: FromClause | None) -> Select[Any]:
-    """A connection's rows from its cursor in page order, without a limit: the window reads
-    one more than the page size (is there more?), a read beneath its rows the page alone."""
+    """A connection's rows from its cursor in page order, without a limit: the window adds
+    it (one more than the page size when `pageInfo` asks whether there is more), and a read
+    beneath its rows the page's own (emit._reached)."""
     query, table = conn.query, visible_rows(conn.table, at_version=conn.at_version)
     _size, backwards, cursor = window_of(query)
     rows = filtered(table, query.filter)

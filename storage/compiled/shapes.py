@@ -1,7 +1,8 @@
 """What one compiled statement builds: a tree of JSON objects over tables, bound and ready.
 
 The tree is plain data (printable, comparable), made per request by schema.compiled.binder from a
-cached plan and the request's arguments; storage.compiled.emit turns it into one SELECT (storage.compiled.objects writes its objects).
+cached plan and the request's arguments; storage.compiled.emit turns it into one SELECT, whose
+objects, relations and connections storage.compiled.objects writes.
 """
 
 from __future__ import annotations
