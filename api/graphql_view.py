@@ -54,6 +54,7 @@ from api.exchange import (
     new_exchange,
 )
 from api.limits import BodyTooLarge
+from api.responses import SubResponse, answer_of
 from audit.hook import RequestAudit, Started, error_codes
 from auth.principal import ANONYMOUS, Principal
 from schema.as_of import CURRENT
@@ -326,10 +327,8 @@ class CityGraphQL(GraphQL[CityContext, None]):
         return context
 
     async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
-        sub_response = await super().get_sub_response(request)
         # the negotiated type travels with the sub-response to create_response
-        sub_response.media_type = negotiate(request.headers.get("accept"))
-        return sub_response
+        return SubResponse(negotiate(request.headers.get("accept")))
 
     def is_request_allowed(self, request: Any) -> bool:
         if request.method not in ("GET", "POST"):
@@ -444,13 +443,5 @@ class CityGraphQL(GraphQL[CityContext, None]):
         if isinstance(response_data, dict) and "data" not in response_data:
             codes = {e["extensions"]["code"] for e in response_data.get("errors") or ()}  # type: ignore[index]
             status = 500 if INTERNAL in codes else 400
-        response = Response(
-            self.encode_json(response_data),
-            status_code=status,
-            media_type=sub_response.media_type or JSON,
-        )
-        response.headers.raw.extend(sub_response.headers.raw)
-        response.headers["Vary"] = "Accept"
-        if sub_response.background:
-            response.background = sub_response.background
-        return response
+        body = self.encode_json(response_data)
+        return answer_of(body, status, sub_response, sub_response.media_type or JSON)
