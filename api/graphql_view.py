@@ -8,15 +8,17 @@
   stack trace: malformed JSON, a body that is not one JSON object (batches included), a missing
   or mistyped parameter, oversize variables (400); a mutation over GET (405); an unsupported
   content type (415). Anything unexpected is logged and answered 500 INTERNAL_SERVER_ERROR.
-- Every error leaving the view has a code, and no "Did you mean" hint: graphql-core adds hints to
-  variable coercion errors too, and a hint names fields and types (restricted ones included).
+- Every error leaving the view has a code, and no "Did you mean" hint (api.graphql_errors).
+- Every request leaves an access record, committed before a restricted read's answer leaves
+  (api.view_audit).
+- An operation the compiled path answered whole is answered again by the compiled lane
+  (api.compiled_lane), without GraphQL execution.
 - GraphiQL is served to browsers (GET with Accept text/html and no query).
 """
 
 from __future__ import annotations
 
 import copy
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -24,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -33,7 +34,6 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
-from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from api.citing import citable
@@ -53,9 +53,11 @@ from api.exchange import (
     negotiate,
     new_exchange,
 )
+from api.graphql_errors import INTERNAL, format_errors
 from api.limits import BodyTooLarge
 from api.responses import SubResponse, answer_of
-from audit.hook import RequestAudit, Started, error_codes
+from api.view_audit import secured, spool_record
+from audit.hook import RequestAudit, Started
 from auth.principal import ANONYMOUS, Principal
 from schema.as_of import CURRENT
 from schema.city import City
@@ -65,39 +67,7 @@ if TYPE_CHECKING:
     from api.citing import Citer
     from api.traffic import Traffic
 
-INTERNAL = "INTERNAL_SERVER_ERROR"
-_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
-
 log = structlog.get_logger("citygraph.http")
-
-
-def error_code(error: GraphQLError, *, pre_execution: bool, request_error: bool) -> str:
-    """The code of an error as sent: its own, else one by where it happened."""
-    code = (error.extensions or {}).get("code")
-    if isinstance(code, str):
-        return code
-    if isinstance(error, GraphQLSyntaxError):
-        return "GRAPHQL_PARSE_FAILED"
-    if request_error and not pre_execution:
-        # no path and no data, yet past validation: graphql-core refused the variables
-        return "BAD_USER_INPUT"
-    return INTERNAL
-
-
-def format_errors(result: ExecutionResult) -> tuple[list[dict[str, Any]], bool]:
-    """The errors of a result as sent (coded, without hints), and whether they are request errors."""
-    errors = result.errors or []
-    pre_execution = isinstance(result, PreExecutionError)
-    # an error without a path happened before any field ran: the request itself is wrong
-    request_error = bool(errors) and result.data is None and all(e.path is None for e in errors)
-    formatted = []
-    for error in errors:
-        entry: dict[str, Any] = dict(error.formatted)
-        entry["message"] = _SUGGESTION.sub("", error.message)
-        code = error_code(error, pre_execution=pre_execution, request_error=request_error)
-        entry["extensions"] = {**(error.extensions or {}), "code": code}
-        formatted.append(entry)
-    return formatted, request_error
 
 
 class CityGraphQL(GraphQL[CityContext, None]):
@@ -150,7 +120,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
             refused = RequestError(500, "Unexpected error.", code=INTERNAL)
             response = error_response(refused, negotiate(request.headers.get("accept")))
         if self.audit is not None:
-            self.audit_response(request, response, started, codes)
+            spool_record(self.audit, request, response, started, codes)
         try:
             await response(scope, receive, send)
         finally:
@@ -158,73 +128,16 @@ class CityGraphQL(GraphQL[CityContext, None]):
             # a cycle per request that only the cyclic collector would free (pauses under load)
             scope.pop(EXCHANGE, None)
 
-    # Audit (DESIGN section 4) ---------------------------------------------------------------
+    # Audit (DESIGN section 4): api.view_audit --------------------------------------------------
 
     def record_refused(self, scope: Scope, status: int, code: str) -> None:
         """Record a `/graphql` request that a middleware refused before it reached the view."""
         if self.audit is None or scope.get("path") != "/graphql":
             return
         request = Request(scope)
-        self.audit_response(
-            request, Response(status_code=status), exchange_of(request).started, [code]
+        spool_record(
+            self.audit, request, Response(status_code=status), exchange_of(request).started, [code]
         )
-
-    def audit_response(
-        self, request: Request, response: Response, started: Started, codes: list[str]
-    ) -> None:
-        """Spool the request's access record, unless it was committed before execution ended.
-
-        Runs before the response is sent: a crash after this loses no record of a sent response.
-        """
-        if self.audit is None:
-            return
-        exchange = exchange_of(request)
-        context = exchange.context
-        if context is not None and context.audit_committed:
-            return
-        if not codes and response.status_code >= 500:
-            codes = [INTERNAL]
-        self.audit.spool(
-            self.audit.record(
-                context=context,
-                status=response.status_code,
-                started=started,
-                client_ip=request.client.host if request.client else None,
-                codes=codes,
-                request_id=exchange.request_id,
-                principal=exchange.principal,
-                datasets=exchange.cached_datasets,
-            )
-        )
-
-    async def audit_execution(
-        self,
-        request: Request,
-        context: CityContext,
-        result: ExecutionResult,
-        rerun: Callable[[], Awaitable[ExecutionResult]],
-    ) -> ExecutionResult:
-        """After execution, before any byte is sent: a restricted read's record is committed now.
-
-        If it cannot be, the operation runs again with every restricted read refused
-        (AUDIT_UNAVAILABLE, schema.access), so public fields are still served, and the record of
-        that second run is spooled like any other.
-        """
-        if self.audit is None:
-            return result
-        context.error_codes = error_codes(result.errors)
-        if not context.restricted:
-            return result
-        if await self.audit.secure(context, 200, exchange_of(request).started):
-            context.audit_committed = True
-            return result
-        context.restricted, context.audit_unavailable = False, True
-        context.subjects.clear()
-        context.fields_read.clear()
-        context.denials.clear()
-        result = await rerun()
-        context.error_codes = error_codes(result.errors)
-        return result
 
     async def serve(self, request: Request) -> Response:
         """The response: through api.traffic (limits, persisted queries, cache) when it is set."""
@@ -407,7 +320,8 @@ class CityGraphQL(GraphQL[CityContext, None]):
                 operation_extensions=request_data.extensions,
             )
 
-        result = await self.audit_execution(request, context, result, rerun)
+        if self.audit is not None:
+            result = await secured(self.audit, request, context, result, rerun)
         self.learn(request_data, context, result)  # before a citation makes `data` its bytes
         if self.citer is not None:
             result = await self.citer.settle(context, result, rerun, variables=variables)

@@ -28,7 +28,8 @@ from api.exports.plan import dataset_query, plan_export
 from api.exports.recording import ExportRecord
 from api.exports.refusals import Refused
 from api.exports.walk import Walk
-from api.graphql_view import INTERNAL, CityGraphQL
+from api.graphql_errors import INTERNAL
+from api.graphql_view import CityGraphQL
 from api.limits import BodyTooLarge
 from api.settings import Settings
 from schema.context import CityContext

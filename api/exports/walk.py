@@ -10,7 +10,7 @@ from strawberry.types.graphql import OperationType
 
 from api.exports.plan import Plan
 from api.exports.refusals import Refused
-from api.graphql_view import format_errors
+from api.graphql_errors import format_errors
 from schema.context import CityContext
 from schema.loaders import Loaders
 
