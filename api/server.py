@@ -109,4 +109,7 @@ def run(settings: Settings, overrides: Mapping[str, object]) -> None:
         loop="auto",  # uvloop when installed, else asyncio's
         log_level=settings.log_level,
         log_config=None,  # ours (api.logs), not uvicorn's
+        # its access log is off (api.logs: the audit is ours); uvicorn would still build each
+        # line's client and path for it, 2.4% of a 20-row page's CPU, unless told here
+        access_log=False,
     )

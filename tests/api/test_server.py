@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.server import environment_of
+from api.server import environment_of, run
 from api.settings import Settings
 from auth.keys import KeyStore
 from tests.audit.helpers import PURPOSE, log_rows, read_log, settings_for, token
@@ -35,6 +35,16 @@ def test_command_line_settings_reach_the_workers_through_the_environment() -> No
         "CITYGRAPH_PORT": "8123",
         "CITYGRAPH_WORKERS": "2",
     }
+
+
+def test_uvicorn_builds_no_access_log_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ours is the audit (api.logs disables uvicorn's); uvicorn must not build lines for it."""
+    given: dict[str, object] = {}
+    monkeypatch.setattr("api.server.uvicorn.run", lambda *a, **kw: given.update(kw))
+    monkeypatch.setattr("api.server.os.environ", {})  # run() writes the workers' environment
+    run(Settings(), {})
+    assert given["access_log"] is False
+    assert given["log_config"] is None
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
