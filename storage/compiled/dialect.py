@@ -192,6 +192,12 @@ class Dialect:
     def text(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
         return cast(value, Text)
 
+    def answer(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A root field's JSON as the driver should hand it over. PostgreSQL: its UTF-8 bytes
+        (`bytea`), which asyncpg copies as they are, where text is decoded to a str that the
+        response then encodes back to UTF-8: 7 µs of a 12 kB page's 41 µs of client CPU."""
+        return func.convert_to(cast(value, Text), literal_column("'UTF8'"))
+
     def utc_offset(self, column: ColumnElement[Any]) -> str:
         """What `isoformat()` writes after the values today's path reads from a datetime column:
         `+00:00` for sqlmodel's UTCDateTime, which gives every value its zone; for a plain
@@ -281,6 +287,9 @@ class SQLiteDialect(Dialect):
 
     def text(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
         return value
+
+    def answer(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        return value  # sqlite3 reads text as a str whatever it is asked
 
     def datetime_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         # the stored text parsed as SQLAlchemy reads it, written by Python (storage.engines)

@@ -2,10 +2,10 @@
 
 The root rows (a page, a lookup, groups) and their JSON (storage.compiled.objects: objects,
 relations and connections, nested as correlated subqueries of the row they hang from) make one
-statement, whatever its depth. The first column is the JSON text; the others say which nested
-datasets were read (shapes.ReadWhen): for a field beneath the root rows, whether some root row
-leads, level by level, to a row it runs for (`_reached`); then the access record's facts and the
-latest versions of the datasets read live.
+statement, whatever its depth. The first column is the JSON (on PostgreSQL its UTF-8 bytes:
+Dialect.answer); the others say which nested datasets were read (shapes.ReadWhen): for a field
+beneath the root rows, whether some root row leads, level by level, to a row it runs for
+(`_reached`); then the access record's facts and the latest versions of the datasets read live.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def _root(
         subjects = dialect.array(column, where=and_(kept, column.is_not(None)), order=frame.order)
         flags.append(dialect.text(subjects))
     answer = connection(root, frame, dialect, parent=None)
-    return select(dialect.text(answer).label("answer"), *flags).select_from(window)
+    return select(dialect.answer(answer).label("answer"), *flags).select_from(window)
 
 
 def _lookup(
@@ -143,7 +143,7 @@ def _lookup(
     rows = filtered(table, None).where(table.c[root.key] == root.value)
     node = object_of(root.node, table, dialect)
     return rows.with_only_columns(
-        dialect.text(node).label("answer"), *flags, maintain_column_froms=True
+        dialect.answer(node).label("answer"), *flags, maintain_column_froms=True
     )
 
 
@@ -155,7 +155,7 @@ def _groups(root: Groups, dialect: Dialect) -> Select[Any]:
     group = _group_object(root.fields, grouped, dialect)
     order = order_by(grouped, [SortKey(c) for c in root.query.group_by])
     groups = dialect.array(group, where=None, order=order)
-    return select(dialect.text(groups).label("answer"), func.count()).select_from(grouped)
+    return select(dialect.answer(groups).label("answer"), func.count()).select_from(grouped)
 
 
 def _group_object(

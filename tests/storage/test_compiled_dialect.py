@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     delete,
     insert,
+    literal_column,
     select,
     text,
 )
@@ -190,3 +191,18 @@ async def test_postgresql_does_not_always_write_a_float_s_shortest_digits(
         await engine.dispose()
     assert float(shown) == value
     assert shown == "6.2956358392869456e+16" != repr(value)
+
+
+async def test_an_answer_arrives_as_its_utf8_bytes_on_postgresql(engine: AsyncEngine) -> None:
+    """PostgreSQL hands a root field's JSON over as bytes (nothing for the server to decode and
+    encode again); sqlite3 as a str. Either way, the same JSON."""
+    dialect = _dialect(engine)
+    json = '{"name":"Rue de l\'Église, côté Nord"}'
+    answer = dialect.answer(literal_column("'" + json.replace("'", "''") + "'"))
+    async with engine.connect() as conn:
+        got = (await conn.execute(select(answer))).scalar_one()
+    if engine.dialect.name == "postgresql":
+        assert isinstance(got, bytes)
+        assert got.decode() == json
+    else:
+        assert got == json
