@@ -120,7 +120,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
             refused = RequestError(500, "Unexpected error.", code=INTERNAL)
             response = error_response(refused, negotiate(request.headers.get("accept")))
         if self.audit is not None:
-            spool_record(self.audit, request, response, started, codes)
+            spool_record(self.audit, request, response.status_code, started, codes)
         try:
             await response(scope, receive, send)
         finally:
@@ -135,9 +135,7 @@ class CityGraphQL(GraphQL[CityContext, None]):
         if self.audit is None or scope.get("path") != "/graphql":
             return
         request = Request(scope)
-        spool_record(
-            self.audit, request, Response(status_code=status), exchange_of(request).started, [code]
-        )
+        spool_record(self.audit, request, status, exchange_of(request).started, [code])
 
     async def serve(self, request: Request) -> Response:
         """The response: through api.traffic (limits, persisted queries, cache) when it is set."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import Response
 from strawberry.types import ExecutionResult
 
 from api.exchange import exchange_of
@@ -25,19 +24,20 @@ from schema.context import CityContext
 
 
 def spool_record(
-    audit: RequestAudit, request: Request, response: Response, started: Started, codes: list[str]
+    audit: RequestAudit, request: Request, status: int, started: Started, codes: list[str]
 ) -> None:
-    """Spool the request's access record, unless it was committed before execution ended."""
+    """Spool the record of a request answered with `status`, unless it was committed before
+    execution ended."""
     exchange = exchange_of(request)
     context = exchange.context
     if context is not None and context.audit_committed:
         return
-    if not codes and response.status_code >= 500:
+    if not codes and status >= 500:
         codes = [INTERNAL]
     audit.spool(
         audit.record(
             context=context,
-            status=response.status_code,
+            status=status,
             started=started,
             client_ip=request.client.host if request.client else None,
             codes=codes,

@@ -5,7 +5,8 @@ datetime column (naive, timezone=True, sqlmodel's UTCDateTime), when each engine
 writes them in SQL, then the text is Python's `isoformat()` of the value SQLAlchemy reads from
 that column, and the cursor is storage.paging's encoding of it; on PostgreSQL whatever the
 session's time zone. Given floats of every sort (integral, tiny, huge, NaN, infinities, -0.0),
-SQLite's cursors over them too; PostgreSQL writes none, and the last test shows why.
+SQLite's cursors over them too; PostgreSQL writes none, and a test shows why. A root field's
+JSON arrives from PostgreSQL as its UTF-8 bytes, from SQLite as a str.
 """
 
 from __future__ import annotations
