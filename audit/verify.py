@@ -79,14 +79,15 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def check_row(row: Any, side: set[tuple[str, str]], body: dict[str, Any]) -> str | None:
-    """Why the copied columns of a row disagree with its body, or None."""
+def check_row(row: Any, side: list[tuple[str, str]], body: dict[str, Any]) -> str | None:
+    """Why the copied columns of a row, or its access rows (`side`, sorted), disagree with its
+    body, or None. A pair twice in `side` disagrees: it would count twice in the auditors' counts."""
     for name in COPIED:
         if getattr(row, name) != body.get(name):
             return f"column {name} does not match the signed body"
     if _utc(row.at) != datetime.fromisoformat(body["at"]):
         return "column at does not match the signed body"
-    expected = {(kind, v) for kind, name in KINDS.items() for v in body.get(name, [])}
+    expected = sorted((kind, v) for kind, name in KINDS.items() for v in body.get(name, []))
     if side != expected:
         return "its subject, dataset or department rows do not match the signed body"
     return None

@@ -82,6 +82,20 @@ async def test_a_removed_subject_row_is_found(log_engine: AsyncEngine) -> None:
     assert "subject, dataset or department rows" in reason
 
 
+async def test_a_repeated_access_row_is_found(log_engine: AsyncEngine) -> None:
+    # no key makes a row unique, and an INSERT needs no rights beyond the application's: a
+    # repeated department row would count a read twice in the auditors' counts per department
+    (chain,) = await filled(log_engine)
+    await tamper(
+        log_engine,
+        "INSERT INTO audit_access (chain_id, seq, kind, value) SELECT chain_id, seq, kind, value "
+        f"FROM audit_access WHERE chain_id = '{chain}' AND seq = 5 AND kind = 'department'",
+    )
+    seq, reason = first_break(await verify(log_engine, KEY))
+    assert seq == 5
+    assert "subject, dataset or department rows" in reason
+
+
 async def test_a_deleted_record_is_found(log_engine: AsyncEngine) -> None:
     (chain,) = await filled(log_engine)
     await tamper(log_engine, f"DELETE FROM audit_log WHERE chain_id = '{chain}' AND seq = 4")

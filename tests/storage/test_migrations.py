@@ -72,7 +72,16 @@ async def differences(
 
     def diff(sync: Any) -> list[Any]:
         opts = {"compare_type": True, "include_object": mine}
-        return list(compare_metadata(MigrationContext.configure(sync, opts=opts), metadata))
+        found = list(compare_metadata(MigrationContext.configure(sync, opts=opts), metadata))
+        # alembic compares no primary keys: a key the model dropped (audit_access) or added
+        # would go unseen
+        inspector = inspect(sync)
+        for table in metadata.sorted_tables:
+            if only is None or table.name == only:
+                keyed = inspector.get_pk_constraint(table.name)["constrained_columns"]
+                if keyed != [c.name for c in table.primary_key]:
+                    found.append(("primary key", table.name, keyed))
+        return found
 
     async with engine.connect() as conn:
         return await conn.run_sync(diff)
