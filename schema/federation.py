@@ -164,7 +164,8 @@ def build_subgraph_schema(
             execution_context_class=CompiledExecutor,
         )
     # the department's own datasets compile as in the gateway; a relation to another
-    # department's entity is its key (`district { code }`), and `_entities` stays today's
+    # department's entity is its key (`district { code }`); `_entities` of one public type
+    # compiles too (schema.compiled.entities)
     subgraph.compiler = Compiler(FieldMap.of(types))
     return subgraph
 

@@ -20,6 +20,7 @@ from schema.compiled.plans import (
     AggregatePlan,
     ConnectionPlan,
     EdgesPlan,
+    EntitiesPlan,
     GroupPartPlan,
     LookupPlan,
     NodePlan,
@@ -34,6 +35,7 @@ from storage.compiled.shapes import (
     ConnectionPart,
     Constant,
     Edges,
+    Entities,
     Groups,
     Lookup,
     Nodes,
@@ -69,9 +71,15 @@ class Binder:
         """What the argument checks noted (a filter on a restricted column is a read of it),
         kept aside until the statement has answered: schema.compiled.compiler applies it."""
 
-    def root(self, plan: ConnectionPlan | LookupPlan | AggregatePlan) -> Root:
+    def root(self, plan: ConnectionPlan | LookupPlan | AggregatePlan | EntitiesPlan) -> Root:
         if isinstance(plan, AggregatePlan):
             return self.groups(plan)
+        if isinstance(plan, EntitiesPlan):
+            # the keys are no part of the tree: the statement takes them when it runs
+            spec = plan.types.spec
+            table = None if plan.types.stub else spec.table
+            at = table is not None and self._at(spec.name)
+            return Entities(table, plan.key.name, self.node(plan.node), at)
         if isinstance(plan, LookupPlan):
             args = get_argument_values(plan.field, plan.field_node, self.variables)
             table = plan.types.spec.table

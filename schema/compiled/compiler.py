@@ -19,11 +19,13 @@ from auth.principal import Principal
 from schema.aggregates import MAX_GROUPS
 from schema.as_of import observe
 from schema.compiled.binder import Binder
+from schema.compiled.entities import ENTITIES, entity_keys, entity_type
 from schema.compiled.fields import FieldMap
 from schema.compiled.planner import Planner
 from schema.compiled.plans import (
     AggregatePlan,
     Audited,
+    EntitiesPlan,
     HandBack,
     LookupPlan,
     NotCompiled,
@@ -31,7 +33,7 @@ from schema.compiled.plans import (
 )
 from schema.compiled.versions import Reading, reading
 from schema.context import CityContext
-from storage.compiled.dialect import Unsupported, dialect_named
+from storage.compiled.dialect import KEYS, Unsupported, dialect_named
 from storage.compiled.emit import root_statement
 from storage.compiled.shapes import ReadWhen, Root, value_kinds
 from storage.direct_reads import Sent, fetch_row, sent
@@ -85,6 +87,8 @@ class Prepared:
     latest version numbers, read in the same snapshot as the rows (schema.as_of.observe)."""
     reading: Reading
     """The version each dataset is read at, and what a read of it notes (schema.as_of)."""
+    given: Mapping[str, Any]
+    """Values of the statement's parameters that no plan holds: `_entities`' keys."""
 
     async def run(self, context: CityContext) -> orjson.Fragment | None:
         """The field's JSON as the database wrote it, noting what it read on `context` as
@@ -95,10 +99,11 @@ class Prepared:
         if self.sent is None:  # SQLite's JSON (or PostgreSQL's asOf: not worth telling apart)
             context.dotted_json = True
         if self.sent is not None and not self.reading.resolving:
-            row = await fetch_row(self.engine, self.sent, self.reading.parameters(context))
+            parameters = {**self.reading.parameters(context), **self.given}
+            row = await fetch_row(self.engine, self.sent, parameters)
         else:  # SQLite; or an asOf, resolved on the versions table first
             async with self.engine.connect() as conn:
-                parameters = await self.reading.settle(conn, context)
+                parameters = {**await self.reading.settle(conn, context), **self.given}
                 row = (await conn.execute(self.statement, parameters)).first()
         seen: dict[str, int | None] = {}
         if row is not None and self.versions:
@@ -107,7 +112,8 @@ class Prepared:
         audited = self.plan.audited
         if audited.owner_checked and not _nothing_or_own(row, context.principal.resident_id):
             raise NotOwnRow  # noted nothing: today's path refuses it, and notes why
-        self._read(context, self.plan.dataset, seen)
+        if self.plan.reads_root:
+            self._read(context, self.plan.dataset, seen)
         if audited.root_field is not None:
             _restricted(context, [audited.root_field])
             if audited.own_rows and context.principal.resident_id is not None:
@@ -193,17 +199,24 @@ class Compiler:
         if operation.operation is not OperationType.QUERY:
             return None
         switches = switches_of(executor.variable_values.coerced)
-        key = (id(operation), response_key, switches, principal_key(context.principal))
+        node = details[0].node
+        # `_entities` is planned per type, which its representations name
+        entity = (
+            entity_type(root_type.fields[ENTITIES], node, executor.variable_values)
+            if node.name.value == ENTITIES
+            else None
+        )
+        key = (id(operation), response_key, switches, principal_key(context.principal), entity)
         plan = self.planner.plan(
             key,
             operation,
             lambda: self.planner.root(
-                root_type, details, executor.collect_subfields, context.principal
+                root_type, details, executor.collect_subfields, context.principal, entity
             ),
         )
         if isinstance(plan, str) or context.audit_unavailable:
             return None  # without a log, today's path refuses every restricted read
-        repository = context.loaders.repositories.get(plan.dataset)
+        repository = context.loaders.repositories.get(plan.home)
         if repository is None:
             return None
         return self.bind(
@@ -240,6 +253,11 @@ class Compiler:
             )
             live = self.live_versions(plan, read)
             bound = binder.root(plan.root)
+            given = (
+                {KEYS: dialect.keys_value(entity_keys(plan.root, variables))}
+                if isinstance(plan.root, EntitiesPlan)
+                else {}
+            )
             key: StatementKey = (dialect.name, bound, plan.reads, plan.audited, live)
             built = self._statements.get(key)
             if built is None:
@@ -258,10 +276,11 @@ class Compiler:
             return None
         except Exception:
             return None
-        return Prepared(engine, *built, plan, binder.noted, live, read)
+        return Prepared(engine, *built, plan, binder.noted, live, read, given)
 
     def live_versions(self, plan: RootPlan, read: Reading) -> tuple[str, ...]:
         """The datasets with a history that a plan's statement may read live, each once: the
         statement reads their latest versions too."""
-        names = dict.fromkeys([plan.dataset, *(r.dataset for r in plan.reads)])
+        root = [plan.dataset] if plan.reads_root else []
+        names = dict.fromkeys([*root, *(r.dataset for r in plan.reads)])
         return tuple(name for name in names if name in self.versioned and not read.at(name))

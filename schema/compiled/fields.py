@@ -46,14 +46,21 @@ class FieldMap:
     roots: dict[str, RootField] = field(default_factory=dict)
     nodes: dict[str, DatasetTypes] = field(default_factory=dict)
     columns: dict[tuple[str, str], ColumnSpec] = field(default_factory=dict)
+    entities: dict[str, DatasetTypes] = field(default_factory=dict)
+    """The types `_entities` resolves (a subgraph's, stubs included), keyed on one column."""
 
     @classmethod
     def of(cls, types: dict[str, DatasetTypes]) -> FieldMap:
         """The map of a schema's dataset types (schema.objects.build_dataset_types); stubs
-        (other departments' entities in a subgraph) are no root and no node."""
+        (other departments' entities in a subgraph) are no root and no node: only their key is
+        a column, the one they answer themselves (in `_entities`)."""
         found = cls()
         for t in types.values():
+            if t.key_columns():
+                found.entities[t.spec.type_name] = t
             if t.stub:
+                for col in t.key_columns():
+                    found.columns[(t.spec.type_name, col.field_name)] = col
                 continue
             spec = t.spec
             found.roots[spec.name] = RootField("list", t)

@@ -15,6 +15,7 @@ from graphql import (
     GraphQLField,
     GraphQLObjectType,
     GraphQLOutputType,
+    get_named_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList
 
@@ -24,6 +25,7 @@ from auth.scopes import PUBLIC
 from schema.access import list_owner
 from schema.aggregates import MEASURES
 from schema.compiled.decisions import Access, allowed, public
+from schema.compiled.entities import ENTITIES
 from schema.compiled.fields import (
     AGGREGATE_ARGUMENTS,
     AS_OF,
@@ -36,6 +38,7 @@ from schema.compiled.plans import (
     Audited,
     ConnectionPlan,
     EdgesPlan,
+    EntitiesPlan,
     GroupPartPlan,
     LookupPlan,
     NodePlan,
@@ -108,10 +111,14 @@ class Planner:
         details: FieldDetailsList,
         collect: CollectSubfields,
         principal: Principal,
+        entity: str | None = None,
     ) -> RootPlan:
-        """The plan of one root field for this principal, or NotCompiled."""
+        """The plan of one root field for this principal, or NotCompiled; `entity`: the type
+        that `_entities`' representations name (schema.compiled.entities)."""
         node = only_node(details)
         name = node.name.value
+        if name == ENTITIES:
+            return self._entities(root_type.fields[name], details, collect, entity)
         root = self.fields.roots.get(name)
         if root is None or root.types.stub:
             raise NotCompiled(f"{name}: not a dataset field")
@@ -149,6 +156,37 @@ class Planner:
             owner_checked=owner_checked,
         )
         return RootPlan(plan, tuple(reads), audited)
+
+    def _entities(
+        self,
+        field: GraphQLField,
+        details: FieldDetailsList,
+        collect: CollectSubfields,
+        entity: str | None,
+    ) -> RootPlan:
+        """`_entities` of one public type, an owner's or a stub's: its node beneath each key.
+
+        Beneath the node, what compiles under a lookup's row compiles (public columns,
+        relations and lists): for a stub, its key and this subgraph's lists of rows pointing to
+        it. A stub's entities without a list are its keys echoed, which today's path answers
+        without a read (and the statement would need a database to run on).
+        """
+        types = None if entity is None else self.fields.entities.get(entity)
+        if types is None or types.spec.meta.access != PUBLIC:
+            raise NotCompiled(f"{ENTITIES}: not one public entity type")
+        (key,) = types.key_columns()
+        if key.python_type is not str:
+            raise NotCompiled(f"{ENTITIES}: {types.spec.type_name}'s key is not text")
+        union = get_named_type(field.type)
+        found = [t for t in getattr(union, "types", ()) if t.name == entity]
+        if len(found) != 1:
+            raise NotCompiled(f"{ENTITIES}: {entity} is no member of {union}")
+        (object_type,) = found
+        reads: list[ReadWhen] = []
+        node = self._node(types, object_type, details, collect, path=(), reads=reads)
+        if types.stub and not reads:
+            raise NotCompiled(f"{ENTITIES}: a stub's keys alone, echoed without a read")
+        return RootPlan(EntitiesPlan(types, field, only_node(details), key, node), tuple(reads))
 
     def _aggregate(
         self,

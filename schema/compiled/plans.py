@@ -117,6 +117,23 @@ class AggregatePlan:
 
 
 @dataclass(frozen=True, slots=True)
+class EntitiesPlan:
+    """`_entities` of one type (a subgraph's): each representation's entity, in their order.
+
+    An owner's entity is its row found by the key (null when there is none); a stub's (another
+    department's entity) is the key alone, as its resolver echoes it, with this subgraph's lists
+    beneath it. The keys are the request's, given to the statement when it runs.
+    """
+
+    types: DatasetTypes
+    field: GraphQLField
+    field_node: FieldNode
+    key: ColumnSpec
+    """The entity's key column (`@key`), text."""
+    node: NodePlan
+
+
+@dataclass(frozen=True, slots=True)
 class Audited:
     """The restricted reads of a root field that the access record must name, as today's guards
     note them (schema.access): decided when the plan is made, so only allowed reads compile."""
@@ -142,7 +159,7 @@ class Audited:
 class RootPlan:
     """A compiled root field: what it builds and which datasets it reads."""
 
-    root: ConnectionPlan | LookupPlan | AggregatePlan
+    root: ConnectionPlan | LookupPlan | AggregatePlan | EntitiesPlan
     reads: tuple[ReadWhen, ...]
     """Nested datasets, read when a row leads to them (shapes.ReadWhen)."""
     audited: Audited = Audited()
@@ -150,3 +167,14 @@ class RootPlan:
     @property
     def dataset(self) -> str:
         return self.root.types.spec.name
+
+    @property
+    def reads_root(self) -> bool:
+        """Whether the root dataset is read: all but a stub's entities, which are their keys."""
+        return not (isinstance(self.root, EntitiesPlan) and self.root.types.stub)
+
+    @property
+    def home(self) -> str:
+        """The dataset whose database runs the statement: a stub's is its first list's (the
+        planner compiles a stub's entities only when it has one)."""
+        return self.dataset if self.reads_root else self.reads[0].dataset

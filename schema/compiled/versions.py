@@ -28,7 +28,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schema.as_of import CURRENT, Snapshot, read_as_of, record
-from schema.compiled.plans import HandBack, NotCompiled, RootPlan
+from schema.compiled.plans import EntitiesPlan, HandBack, NotCompiled, RootPlan
 from schema.context import CityContext
 from schema.errors import BadInput
 from storage.compiled.objects import version_key
@@ -124,11 +124,14 @@ def reading(
     """The versions a root field reads for this request; NotCompiled when today's path would
     refuse them (or must find out by reading row by row)."""
     root = plan.dataset
-    datasets = [root, *dict.fromkeys(r.dataset for r in plan.reads if r.dataset != root)]
+    nested = dict.fromkeys(r.dataset for r in plan.reads if r.dataset != root)
+    datasets = [root, *nested] if plan.reads_root else [*nested]
     live = {d: CURRENT if d in versioned else None for d in datasets}
     node = plan.root.field_node
     given = {argument.name.value for argument in node.arguments or ()} & _VERSION_ARGUMENTS
     pins = context.pins
+    if pins is not None and isinstance(plan.root, EntitiesPlan):
+        raise NotCompiled("_entities in a citation's run: not compiled yet")
     if pins is None and not given:
         return Reading(key, root, live)
     args = get_argument_values(plan.root.field, node, variables) if given else {}

@@ -20,22 +20,26 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     DateTime,
     Float,
     Numeric,
     Text,
+    bindparam,
     case,
     cast,
     false,
     func,
     literal_column,
+    select,
     true,
     type_coerce,
 )
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.sql import ClauseElement, ColumnElement
+from sqlalchemy.sql.expression import FromClause
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.sql.sqltypes import UTCDateTime
 
@@ -53,6 +57,11 @@ KIND_CODES: dict[ValueKind, str] = {
     "average": "f",
 }
 """One letter per kind, as `citygraph_cursor` reads them."""
+
+KEYS = "cg_keys"
+"""The statement parameter that holds `_entities`' keys (`Dialect.keys`), given at run time."""
+POSITION = "cg_position"
+"""A key's place among them: the answer's order."""
 
 UTC_OFFSET = "+00:00"
 """What `isoformat()` writes after an aware UTC datetime."""
@@ -225,6 +234,20 @@ class Dialect:
         """Whether the engine's parser takes a statement this deep (PostgreSQL's stack grows)."""
         return True
 
+    def keys(self, name: str) -> FromClause:
+        """The `_entities` keys given at run time as rows: each key, under `name`, and its
+        position (`KEYS`: a text array)."""
+        given = bindparam(KEYS, type_=ARRAY(Text), required=False)
+        rows = func.unnest(given).table_valued("value", with_ordinality="position")
+        listed = rows.render_derived(name="cg_given")
+        return select(listed.c.value.label(name), listed.c.position.label(POSITION)).subquery(
+            "cg_keys"
+        )
+
+    def keys_value(self, keys: Sequence[str]) -> Any:
+        """The value of `KEYS` for these keys."""
+        return list(keys)
+
 
 class SQLiteDialect(Dialect):
     """SQLite's spelling (3.30 or later: FILTER on aggregates)."""
@@ -310,6 +333,15 @@ class SQLiteDialect(Dialect):
         except sqlite3.Error as exc:
             return "parser stack overflow" not in str(exc)
         return True  # pragma: no cover - an empty database has no table to read
+
+    def keys(self, name: str) -> FromClause:
+        # `KEYS`: a JSON array of the keys, whose index json_each gives
+        given = bindparam(KEYS, type_=Text, required=False)
+        listed = func.json_each(given).table_valued("key", "value").alias("cg_given")
+        return select(listed.c.value.label(name), listed.c.key.label(POSITION)).subquery("cg_keys")
+
+    def keys_value(self, keys: Sequence[str]) -> Any:
+        return orjson.dumps(list(keys)).decode()
 
 
 @cache

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.expression import FromClause
 
-from storage.compiled.dialect import Dialect, Unsupported
+from storage.compiled.dialect import POSITION, Dialect, Unsupported
 from storage.compiled.objects import (
     connection,
     filtered,
@@ -39,6 +39,7 @@ from storage.compiled.objects import (
 from storage.compiled.shapes import (
     Connection,
     Constant,
+    Entities,
     Groups,
     Lookup,
     Obj,
@@ -106,6 +107,8 @@ def _root(
         return _lookup(root, dialect, reads, audit_rows, owner)
     if isinstance(root, Groups):
         return _groups(root, dialect)
+    if isinstance(root, Entities):
+        return _entities(root, dialect, reads)
     frame = window_of_connection(root, parent=None)
     window, kept = frame.rows, frame.shown
     flags: list[ColumnElement[Any]] = []
@@ -145,6 +148,44 @@ def _lookup(
     return rows.with_only_columns(
         dialect.answer(node).label("answer"), *flags, maintain_column_froms=True
     )
+
+
+def _entities(root: Entities, dialect: Dialect, reads: Sequence[ReadWhen]) -> Select[Any]:
+    """The entities as a JSON array in the keys' order, then one read flag per `reads`.
+
+    The keys are rows (Dialect.keys); an owner's rows are joined to them on its key, and a key
+    without a row is null; a stub's row is the key itself, under the key column's name, which
+    its lists correlate to as to a row of its table. Each key gives an entity, duplicates too.
+    """
+    keys = dialect.keys(root.key)
+    row: FromClause = keys
+    source: FromClause = keys
+    found: ColumnElement[bool] = true()
+    if root.table is not None:
+        row = visible_rows(root.table, at_version=root.at_version)
+        source = keys.outerjoin(row, row.c[root.key] == keys.c[root.key])
+        found = row.c[root.key].is_not(None)
+    entity = object_of(root.node, row, dialect)
+    if root.table is not None:
+        entity = case((found, entity), else_=null())
+    flags = [
+        case((and_(found, _reached(root.node, read.path, row, read)), 1), else_=0).label(
+            f"cg_read_{n}"
+        )
+        for n, read in enumerate(reads)
+    ]
+    # in the keys' order: SQLite's json_group_array reads the rows as this subquery gives them
+    ordered = (
+        select(keys.c[POSITION], dialect.nested(entity).label("cg_entity"), *flags)
+        .select_from(source)
+        .order_by(keys.c[POSITION])
+        .subquery("cg_entities")
+    )
+    answer = dialect.array(
+        dialect.nested(ordered.c.cg_entity), where=None, order=[ordered.c[POSITION]]
+    )
+    read_flags = [func.max(ordered.c[f"cg_read_{n}"]) for n in range(len(reads))]
+    return select(dialect.answer(answer).label("answer"), *read_flags).select_from(ordered)
 
 
 def _groups(root: Groups, dialect: Dialect) -> Select[Any]:

@@ -131,6 +131,19 @@ class Lookup:
 
 
 @dataclass(frozen=True, slots=True)
+class Entities:
+    """`_entities`: per key given when the statement runs (`objects.KEYS`), in their order, a
+    JSON object of `node` over the row of `table` whose `key` it is (null when there is none);
+    for a stub (`table` None), over the key alone, a row whose one column is named `key`."""
+
+    table: Table | None
+    key: str
+    node: Obj
+    at_version: bool = False
+    """Read at the dataset version the statement's parameter names (objects.visible_rows)."""
+
+
+@dataclass(frozen=True, slots=True)
 class ReadWhen:
     """A dataset the answer reads when a nested field runs at least once.
 
@@ -162,7 +175,7 @@ class Groups:
     """Read at the dataset version the statement's parameter names (objects.visible_rows)."""
 
 
-Root = Connection | Lookup | Groups
+Root = Connection | Lookup | Groups | Entities
 
 
 def value_kinds(node: object) -> set[ValueKind]:

@@ -164,3 +164,66 @@ def test_a_subgraph_answers_a_learnt_read_by_its_compiled_lane(settings: Setting
     facts = [{k: r[k] for k in FACTS} for r in records]
     assert facts[0] == facts[1]
     assert facts[0]["subjects"] == [RESIDENT]
+
+
+STATIONS = """
+query Stations($representations: [_Any!]!) {
+  _entities(representations: $representations) {
+    ... on District { code bikeStations(first: 5) { nodes { id name } } }
+    ... on BikeStation { id name }
+    ... on TransitStop { id name }
+  }
+}
+"""
+
+
+def test_a_subgraph_answers_a_learnt_entities_read_by_its_compiled_lane(
+    settings: Settings,
+) -> None:
+    """The mobility subgraph compiles the router's `_entities` of districts (another
+    department's entity, with its stations): the same request again is the lane's, with the
+    same bytes and record. The lane keeps one plan per document, of the type it learnt last:
+    representations of another type, even with the same key field (stations, then transit
+    stops), go the usual way, and are answered as ever."""
+
+    def given(type_name: str, key: str, *values: str) -> dict[str, Any]:
+        return {"representations": [{"__typename": type_name, key: v} for v in values]}
+
+    districts = given("District", "code", "75101", "75199", "75101")
+    stations = given("BikeStation", "id", "S000")
+    stops = given("TransitStop", "id", "S000")
+    app = create_subgraph_app(settings, "mobility", router_secret=SECRET)
+    with TestClient(app, base_url=BASE) as client:
+        on_app_loop(client, seed_with_tables, city_of(client))
+        (view,) = (
+            r.endpoint
+            for r in client.app.routes  # type: ignore[attr-defined]
+            if isinstance(getattr(r, "endpoint", None), CityGraphQL)
+        )
+        assert view.lane is not None
+
+        def post(variables: dict[str, Any]) -> Any:
+            return client.post("/graphql", json={"query": STATIONS, "variables": variables})
+
+        first, second = post(districts), post(districts)
+        assert view.lane.answered == 1
+        station, station_again = post(stations), post(stations)
+        assert view.lane.answered == 2  # learnt again, for stations
+        stop = post(stops)
+        assert view.lane.answered == 2  # no stop is a station
+    assert second.content == first.content
+    found = first.json()["data"]["_entities"]
+    assert [e["code"] for e in found] == ["75101", "75199", "75101"]
+    assert found[1]["bikeStations"]["nodes"] == []
+    assert found[0]["bikeStations"]["nodes"]
+    assert found[0] == found[2]
+    assert station_again.content == station.content
+    assert station.json()["data"]["_entities"][0]["id"] == "S000"
+    assert stop.json()["data"]["_entities"] == [None]  # the fixture city has no transit stop
+    records = [body for _chain, body in logged(settings) if body.get("operation") == "Stations"]
+    assert len(records) == 5
+    facts = [{k: r[k] for k in FACTS} for r in records]
+    assert facts[0] == facts[1]
+    assert facts[0]["datasets"] == ["bikeStations"]
+    assert facts[2] == facts[3]
+    assert [f["datasets"] for f in facts[2:]] == [["bikeStations"]] * 2 + [["transitStops"]]

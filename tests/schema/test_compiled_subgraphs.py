@@ -4,7 +4,7 @@ A subgraph compiles its own datasets as the gateway does (tests/schema/test_comp
 generates the same operations, here over each subgraph's own types). What differs is the edge of
 the department: a relation to another department's entity (a bike station's `district` in the
 mobility subgraph) is that entity's key, read from the row itself, which the router sends to the
-owner's subgraph (`_entities`, always today's path).
+owner's subgraph (`_entities`: tests/schema/test_compiled_entities.py).
 """
 
 from __future__ import annotations
