@@ -132,7 +132,7 @@ class Lookup:
 
 @dataclass(frozen=True, slots=True)
 class Entities:
-    """`_entities`: per key given when the statement runs (`objects.KEYS`), in their order, a
+    """`_entities`: per key given when the statement runs (`dialect.KEYS`), in their order, a
     JSON object of `node` over the row of `table` whose `key` it is (null when there is none);
     for a stub (`table` None), over the key alone, a row whose one column is named `key`."""
 
