@@ -15,6 +15,7 @@ import orjson
 from hypothesis import event, given
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
+from strawberry.types import ExecutionResult
 
 from schema.context import CityContext
 from schema.federation import build_subgraph_schema
@@ -93,6 +94,11 @@ async def answer(
         values = list((result.data or {}).values())
         spliced = sum(isinstance(v, orjson.Fragment) for v in values)
         event(f"root fields compiled: {spliced} of {len(values)}")
+    return noted(result, context)
+
+
+def noted(result: ExecutionResult, context: CityContext) -> dict[str, Any]:
+    """A subgraph's answer and what it noted for the access record, as the paths must agree."""
     return {
         "data": orjson.loads(orjson.dumps(result.data)),
         "errors": sorted(
