@@ -9,9 +9,10 @@ another process's append (the shipper's) could wait out SQLite's 5 s busy timeou
 - SQLite (`sqlite_file`): the whole transaction is one call on a worker thread, on a connection
   opened for it with the engine's pragmas (storage.engines.sqlite_connect); nothing of the loop
   runs while the file is locked.
-- PostgreSQL (`RecordsetInsert`): one statement takes each table's rows as one JSON array
-  (`INSERT ... SELECT ... FROM json_populate_recordset(...)`, chained as data-modifying CTEs),
-  sent in autocommit through asyncpg (storage.direct_reads):
+- PostgreSQL (`recordset_insert`): one statement takes the log's rows as one JSON array
+  (`INSERT ... SELECT ... FROM json_populate_recordset(...)`), and makes each record's access
+  rows from its body (audit.store.postgresql_append), sent in autocommit through asyncpg
+  (storage.direct_reads):
   one round trip, atomic as any single statement is, however many records the group holds.
 - Anything else: SQLAlchemy Core (`insert_rows`).
 """
@@ -76,42 +77,28 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: list[dict[str, 
         await conn.exec_driver_sql(fast.sql, fast.rows(rows))
 
 
-@dataclass(frozen=True)
-class RecordsetInsert:
-    """PostgreSQL: rows for several tables in one statement, one JSON parameter per table.
-
-    The statement's text depends on the tables alone, so asyncpg prepares it once per
-    connection; a group of 1 or of 500 records is the same statement. Each table's rows go as
-    one JSON array (`json_populate_recordset` types them by the table's own row type): one
-    orjson call, where column arrays made asyncpg check every value of every row in Python.
-    """
-
-    sql: str
-    tables: int
-
-    def params(self, rows: Sequence[Sequence[dict[str, Any]]]) -> tuple[str, ...]:
-        """The statement's parameters: per table, its rows as a JSON array."""
-        if len(rows) != self.tables:
-            raise ValueError(f"{self.tables} tables, {len(rows)} lists of rows")
-        return tuple(orjson.dumps(table_rows).decode() for table_rows in rows)
-
-
 @cache
-def recordset_insert(tables: tuple[Table, ...], dialect: Dialect) -> RecordsetInsert:
-    """The one statement that inserts rows into each of `tables`, in that order."""
+def recordset_insert(table: Table, dialect: Dialect) -> str:
+    """PostgreSQL: the INSERT of `table`'s rows given as one JSON array (`$1`).
+
+    The statement's text depends on the table alone, so asyncpg prepares it once per
+    connection; a group of 1 or of 500 records is the same statement. The rows go as one JSON
+    array (`json_populate_recordset` types them by the table's own row type): one orjson call,
+    where column arrays made asyncpg check every value of every row in Python.
+    """
     quote = dialect.identifier_preparer.quote
-    parts = []
-    for n, table in enumerate(tables, start=1):
-        names = ", ".join(quote(c.name) for c in table.columns)
-        name = quote(table.name)
-        # our own tables' names, quoted; the rows are the parameter
-        parts.append(
-            f"INSERT INTO {name} ({names}) SELECT {names} "  # noqa: S608
-            f"FROM json_populate_recordset(NULL::{name}, ${n}::json)"
-        )
-    *first, last = parts
-    ctes = ", ".join(f"t{i} AS ({part})" for i, part in enumerate(first))
-    return RecordsetInsert(f"WITH {ctes} {last}" if ctes else last, len(tables))
+    names = ", ".join(quote(c.name) for c in table.columns)
+    name = quote(table.name)
+    # our own table's name, quoted; the rows are the parameter
+    return (
+        f"INSERT INTO {name} ({names}) SELECT {names} "  # noqa: S608
+        f"FROM json_populate_recordset(NULL::{name}, $1::json)"
+    )
+
+
+def recordset(rows: Sequence[dict[str, Any]]) -> str:
+    """`recordset_insert`'s parameter: the rows as a JSON array."""
+    return orjson.dumps(rows).decode()
 
 
 def sqlite_file(url: URL) -> str | None:

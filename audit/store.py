@@ -50,7 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from audit.bulk import RecordsetInsert, driver_insert, insert_rows, recordset_insert, sqlite_file
+from audit.bulk import driver_insert, insert_rows, recordset, recordset_insert, sqlite_file
 from audit.chain import GENESIS, canonical, link
 from audit.records import AccessRecord
 from storage import direct_reads
@@ -153,23 +153,21 @@ def access_rows(body: dict[str, Any], *, chain_id: str, seq: int) -> list[dict[s
 
 
 @cache
-def postgresql_append(dialect: Dialect) -> RecordsetInsert:
-    """PostgreSQL: the records' audit_log rows (one JSON array), and each one's audit_access
-    rows read from its own body by the same statement.
+def postgresql_append(dialect: Dialect) -> str:
+    """PostgreSQL: the records' audit_log rows (`$1`, a JSON array, `bulk.recordset`), and each
+    one's audit_access rows read from its own body by the same statement.
 
     A staff page of 100 residents is 100 access rows a record: built as dicts, encoded, sent
     and parsed back (`json_populate_recordset`) they cost the server and PostgreSQL more than
     the log row itself. Taken from the body the chain signs, they also cannot disagree with it.
     """
-    logged = recordset_insert((audit_log,), dialect)
     kinds = ", ".join(f"('{kind}', '{name}')" for kind, name in KINDS.items())
-    return RecordsetInsert(
-        f"WITH logged AS ({logged.sql} RETURNING chain_id, seq, body) "  # noqa: S608 (our constants)
+    return (
+        f"WITH logged AS ({recordset_insert(audit_log, dialect)} RETURNING chain_id, seq, body) "  # noqa: S608 (our constants)
         "INSERT INTO audit_access (chain_id, seq, kind, value) "
         "SELECT l.chain_id, l.seq, k.kind, v.value FROM logged l "
         f"CROSS JOIN (VALUES {kinds}) AS k (kind, list) "
-        "CROSS JOIN LATERAL json_array_elements_text(l.body::json -> k.list) AS v (value)",
-        logged.tables,
+        "CROSS JOIN LATERAL json_array_elements_text(l.body::json -> k.list) AS v (value)"
     )
 
 
@@ -317,7 +315,7 @@ class ChainAppender:
                 await self._reload_head(conn)
         self._head_known = False  # until this commit is known to have happened
         linked = self._link(records, self.head, side=False)
-        await direct_reads.execute(self.engine, statement.sql, statement.params([linked.rows]))
+        await direct_reads.execute(self.engine, statement, (recordset(linked.rows),))
         self.head, self._head_known = linked.head, True
 
     async def _append_core(self, records: Sequence[Prepared]) -> None:
