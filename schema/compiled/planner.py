@@ -3,6 +3,9 @@
 A plan depends on the operation, the values of the Boolean variables (they decide `@skip` and
 `@include`) and who asks; not on the other arguments, which the binder reads per request. Plans
 are cached in a bounded LRU. A plan is data: print it to see what a root field will read.
+
+The planner decides each kind of root field (a connection, a lookup, an aggregate, `_entities`)
+and who may read it; the walk beneath it is schema.compiled.walk's.
 """
 
 from __future__ import annotations
@@ -11,12 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from graphql import (
-    GraphQLField,
-    GraphQLObjectType,
-    GraphQLOutputType,
-    get_named_type,
-)
+from graphql import GraphQLField, GraphQLObjectType, get_named_type
 from graphql.execution.collect_fields import FieldDetailsList
 
 from auth.policy import OWN_ROWS, is_citizen
@@ -24,27 +22,17 @@ from auth.principal import Principal
 from auth.scopes import PUBLIC
 from schema.access import list_owner
 from schema.aggregates import MEASURES
-from schema.compiled.decisions import Access, allowed, public
+from schema.compiled.decisions import Access, allowed
 from schema.compiled.entities import ENTITIES
-from schema.compiled.fields import (
-    AGGREGATE_ARGUMENTS,
-    AS_OF,
-    LIST_ARGUMENTS,
-    FieldMap,
-    value_kind,
-)
+from schema.compiled.fields import AGGREGATE_ARGUMENTS, AS_OF, FieldMap, value_kind
 from schema.compiled.plans import (
     AggregatePlan,
     Audited,
     ConnectionPlan,
-    EdgesPlan,
     EntitiesPlan,
     GroupPartPlan,
     LookupPlan,
-    NodePlan,
-    NodesPlan,
     NotCompiled,
-    RelationPlan,
     RootPlan,
 )
 from schema.compiled.selections import (
@@ -54,21 +42,10 @@ from schema.compiled.selections import (
     object_type_of,
     only_node,
 )
+from schema.compiled.walk import Walk
 from schema.datasets import ColumnSpec
 from schema.objects import DatasetTypes
-from storage.compiled.shapes import (
-    Constant,
-    KeyOf,
-    Obj,
-    PageInfo,
-    PageInfoField,
-    ReadWhen,
-    Scalar,
-)
-
-PAGE_INFO_FIELDS: frozenset[str] = frozenset(
-    {"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"}
-)
+from storage.compiled.shapes import Constant, ReadWhen
 
 
 class Planner:
@@ -76,6 +53,7 @@ class Planner:
 
     def __init__(self, fields: FieldMap, *, capacity: int = 1_024) -> None:
         self.fields = fields
+        self.walk = Walk(fields)
         self.capacity = capacity
         self._plans: OrderedDict[tuple[Any, ...], tuple[object, RootPlan | str]] = OrderedDict()
 
@@ -138,14 +116,14 @@ class Planner:
             pk = spec.primary_key[0]
             if not known_arguments(field, frozenset({pk.name, AS_OF})):
                 raise NotCompiled(f"{name}: arguments the planner does not know")
-            node_plan = self._node(
+            node_plan = self.walk.node(
                 root.types, field.type, details, collect, path=(), reads=reads, access=access
             )
             plan: ConnectionPlan | LookupPlan | AggregatePlan = LookupPlan(
                 root.types, field, node, pk.name, node_plan
             )
         else:
-            plan = self._connection(
+            plan = self.walk.connection(
                 root.types, field, details, collect, root_type.name, None, (), reads, access
             )
         audited = Audited(
@@ -183,7 +161,7 @@ class Planner:
             raise NotCompiled(f"{ENTITIES}: {entity} is no member of {union}")
         (object_type,) = found
         reads: list[ReadWhen] = []
-        node = self._node(types, object_type, details, collect, path=(), reads=reads)
+        node = self.walk.node(types, object_type, details, collect, path=(), reads=reads)
         if types.stub and not reads:
             raise NotCompiled(f"{ENTITIES}: a stub's keys alone, echoed without a read")
         return RootPlan(EntitiesPlan(types, field, only_node(details), key, node), tuple(reads))
@@ -224,177 +202,3 @@ class Planner:
             else:
                 raise NotCompiled(f"{group_type.name}.{name}: unknown")
         return AggregatePlan(types, field, node, root_type.name, tuple(fields))
-
-    def _connection(
-        self,
-        types: DatasetTypes,
-        field: GraphQLField,
-        details: FieldDetailsList,
-        collect: CollectSubfields,
-        parent_type: str,
-        link: tuple[str, str] | None,
-        path: tuple[str, ...],
-        reads: list[ReadWhen],
-        access: Access | None = None,
-    ) -> ConnectionPlan:
-        """A connection at `path` (the response keys to it from the root field's value; `()`:
-        the root field); `access` only for the root's."""
-        node = only_node(details)
-        if not known_arguments(field, LIST_ARGUMENTS):
-            raise NotCompiled(f"{node.name.value}: arguments the planner does not know")
-        conn_type = object_type_of(field.type)
-        parts: list[tuple[str, Any]] = []
-        for key, sub in fields_of(collect, conn_type, details):
-            name = only_node(sub).name.value
-            sub_type = conn_type.fields[name].type if name != "__typename" else None
-            if name == "__typename":
-                parts.append((key, Constant(conn_type.name)))
-            elif name == "totalCount":
-                parts.append((key, "totalCount"))
-            elif name == "pageInfo" and sub_type is not None:
-                parts.append((key, self._page_info(object_type_of(sub_type), sub, collect)))
-            elif name == "nodes" and sub_type is not None:
-                plan = self._node(
-                    types, sub_type, sub, collect, path=(*path, key), reads=reads, access=access
-                )
-                parts.append((key, NodesPlan(plan)))
-            elif name == "edges" and sub_type is not None:
-                parts.append(
-                    (key, self._edges(types, sub_type, sub, collect, (*path, key), reads, access))
-                )
-            else:
-                raise NotCompiled(f"{conn_type.name}.{name}: not a connection field")
-        return ConnectionPlan(types, field, node, parent_type, tuple(parts), link)
-
-    def _page_info(
-        self, info_type: GraphQLObjectType, details: FieldDetailsList, collect: CollectSubfields
-    ) -> PageInfo:
-        fields: list[tuple[str, PageInfoField | Constant]] = []
-        for key, sub in fields_of(collect, info_type, details):
-            name = only_node(sub).name.value
-            if name == "__typename":
-                fields.append((key, Constant(info_type.name)))
-            elif name in PAGE_INFO_FIELDS:
-                fields.append((key, name))  # type: ignore[arg-type]
-            else:
-                raise NotCompiled(f"PageInfo.{name}: unknown")
-        return PageInfo(tuple(fields))
-
-    def _edges(
-        self,
-        types: DatasetTypes,
-        edges_type: GraphQLOutputType,
-        details: FieldDetailsList,
-        collect: CollectSubfields,
-        path: tuple[str, ...],
-        reads: list[ReadWhen],
-        access: Access | None,
-    ) -> EdgesPlan:
-        edge_type = object_type_of(edges_type)
-        fields: list[tuple[str, Any]] = []
-        for key, sub in fields_of(collect, edge_type, details):
-            name = only_node(sub).name.value
-            if name == "__typename":
-                fields.append((key, Constant(edge_type.name)))
-            elif name == "cursor":
-                fields.append((key, "cursor"))
-            elif name == "node":
-                node_type = edge_type.fields[name].type
-                plan = self._node(
-                    types, node_type, sub, collect, path=(*path, key), reads=reads, access=access
-                )
-                fields.append((key, plan))
-            else:
-                raise NotCompiled(f"{edge_type.name}.{name}: unknown")
-        return EdgesPlan(tuple(fields))
-
-    def _node(
-        self,
-        types: DatasetTypes,
-        node_type: GraphQLOutputType,
-        details: FieldDetailsList,
-        collect: CollectSubfields,
-        *,
-        path: tuple[str, ...],
-        reads: list[ReadWhen],
-        access: Access | None = None,
-    ) -> NodePlan:
-        """A node's fields: columns, `__typename`, relations and lists, at any depth.
-
-        `path`: the response keys from the root field's value to this node; each dataset a
-        relation or list here reads is noted in `reads` with it (shapes.ReadWhen), so the
-        statement says whether the field ran. `access`: the root rows' restricted columns are
-        read when the principal may read them (and noted for the record); beneath the root
-        rows only public relations, lists and columns compile.
-        """
-        object_type = object_type_of(node_type)
-        type_name = object_type.name
-        fields: list[tuple[str, Any]] = []
-        for key, sub in fields_of(collect, object_type, details):
-            name = only_node(sub).name.value
-            column = self.fields.columns.get((type_name, name))
-            if name == "__typename":
-                fields.append((key, Constant(type_name)))
-            elif column is not None:
-                kind = value_kind(column)
-                if kind is None:
-                    raise NotCompiled(f"{type_name}.{name}: a kind not compiled")
-                if column.access != PUBLIC:
-                    if access is None or not access.allows(column):
-                        raise NotCompiled(f"{type_name}.{name}: restricted here")
-                    access.row_fields.add(f"{type_name}.{name}")
-                fields.append((key, Scalar(column.name, kind)))
-            elif name in types.relations:
-                column, target = types.relations[name]
-                if target.stub:  # another subgraph's entity: its key, read from this row
-                    target_type = object_type_of(object_type.fields[name].type)
-                    reference = self._reference(column, target, target_type, sub, collect)
-                    fields.append((key, reference))
-                    continue
-                if column.access != PUBLIC or not public(target) or column.references is None:
-                    raise NotCompiled(f"{type_name}.{name}: restricted relation")
-                reads.append(ReadWhen(target.spec.name, column.name, path))
-                target_type = object_type.fields[name].type
-                plan = self._node(target, target_type, sub, collect, path=(*path, key), reads=reads)
-                fields.append((key, RelationPlan(column.name, column.references[1], target, plan)))
-            elif name in types.reverses:
-                source, column = types.reverses[name]
-                if column.access != PUBLIC or not public(source) or column.references is None:
-                    raise NotCompiled(f"{type_name}.{name}: restricted list")
-                reads.append(ReadWhen(source.spec.name, None, path))
-                link = (column.name, column.references[1])
-                field = object_type.fields[name]
-                conn = self._connection(
-                    source, field, sub, collect, type_name, link, (*path, key), reads
-                )
-                fields.append((key, conn))
-            else:
-                raise NotCompiled(f"{type_name}.{name}: not a field the planner knows")
-        return NodePlan(tuple(fields))
-
-    def _reference(
-        self,
-        column: ColumnSpec,
-        target: DatasetTypes,
-        target_type: GraphQLObjectType,
-        details: FieldDetailsList,
-        collect: CollectSubfields,
-    ) -> KeyOf:
-        """A subgraph's relation to another department's entity: its key, from this row.
-
-        Today's resolver answers it without a read (`DatasetTypes.reference`): nothing is noted.
-        """
-        (key_column,) = target.key_columns() or (None,)
-        kind = value_kind(column)
-        if column.access != PUBLIC or key_column is None or kind is None:
-            raise NotCompiled(f"{target_type.name}: a reference not compiled")
-        fields: list[tuple[str, Constant | Scalar]] = []
-        for key, sub in fields_of(collect, target_type, details):
-            name = only_node(sub).name.value
-            if name == "__typename":
-                fields.append((key, Constant(target_type.name)))
-            elif name == key_column.field_name:
-                fields.append((key, Scalar(column.name, kind)))
-            else:  # the stub's lists of this subgraph's rows: today's path
-                raise NotCompiled(f"{target_type.name}.{name}: not a reference's key")
-        return KeyOf(column.name, Obj(tuple(fields)))
