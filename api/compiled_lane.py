@@ -5,7 +5,9 @@ Strawberry's execution of a compiled operation still parses, validates, runs its
 builds an executor, collects the root fields and converts every argument, each time: more than
 the statement costs. An operation whose every root field the compiled path answered, without an
 error, is learnt here (`learn`), by its document and operation name, then by what the plan of each
-root field depends on: the principal's access decisions and the Boolean variables. The next
+root field depends on: the principal's access decisions, the Boolean variables and, for
+`_entities`, the type its representations name (a router sends one document for every type of
+a subgraph's entities, so one document holds a plan per type). The next
 request for it coerces its variables with graphql-core (`get_variable_values`, as execution
 would), binds each root field's plan (`Compiler.bind`: the resolvers' own argument checks; bound
 statements are kept by their variables), sends the statements and hands back the data: the view
@@ -26,13 +28,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from graphql import OperationType, get_operation_ast, parse
+from graphql import GraphQLField, OperationType, get_operation_ast, parse
 from graphql.execution.values import get_variable_values
-from graphql.language import OperationDefinitionNode
+from graphql.language import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.http import GraphQLRequestData
 
 from schema.compiled.compiler import Compiler, Prepared, principal_key, switches_of
+from schema.compiled.entities import ENTITIES, entity_type
 from schema.compiled.plans import RootPlan
 from schema.context import CityContext
 from schema.validation import variables_error
@@ -52,10 +63,41 @@ class LaneRoot:
 
 @dataclass(slots=True)
 class LaneOperation:
-    """A learnt operation: its variable definitions, and its root fields by access and switches."""
+    """A learnt operation: its variable definitions, its `_entities` fields, and its root
+    fields by access, switches and the entity types named."""
 
     operation: OperationDefinitionNode
+    entities: tuple[tuple[GraphQLField, FieldNode], ...] = ()
     roots: dict[tuple[Any, ...], tuple[LaneRoot, ...]] = field(default_factory=dict)
+
+
+def entities_of(
+    document: DocumentNode, operation: OperationDefinitionNode, schema: Any
+) -> tuple[tuple[GraphQLField, FieldNode], ...]:
+    """The operation's `_entities` root fields, in fragments too, with their definition."""
+    query = schema.query_type
+    definition = query.fields.get(ENTITIES) if query is not None else None
+    if definition is None:
+        return ()
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    found: list[tuple[GraphQLField, FieldNode]] = []
+
+    def walk(selections: SelectionSetNode, seen: frozenset[str]) -> None:
+        for selection in selections.selections:
+            if isinstance(selection, FieldNode):
+                if selection.name.value == ENTITIES:
+                    found.append((definition, selection))
+            elif isinstance(selection, InlineFragmentNode):
+                walk(selection.selection_set, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in fragments and name not in seen:
+                    walk(fragments[name].selection_set, seen | {name})
+
+    walk(operation.selection_set, frozenset())
+    return tuple(found)
 
 
 class CompiledLane:
@@ -85,17 +127,25 @@ class CompiledLane:
         key = (params.query, params.operation_name)
         found = self._operations.get(key)
         if found is None:
-            operation = get_operation_ast(parse(params.query), params.operation_name)
+            document = parse(params.query)
+            operation = get_operation_ast(document, params.operation_name)
             if operation is None or operation.operation is not OperationType.QUERY:
                 return
-            found = self._operations[key] = LaneOperation(operation)
+            entities = entities_of(document, operation, self.strawberry._schema)
+            found = self._operations[key] = LaneOperation(operation, entities)
             if len(self._operations) > self.capacity:
                 self._operations.popitem(last=False)
         variables = self._coerced(found, params.variables)
         if variables is None:
             return
-        access = (principal_key(context.principal), switches_of(variables.coerced))
-        found.roots[access] = tuple(by_key[k] for k in data)
+        found.roots[self._access(found, context, variables)] = tuple(by_key[k] for k in data)
+
+    @staticmethod
+    def _access(operation: LaneOperation, context: CityContext, variables: Any) -> tuple[Any, ...]:
+        """What the operation's plans depend on: the principal's access decisions, the Boolean
+        variables and the type each `_entities` field's representations name."""
+        types = tuple(entity_type(f, node, variables) for f, node in operation.entities)
+        return (principal_key(context.principal), switches_of(variables.coerced), types)
 
     def _coerced(self, operation: LaneOperation, variables: object) -> Any:
         inputs = variables if variables is not None else {}
@@ -121,7 +171,7 @@ class CompiledLane:
         variables = self._coerced(operation, params.variables)
         if variables is None:
             return None
-        access = (principal_key(context.principal), switches_of(variables.coerced))
+        access = self._access(operation, context, variables)
         roots = operation.roots.get(access)
         if roots is None:
             return None

@@ -278,3 +278,41 @@ def test_a_control_character_in_a_variable_is_refused_as_the_usual_way_does(
         assert lane.answered == before
         assert refused["data"] is None
         assert [e["extensions"]["code"] for e in refused["errors"]] == ["BAD_USER_INPUT"]
+
+
+def test_the_lane_finds_entities_fields_behind_fragments() -> None:
+    """The lane keys an operation's plans by the type each `_entities` field's representations
+    name; it finds those fields at the root, in inline fragments and in named ones (a fragment
+    that spreads itself is read once)."""
+    from graphql import build_schema, parse
+
+    from api.compiled_lane import entities_of
+
+    schema = build_schema(
+        """
+        scalar _Any
+        type A { id: ID }
+        union _Entity = A
+        type Query { _entities(representations: [_Any!]!): [_Entity]! a: A }
+        """
+    )
+    document = parse(
+        """
+        query Q($r: [_Any!]!) {
+          a { id }
+          _entities(representations: $r) { __typename }
+          ... on Query { inline: _entities(representations: $r) { __typename } }
+          ...Named
+        }
+        fragment Named on Query { named: _entities(representations: $r) { __typename } ...Named }
+        """
+    )
+    (operation,) = document.definitions[:1]
+    found = entities_of(document, operation, schema)  # type: ignore[arg-type]
+    assert [node.alias.value if node.alias else None for _f, node in found] == [
+        None,
+        "inline",
+        "named",
+    ]
+    assert all(f is schema.query_type.fields["_entities"] for f, _node in found)  # type: ignore[union-attr]
+    assert entities_of(parse("{ a { id } }"), parse("{ a { id } }").definitions[0], schema) == ()  # type: ignore[arg-type]

@@ -182,9 +182,9 @@ def test_a_subgraph_answers_a_learnt_entities_read_by_its_compiled_lane(
 ) -> None:
     """The mobility subgraph compiles the router's `_entities` of districts (another
     department's entity, with its stations): the same request again is the lane's, with the
-    same bytes and record. The lane keeps one plan per document, of the type it learnt last:
-    representations of another type, even with the same key field (stations, then transit
-    stops), go the usual way, and are answered as ever."""
+    same bytes and record. The lane keeps a plan per type the representations name: another
+    type, even with the same key field (stations, then transit stops), goes the usual way once
+    and is learnt beside the first, so a router alternating types is answered by the lane."""
 
     def given(type_name: str, key: str, *values: str) -> dict[str, Any]:
         return {"representations": [{"__typename": type_name, key: v} for v in values]}
@@ -208,9 +208,17 @@ def test_a_subgraph_answers_a_learnt_entities_read_by_its_compiled_lane(
         first, second = post(districts), post(districts)
         assert view.lane.answered == 1
         station, station_again = post(stations), post(stations)
-        assert view.lane.answered == 2  # learnt again, for stations
+        assert view.lane.answered == 2  # learnt beside the districts, for stations
         stop = post(stops)
         assert view.lane.answered == 2  # no stop is a station
+        # other keys, so that no statement bound for the requests above can answer them
+        third = post(given("District", "code", "75101"))
+        stop_again = post(given("TransitStop", "id", "S001"))
+        station_third = post(given("BikeStation", "id", "S000", "S000"))
+        assert view.lane.answered == 5  # each type its own plan, none relearnt
+    assert third.json()["data"]["_entities"] == first.json()["data"]["_entities"][:1]
+    assert stop_again.json()["data"]["_entities"] == [None]
+    assert station_third.json()["data"]["_entities"] == station.json()["data"]["_entities"] * 2
     assert second.content == first.content
     found = first.json()["data"]["_entities"]
     assert [e["code"] for e in found] == ["75101", "75199", "75101"]
@@ -221,9 +229,10 @@ def test_a_subgraph_answers_a_learnt_entities_read_by_its_compiled_lane(
     assert station.json()["data"]["_entities"][0]["id"] == "S000"
     assert stop.json()["data"]["_entities"] == [None]  # the fixture city has no transit stop
     records = [body for _chain, body in logged(settings) if body.get("operation") == "Stations"]
-    assert len(records) == 5
+    assert len(records) == 8
     facts = [{k: r[k] for k in FACTS} for r in records]
-    assert facts[0] == facts[1]
+    assert facts[0] == facts[1] == facts[5]
     assert facts[0]["datasets"] == ["bikeStations"]
-    assert facts[2] == facts[3]
-    assert [f["datasets"] for f in facts[2:]] == [["bikeStations"]] * 2 + [["transitStops"]]
+    assert facts[2] == facts[3] == facts[7]
+    assert facts[4] == facts[6]
+    assert [f["datasets"] for f in facts[2:5]] == [["bikeStations"]] * 2 + [["transitStops"]]
