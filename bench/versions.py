@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
-from bench.peer import bench_database
+from bench.peer_database import bench_database
 from schema.city import City, builtin_specs
 from schema.datasets import Catalog
 from schema.ingest.paris import FILES, import_paris

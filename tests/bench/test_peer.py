@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from bench.harness import free_port, stop
-from bench.peer import FOREIGN_KEY, peer_installed, start_postgraphile
+from bench.peer import peer_installed, start_postgraphile
+from bench.peer_database import FOREIGN_KEY
 from bench.peer_queries import SHAPES, differences
 from tests.audit.helpers import audited_client, settings_for
 from tests.services import libpq_url, missing
