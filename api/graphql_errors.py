@@ -16,6 +16,10 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
+CLIENT_CLOSED = "CLIENT_CLOSED_REQUEST"
+"""A request whose client went away before it was read whole: nothing of ours failed."""
+CLIENT_CLOSED_STATUS = 499
+"""nginx's status for it: the record's, since no response is sent."""
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 

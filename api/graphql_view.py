@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -53,7 +53,7 @@ from api.exchange import (
     negotiate,
     new_exchange,
 )
-from api.graphql_errors import INTERNAL, format_errors
+from api.graphql_errors import CLIENT_CLOSED, CLIENT_CLOSED_STATUS, INTERNAL, format_errors
 from api.limits import BodyTooLarge
 from api.responses import SubResponse, answer_of
 from api.view_audit import secured, spool_record
@@ -107,6 +107,13 @@ class CityGraphQL(GraphQL[CityContext, None]):
         codes: list[str] = []  # of a request refused before execution (audit record)
         try:
             response = await self.serve(request)
+        except ClientDisconnect:
+            # gone while sending its request (a dropped mobile link, a proxy's timeout): nobody
+            # to answer, and not an error of ours to log with a traceback
+            if self.audit is not None:
+                spool_record(self.audit, request, CLIENT_CLOSED_STATUS, started, [CLIENT_CLOSED])
+            scope.pop(EXCHANGE, None)
+            return
         except RequestError as exc:
             codes = [exc.code]
             response = error_response(exc, negotiate(request.headers.get("accept")))

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
+import structlog
 
 from audit.records import AccessRecord, next_record_id, next_request_id, now, now_text
 from auth.principal import Tier
 from auth.pseudonym import Pseudonyms
-from tests.api.conftest import RESIDENTS
+from tests.api.conftest import RESIDENTS, on_app_loop
 from tests.audit.helpers import (
     PURPOSE,
     ask,
@@ -180,6 +184,66 @@ def test_bodies_refused_for_their_size_are_recorded_once(tmp_path: Path) -> None
     assert [r["status"] for r in records] == [413, 413]
     assert records[0]["request_id"] == "big-declared"
     assert len(records[1]["request_id"]) == 32  # none sent: one is made, never left empty
+
+
+def test_a_client_gone_before_its_body_is_recorded_as_such_not_as_our_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that closes its connection while sending its body (a mobile network, a proxy's
+    timeout) gets nothing, since nobody is there; its record says 499 and CLIENT_CLOSED_REQUEST,
+    and the server logs no error: it is not one of ours."""
+    settings = settings_for(tmp_path)
+    sent: list[dict[str, Any]] = []
+    half = b'{"query": "{ districts { nodes { code } } }"'
+
+    async def gone() -> None:
+        messages: list[dict[str, Any]] = [
+            {"type": "http.request", "body": half[:20], "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/graphql",
+            "raw_path": b"/graphql",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"testserver"),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(half) + 1).encode()),
+                (b"x-request-id", b"went-away"),
+            ],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+            "state": {},
+        }
+        await client.app(scope, receive, send)  # type: ignore[arg-type]
+
+    with (
+        audited_client(settings) as client,
+        structlog.testing.capture_logs() as events,
+        caplog.at_level(logging.WARNING),
+    ):
+        on_app_loop(client, gone)
+        records = logged(settings, 1)
+    assert sent == []
+    (record,) = records
+    assert record["request_id"] == "went-away"
+    assert (record["status"], record["error_codes"]) == (499, ["CLIENT_CLOSED_REQUEST"])
+    assert record["outcome"] == "failed"
+    assert [e for e in events if e["log_level"] in ("warning", "error")] == []
+    assert caplog.records == []
 
 
 def test_a_request_id_is_the_callers_when_sane_else_a_new_unique_one(tmp_path: Path) -> None:
