@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -45,6 +44,7 @@ from auth.principal import Tier
 from auth.server import sign_access_token
 from bench.harness import call
 from bench.peer import PURPOSE
+from bench.peer_database import bench_database
 from bench.peer_queries import RESIDENT_PAGE
 from schema.city import City, builtin_specs
 from schema.datasets import Catalog
@@ -151,21 +151,10 @@ async def prepare(url: str, size: int) -> None:
 
 @contextmanager
 def postgres_database(admin_url: str, label: str) -> Iterator[str]:
-    """A new database on the server of `admin_url` (libpq URL), dropped afterwards."""
-    name = f"citygraph_flat_{label}_{int(time.time())}_{os.getpid()}"
-
-    async def admin(statement: str) -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield "postgresql+asyncpg://" + admin_url.rsplit("/", 1)[0].split("://", 1)[1] + f"/{name}"
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    """A new database on the server of `admin_url` (libpq URL), dropped afterwards; its URL
+    for SQLAlchemy's asyncpg dialect."""
+    with bench_database(admin_url, keep=False, label=f"flat_{label}") as url:
+        yield "postgresql+asyncpg://" + url.split("://", 1)[1]
 
 
 @contextmanager

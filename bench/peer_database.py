@@ -30,9 +30,10 @@ FOREIGN_KEY = (
 
 
 @contextlib.contextmanager
-def bench_database(admin_url: str, *, keep: bool) -> Iterator[str]:
-    """A new database on the server of `admin_url` (libpq URL), dropped afterwards unless `keep`."""
-    name = f"citygraph_peer_{int(time.time())}_{os.getpid()}"
+def bench_database(admin_url: str, *, keep: bool, label: str = "peer") -> Iterator[str]:
+    """A new database on the server of `admin_url` (libpq URL), dropped afterwards unless `keep`;
+    its libpq URL."""
+    name = f"citygraph_{label}_{int(time.time())}_{os.getpid()}"
 
     async def admin(statement: str) -> None:
         conn = await asyncpg.connect(admin_url)

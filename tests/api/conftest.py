@@ -117,6 +117,26 @@ def city_of(client: TestClient) -> City:
     return city
 
 
+def http_scope(*headers: tuple[bytes, bytes], method: str = "POST") -> dict[str, Any]:
+    """The ASGI scope of a request to /graphql with these headers, for a test that drives the
+    app by hand (its own `receive` and `send`)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8000"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+
+
 def on_app_loop(client: TestClient, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
     """Run a coroutine function on the app's event loop (its engines belong to that loop)."""
     assert client.portal is not None, "the client's lifespan has not started"

@@ -18,32 +18,11 @@ from typing import Any
 import orjson
 
 from api.app import create_app
+from tests.api.conftest import http_scope
 from tests.audit.helpers import settings_for
 
 QUERY = orjson.dumps({"query": "{ bikeStations(first: 3) { nodes { id name } } }"})
 REQUESTS = 100
-
-
-def http_scope() -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1:8000"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(QUERY)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
 
 
 async def ask(app: Callable[..., Awaitable[None]]) -> int:
@@ -64,7 +43,8 @@ async def ask(app: Callable[..., Awaitable[None]]) -> int:
         if message["type"] == "http.response.start":
             status = message["status"]
 
-    await app(http_scope(), receive, send)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(QUERY))]
+    await app(http_scope(*headers), receive, send)
     return status
 
 

@@ -17,7 +17,7 @@ import structlog
 from audit.records import AccessRecord, next_record_id, next_request_id, now, now_text
 from auth.principal import Tier
 from auth.pseudonym import Pseudonyms
-from tests.api.conftest import RESIDENTS, on_app_loop
+from tests.api.conftest import RESIDENTS, http_scope, on_app_loop
 from tests.audit.helpers import (
     PURPOSE,
     ask,
@@ -208,26 +208,11 @@ def test_a_client_gone_before_its_body_is_recorded_as_such_not_as_our_error(
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/graphql",
-            "raw_path": b"/graphql",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [
-                (b"host", b"testserver"),
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(half) + 1).encode()),
-                (b"x-request-id", b"went-away"),
-            ],
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-            "state": {},
-        }
+        scope = http_scope(
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % (len(half) + 1)),
+            (b"x-request-id", b"went-away"),
+        )
         await client.app(scope, receive, send)  # type: ignore[arg-type]
 
     with (
