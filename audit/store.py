@@ -162,12 +162,15 @@ def postgresql_append(dialect: Dialect) -> str:
     the log row itself. Taken from the body the chain signs, they also cannot disagree with it.
     """
     kinds = ", ".join(f"('{kind}', '{name}')" for kind, name in KINDS.items())
+    # each body parsed once, as jsonb, for its three lists: `body::json -> list` parsed the text
+    # again for each (a public record's append cost PostgreSQL 13-20% more)
     return (
-        f"WITH logged AS ({recordset_insert(audit_log, dialect)} RETURNING chain_id, seq, body) "  # noqa: S608 (our constants)
+        f"WITH logged AS ({recordset_insert(audit_log, dialect)} "  # noqa: S608 (our constants)
+        "RETURNING chain_id, seq, body::jsonb AS doc) "
         "INSERT INTO audit_access (chain_id, seq, kind, value) "
         "SELECT l.chain_id, l.seq, k.kind, v.value FROM logged l "
         f"CROSS JOIN (VALUES {kinds}) AS k (kind, list) "
-        "CROSS JOIN LATERAL json_array_elements_text(l.body::json -> k.list) AS v (value)"
+        "CROSS JOIN LATERAL jsonb_array_elements_text(l.doc -> k.list) AS v (value)"
     )
 
 
