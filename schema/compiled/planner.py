@@ -23,7 +23,7 @@ from auth.scopes import PUBLIC
 from schema.access import list_owner
 from schema.aggregates import MEASURES
 from schema.compiled.decisions import Access, allowed
-from schema.compiled.entities import ENTITIES
+from schema.compiled.entities import ENTITIES, KEY_TYPES
 from schema.compiled.fields import AGGREGATE_ARGUMENTS, AS_OF, FieldMap, value_kind
 from schema.compiled.plans import (
     AggregatePlan,
@@ -153,8 +153,8 @@ class Planner:
         if types is None or types.spec.meta.access != PUBLIC:
             raise NotCompiled(f"{ENTITIES}: not one public entity type")
         (key,) = types.key_columns()
-        if key.python_type is not str:
-            raise NotCompiled(f"{ENTITIES}: {types.spec.type_name}'s key is not text")
+        if key.python_type not in KEY_TYPES:
+            raise NotCompiled(f"{ENTITIES}: {types.spec.type_name}'s key is no text or integer")
         union = get_named_type(field.type)
         found = [t for t in getattr(union, "types", ()) if t.name == entity]
         if len(found) != 1:

@@ -129,7 +129,7 @@ class EntitiesPlan:
     field: GraphQLField
     field_node: FieldNode
     key: ColumnSpec
-    """The entity's key column (`@key`), text."""
+    """The entity's key column (`@key`): text or an integer (schema.compiled.entities)."""
     node: NodePlan
 
 

@@ -157,7 +157,7 @@ def _entities(root: Entities, dialect: Dialect, reads: Sequence[ReadWhen]) -> Se
     without a row is null; a stub's row is the key itself, under the key column's name, which
     its lists correlate to as to a row of its table. Each key gives an entity, duplicates too.
     """
-    keys = dialect.keys(root.key)
+    keys = dialect.keys(root.key, root.key_type)
     row: FromClause = keys
     source: FromClause = keys
     found: ColumnElement[bool] = true()
