@@ -166,6 +166,44 @@ def test_a_subgraph_answers_a_learnt_read_by_its_compiled_lane(settings: Setting
     assert facts[0]["subjects"] == [RESIDENT]
 
 
+def test_a_staff_member_s_entities_read_is_answered_by_the_compiled_lane(
+    settings: Settings,
+) -> None:
+    """The registry's subgraph compiles a staff member's `_entities` of residents (with a
+    purpose): the same request again is the lane's, with the same bytes and the same record,
+    which names the fields read and the resident found, not the key of no resident."""
+    staff = token(settings.data_dir, ["registry:read"])
+    auth = {"Authorization": f"Bearer {staff}", **PURPOSE}
+    variables = {
+        "representations": [
+            {"__typename": "Resident", "id": RESIDENT},
+            {"__typename": "Resident", "id": "nobody"},
+        ]
+    }
+    body = {"query": ENTITIES, "variables": variables}
+    with registry(settings) as client:
+        (view,) = (
+            r.endpoint
+            for r in client.app.routes  # type: ignore[attr-defined]
+            if isinstance(getattr(r, "endpoint", None), CityGraphQL)
+        )
+        assert view.lane is not None
+        first = client.post("/graphql", json=body, headers=auth)
+        second = client.post("/graphql", json=body, headers=auth)
+        assert view.lane.answered == 1
+    assert second.content == first.content
+    found = first.json()["data"]["_entities"]
+    assert found[0]["familyName"] == RESIDENTS[0]["family_name"]
+    assert found[1] is None
+    records = [r for _chain, r in logged(settings)]
+    assert len(records) == 2
+    facts = [{k: r[k] for k in FACTS} for r in records]
+    assert facts[0] == facts[1]
+    assert facts[0]["subjects"] == [RESIDENT]
+    assert facts[0]["restricted"] is True
+    assert "Resident.familyName" in facts[0]["fields"]
+
+
 STATIONS = """
 query Stations($representations: [_Any!]!) {
   _entities(representations: $representations) {
