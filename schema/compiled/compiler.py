@@ -253,11 +253,10 @@ class Compiler:
             )
             live = self.live_versions(plan, read)
             bound = binder.root(plan.root)
-            given = (
-                {KEYS: dialect.keys_value(entity_keys(plan.root, variables), bound.key_type)}
-                if isinstance(plan.root, EntitiesPlan) and isinstance(bound, Entities)
-                else {}
-            )
+            given: dict[str, Any] = {}
+            if isinstance(plan.root, EntitiesPlan) and isinstance(bound, Entities):
+                keys = entity_keys(plan.root, variables, context.principal.resident_id)
+                given[KEYS] = dialect.keys_value(keys, bound.key_type)
             key: StatementKey = (dialect.name, bound, plan.reads, plan.audited, live)
             built = self._statements.get(key)
             if built is None:

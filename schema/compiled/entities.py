@@ -60,9 +60,13 @@ def plain_key(python_type: type, value: object) -> bool:
     return python_type is int and type(value) is int
 
 
-def entity_keys(plan: EntitiesPlan, variables: VariableValues) -> list[str | int]:
+def entity_keys(
+    plan: EntitiesPlan, variables: VariableValues, resident: str | None
+) -> list[str | int]:
     """The representations' keys, in their order; NotCompiled unless each representation is
-    exactly `{"__typename": <the plan's type>, <the key>: <a plain key>}` (`plain_key`)."""
+    exactly `{"__typename": <the plan's type>, <the key>: <a plain key>}` (`plain_key`), and,
+    for a citizen's own record (`EntitiesPlan.own_keys`), that key is `resident`, theirs:
+    today's resolver gives anyone else's as a bare reference, with every field's error."""
     type_name, key = plan.types.spec.type_name, plan.key.field_name
     keys: list[str | int] = []
     for given in representations(plan.field, plan.field_node, variables):
@@ -71,6 +75,7 @@ def entity_keys(plan: EntitiesPlan, variables: VariableValues) -> list[str | int
             or given.keys() != {TYPENAME, key}
             or given[TYPENAME] != type_name
             or not plain_key(plan.key.python_type, given[key])
+            or (plan.own_keys and given[key] != resident)
         ):
             raise NotCompiled(f"{ENTITIES}: a representation other than a {type_name}'s key")
         keys.append(given[key])

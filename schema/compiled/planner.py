@@ -151,27 +151,30 @@ class Planner:
         to it. A stub's entities without a list are its keys echoed, which today's path answers
         without a read (and the statement would need a database to run on). A restricted type
         compiles for a principal its resolver lets through whatever the key (staff with the
-        scope and a purpose): a citizen's answer depends on whose key it is, a denied caller's
-        is the bare reference with every field's error, and a stub's lists are guarded apart.
+        scope and a purpose), and for a citizen asking for their own record by its key (a
+        resident's: `own_keys`, which binding checks); anyone else's answer depends on whose
+        key it is, a denied caller's is the bare reference with every field's error, and a
+        stub's lists are guarded apart.
         """
         types = None if entity is None else self.fields.entities.get(entity)
         if types is None:
             raise NotCompiled(f"{ENTITIES}: not one entity type")
         spec = types.spec
-        if spec.meta.access != PUBLIC and (
-            types.stub or not allowed(principal, spec.meta.access, own_rows=False)
-        ):
-            raise NotCompiled(f"{ENTITIES}: {spec.type_name}, decided per key (today's path)")
         (key,) = types.key_columns()
         if key.python_type not in KEY_TYPES:
             raise NotCompiled(f"{ENTITIES}: {types.spec.type_name}'s key is no text or integer")
+        own_keys = is_citizen(principal) and spec.meta.owner == key.name
+        if spec.meta.access != PUBLIC and (
+            types.stub or not allowed(principal, spec.meta.access, own_rows=own_keys)
+        ):
+            raise NotCompiled(f"{ENTITIES}: {spec.type_name}, decided per key (today's path)")
         union = get_named_type(field.type)
         found = [t for t in getattr(union, "types", ()) if t.name == entity]
         if len(found) != 1:
             raise NotCompiled(f"{ENTITIES}: {entity} is no member of {union}")
         (object_type,) = found
         reads: list[ReadWhen] = []
-        access = Access(principal, own_rows=False)
+        access = Access(principal, own_rows=own_keys)
         node = self.walk.node(
             types, object_type, details, collect, path=(), reads=reads, access=access
         )
@@ -181,7 +184,7 @@ class Planner:
         # guards note them: the fields, and the row's owner as the subject
         row_fields = tuple(sorted(access.row_fields))
         audited = Audited(row_fields=row_fields, owner=spec.meta.owner if row_fields else None)
-        plan = EntitiesPlan(types, field, only_node(details), key, node)
+        plan = EntitiesPlan(types, field, only_node(details), key, node, own_keys)
         return RootPlan(plan, tuple(reads), audited)
 
     def _aggregate(

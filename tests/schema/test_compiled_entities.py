@@ -113,11 +113,20 @@ def plain(type_name: str, key: Any) -> dict[str, Any]:
 
 @st.composite
 def representations(
-    draw: st.DrawFn, types: list[str], type_name: str, engine: str, odds: int = 32
+    draw: st.DrawFn,
+    types: list[str],
+    type_name: str,
+    engine: str,
+    odds: int = 32,
+    mine: str | None = None,
 ) -> list[dict[str, Any]]:
     """Plain representations of one type (keys repeated, keys of no row); in four cases of
-    `odds`, none, or one that is not what the compiler takes, and today's path answers."""
-    keys = draw(st.lists(st.sampled_from(keys_of(type_name, engine)), min_size=1, max_size=6))
+    `odds`, none, or one that is not what the compiler takes, and today's path answers.
+    `mine`: a citizen's resident id, for a resident's key half the time (their own record)."""
+    pool = keys_of(type_name, engine)
+    if mine is not None and type_name == "Resident" and draw(st.booleans()):
+        pool = [mine]
+    keys = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=6))
     given = [plain(type_name, key) for key in keys]
     # sampled, not st.integers: hypothesis draws an integer's small values rarely but 0
     odd = draw(st.sampled_from(range(odds)))
@@ -138,7 +147,11 @@ def representations(
 
 @st.composite
 def entities_operations(
-    draw: st.DrawFn, engine: str, only: list[tuple[str, str]] | None = None, odds: int = 32
+    draw: st.DrawFn,
+    engine: str,
+    only: list[tuple[str, str]] | None = None,
+    odds: int = 32,
+    mine: str | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
     """A department, an `_entities` field over one of its entity types (`only` those: each a
     department and one of its entity types), and its variables; representations that are not
@@ -150,7 +163,7 @@ def entities_operations(
     compiled = sorted(t for t in types if SPECS[t].meta.access == PUBLIC)
     type_name = chosen or draw(st.sampled_from([*compiled * 7, *sorted(types)]))
     node: GraphQLObjectType = types[type_name]
-    given = draw(representations(sorted(types), type_name, engine, odds))
+    given = draw(representations(sorted(types), type_name, engine, odds, mine))
     # beneath a budget line, a resident, a benefit case, most relations and lists stay on
     # today's path (another department's entity asked for more than its key, a restricted
     # relation or list): for those types alone, two levels only a third of the time
@@ -238,7 +251,9 @@ RESTRICTED += [(d, t) for d, t in RESTRICTED if SPECS[t].department == d] * 2
 async def test_restricted_entities_agree(backend: Backend, data: st.DataObject, tier: str) -> None:
     """The same for restricted entity types alone, every tier: the same nulls, errors and
     access record (datasets, denials, fields, subjects)."""
-    department, query, variables = data.draw(entities_operations(backend.name, RESTRICTED))
+    mine = TIERS[tier].resident_id  # a citizen asks for their own record too
+    drawn = entities_operations(backend.name, RESTRICTED, mine=mine)
+    department, query, variables = data.draw(drawn)
     today = await answer(backend, department, query, variables, tier, compiled=False)
     compiled = await answer(backend, department, query, variables, tier, compiled=True)
     assert compiled == today, (query, variables)
@@ -450,6 +465,34 @@ async def test_residents_of_no_row_note_no_subject(backend: Backend) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("keys", "compiles"),
+    [(["R1", "R1"], True), (["R1", "R0"], False), (["R9"], False)],
+)
+async def test_a_citizen_s_own_record_compiles(
+    backend: Backend, keys: list[str], compiles: bool
+) -> None:
+    """A citizen (resident R1) asking for their own record by its key, and only that, reads it
+    on the compiled path, noted as today's guards note it (themselves the subject); with
+    anyone else's key among them, today's path answers (that one a bare reference with every
+    field's error)."""
+    variables = {"representations": [plain("Resident", r) for r in keys]}
+    citizen = TIERS["citizen"]
+    context = CityContext(loaders=backend.city.loaders(), principal=citizen, compiled=True)
+    with StatementCounter(iter(list(backend.city.databases.engines()))) as counted:
+        result = await SUBGRAPHS["registry"].execute(
+            RESIDENT, variable_values=copy.deepcopy(variables), context_value=context
+        )
+    assert result.data is not None
+    assert isinstance(result.data[ENTITIES], orjson.Fragment) == compiles
+    if compiles:
+        assert len(counted.statements) == 1
+        assert context.subjects == {"R1"}
+        assert "Resident.familyName" in context.fields_read
+    today = await answer(backend, "registry", RESIDENT, variables, "citizen", compiled=False)
+    assert today == await answer(backend, "registry", RESIDENT, variables, "citizen", compiled=True)
+
+
 TYPENAMES = (
     "query Entities($representations: [_Any!]!) {"
     f" {ENTITIES}(representations: $representations) {{ __typename }} }}"
@@ -471,7 +514,7 @@ async def test_whose_residents_compile(backend: Backend, tier: str, query: str) 
     )
     assert result.data is not None
     compiled = isinstance(result.data[ENTITIES], orjson.Fragment)
-    assert compiled == (tier == "staff_purpose")
+    assert compiled == (tier == "staff_purpose")  # R0 is not the citizen's own record
     today = await answer(backend, "registry", query, variables, tier, compiled=False)
     assert today == await answer(backend, "registry", query, variables, tier, compiled=True)
 
