@@ -371,6 +371,44 @@ async def test_budget_lines_keys_cost_one_statement(backend: Backend) -> None:
     assert today == await answer(backend, "finance", BUDGET, variables, "anonymous", compiled=True)
 
 
+async def test_budget_lines_keys_are_an_index_search(backend: Backend) -> None:
+    """Each key finds its line through the primary key, not a scan of the table: the engine's
+    own plan says so (not a timing). On PostgreSQL a scan is ruled out for the plan's sake
+    (the fixture's five lines cost less to scan); a join that cast the column to the keys'
+    text would leave it no index to use, and it would scan anyway."""
+    variables = {"representations": [plain("BudgetLine", n) for n in LINES]}
+    context = CityContext(loaders=backend.city.loaders(), principal=ANONYMOUS, compiled=True)
+    (engine,) = {id(e): e for e in backend.city.databases.engines()}.values()
+    with StatementCounter(iter([engine])) as counted:
+        await SUBGRAPHS["finance"].execute(
+            BUDGET, variable_values=copy.deepcopy(variables), context_value=context
+        )
+    (statement,) = counted.statements
+    async with engine.connect() as conn:
+        if backend.name == "sqlite":
+            rows = await conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}", (orjson.dumps(LINES).decode(),)
+            )
+            plan = [str(row._mapping["detail"]) for row in rows]
+            assert any(p.startswith("SEARCH budget_line USING INTEGER PRIMARY KEY") for p in plan)
+            assert not any(p.startswith("SCAN budget_line") for p in plan), plan
+            return
+        await conn.exec_driver_sql("SET enable_seqscan = off")
+        raw = (
+            await conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", (LINES,))
+        ).scalar_one()
+    plan_tree = orjson.loads(raw) if isinstance(raw, str) else raw
+    lines = [n for n in plan_nodes(plan_tree[0]["Plan"]) if n.get("Relation Name") == "budget_line"]
+    assert [(n["Node Type"], n.get("Index Name")) for n in lines] == [
+        ("Index Scan", "budget_line_pkey")
+    ], plan_tree
+
+
+def plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """A PostgreSQL plan's node and all beneath it."""
+    return [node, *(n for child in node.get("Plans", []) for n in plan_nodes(child))]
+
+
 async def test_a_key_past_the_engine_s_integers_falls_back(backend: Backend) -> None:
     """A budget line's key past INTEGER: SQLite (64-bit integers) finds no line on either path,
     compiled; PostgreSQL would refuse the parameter: today's path answers, with its error, and
