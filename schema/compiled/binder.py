@@ -79,7 +79,8 @@ class Binder:
             spec = plan.types.spec
             table = None if plan.types.stub else spec.table
             at = table is not None and self._at(spec.name)
-            return Entities(table, plan.key.name, self.node(plan.node), at)
+            key_type = spec.table.c[plan.key.name].type
+            return Entities(table, plan.key.name, key_type, self.node(plan.node), at)
         if isinstance(plan, LookupPlan):
             args = get_argument_values(plan.field, plan.field_node, self.variables)
             table = plan.types.spec.table

@@ -35,7 +35,7 @@ from schema.compiled.versions import Reading, reading
 from schema.context import CityContext
 from storage.compiled.dialect import KEYS, Unsupported, dialect_named
 from storage.compiled.emit import root_statement
-from storage.compiled.shapes import ReadWhen, Root, value_kinds
+from storage.compiled.shapes import Entities, ReadWhen, Root, value_kinds
 from storage.direct_reads import Sent, fetch_row, sent
 
 log = structlog.get_logger("citygraph.compiled")
@@ -253,11 +253,10 @@ class Compiler:
             )
             live = self.live_versions(plan, read)
             bound = binder.root(plan.root)
-            given = (
-                {KEYS: dialect.keys_value(entity_keys(plan.root, variables))}
-                if isinstance(plan.root, EntitiesPlan)
-                else {}
-            )
+            given: dict[str, Any] = {}
+            if isinstance(plan.root, EntitiesPlan) and isinstance(bound, Entities):
+                keys = entity_keys(plan.root, variables, context.principal.resident_id)
+                given[KEYS] = dialect.keys_value(keys, bound.key_type)
             key: StatementKey = (dialect.name, bound, plan.reads, plan.audited, live)
             built = self._statements.get(key)
             if built is None:

@@ -5,9 +5,18 @@ by the representations, which are the request's: the compiler reads it before it
 (`entity_type`), and binding checks the representations against the plan (`entity_keys`), so
 that a learnt document asked again with other representations (api.compiled_lane) goes the
 usual way. Only the plainest representations compile: all of one type, each its `__typename`
-and a text key, nothing else. Anything else (several types, a missing, null or non-text key, an
-extra field, none at all) is answered by strawberry's entities resolver, with its own nulls and
-errors.
+and a key of the key column's own JSON type, nothing else. Anything else (several types, a
+missing or null key, a key of another type, an extra field, none at all) is answered by
+strawberry's entities resolver, with its own nulls and errors.
+
+Today's resolver hands the key to the loader as sent, and what it answers for a key of another
+type depends on the engine and on the other keys of the batch: for a budget line (an integer
+`id`), `"1"` is null on SQLite (the row is found, but not under the text `"1"`) and an error on
+PostgreSQL; `true` is row 1 on SQLite, an error on PostgreSQL, and row 1 there too beside a `1`
+(the loader asks each key once, and `true == 1`); `1.0` is row 1 on both. None of that is worth
+copying: a text key compiles as text (without NUL, which no PostgreSQL text holds) and an
+integer key as a JSON integer (not a Boolean); the range a parameter holds is the dialect's
+(`Dialect.keys_value`).
 """
 
 from __future__ import annotations
@@ -38,20 +47,37 @@ def entity_type(field: GraphQLField, node: FieldNode, variables: VariableValues)
     return name if isinstance(name, str) else None
 
 
-def entity_keys(plan: EntitiesPlan, variables: VariableValues) -> list[str]:
+KEY_TYPES = (str, int)
+"""The key columns' Python types whose keys compile."""
+
+
+def plain_key(python_type: type, value: object) -> bool:
+    """Whether a key sent for a column of `python_type` is one the compiled path answers as
+    today's does: text for text, an integer (not a Boolean, a subclass) for an integer."""
+    if python_type is str:
+        # no PostgreSQL text holds NUL: today's path answers it
+        return isinstance(value, str) and "\x00" not in value
+    return python_type is int and type(value) is int
+
+
+def entity_keys(
+    plan: EntitiesPlan, variables: VariableValues, resident: str | None
+) -> list[str | int]:
     """The representations' keys, in their order; NotCompiled unless each representation is
-    exactly `{"__typename": <the plan's type>, <the key>: <text>}`."""
+    exactly `{"__typename": <the plan's type>, <the key>: <a plain key>}` (`plain_key`), and,
+    for a citizen's own record (`EntitiesPlan.own_keys`), that key is `resident`, theirs:
+    today's resolver gives anyone else's as a bare reference, with every field's error."""
     type_name, key = plan.types.spec.type_name, plan.key.field_name
-    keys: list[str] = []
+    keys: list[str | int] = []
     for given in representations(plan.field, plan.field_node, variables):
         if (
             not isinstance(given, dict)
             or given.keys() != {TYPENAME, key}
             or given[TYPENAME] != type_name
-            or not isinstance(given[key], str)
-            or "\x00" in given[key]  # no PostgreSQL text holds one: today's path answers it
+            or not plain_key(plan.key.python_type, given[key])
+            or (plan.own_keys and given[key] != resident)
         ):
-            raise NotCompiled(f"{ENTITIES}: a representation other than a {type_name}'s text key")
+            raise NotCompiled(f"{ENTITIES}: a representation other than a {type_name}'s key")
         keys.append(given[key])
     if not keys:
         raise NotCompiled(f"{ENTITIES}: no representations (today's path reads nothing)")

@@ -23,7 +23,7 @@ from auth.scopes import PUBLIC
 from schema.access import list_owner
 from schema.aggregates import MEASURES
 from schema.compiled.decisions import Access, allowed
-from schema.compiled.entities import ENTITIES
+from schema.compiled.entities import ENTITIES, KEY_TYPES
 from schema.compiled.fields import AGGREGATE_ARGUMENTS, AS_OF, FieldMap, value_kind
 from schema.compiled.plans import (
     AggregatePlan,
@@ -96,7 +96,7 @@ class Planner:
         node = only_node(details)
         name = node.name.value
         if name == ENTITIES:
-            return self._entities(root_type.fields[name], details, collect, entity)
+            return self._entities(root_type.fields[name], details, collect, principal, entity)
         root = self.fields.roots.get(name)
         if root is None or root.types.stub:
             raise NotCompiled(f"{name}: not a dataset field")
@@ -140,31 +140,52 @@ class Planner:
         field: GraphQLField,
         details: FieldDetailsList,
         collect: CollectSubfields,
+        principal: Principal,
         entity: str | None,
     ) -> RootPlan:
-        """`_entities` of one public type, an owner's or a stub's: its node beneath each key.
+        """`_entities` of one type, an owner's or a stub's: its node beneath each key.
 
-        Beneath the node, what compiles under a lookup's row compiles (public columns,
-        relations and lists): for a stub, its key and this subgraph's lists of rows pointing to
-        it. A stub's entities without a list are its keys echoed, which today's path answers
-        without a read (and the statement would need a database to run on).
+        Beneath the node, what compiles under a lookup's row compiles (its columns, restricted
+        ones for a principal who may read them whatever the row, noted for the record; public
+        relations and lists): for a stub, its key and this subgraph's lists of rows pointing
+        to it. A stub's entities without a list are its keys echoed, which today's path answers
+        without a read (and the statement would need a database to run on). A restricted type
+        compiles for a principal its resolver lets through whatever the key (staff with the
+        scope and a purpose), and for a citizen asking for their own record by its key (a
+        resident's: `own_keys`, which binding checks); anyone else's answer depends on whose
+        key it is, a denied caller's is the bare reference with every field's error, and a
+        stub's lists are guarded apart.
         """
         types = None if entity is None else self.fields.entities.get(entity)
-        if types is None or types.spec.meta.access != PUBLIC:
-            raise NotCompiled(f"{ENTITIES}: not one public entity type")
+        if types is None:
+            raise NotCompiled(f"{ENTITIES}: not one entity type")
+        spec = types.spec
         (key,) = types.key_columns()
-        if key.python_type is not str:
-            raise NotCompiled(f"{ENTITIES}: {types.spec.type_name}'s key is not text")
+        if key.python_type not in KEY_TYPES:
+            raise NotCompiled(f"{ENTITIES}: {types.spec.type_name}'s key is no text or integer")
+        own_keys = is_citizen(principal) and spec.meta.owner == key.name
+        if spec.meta.access != PUBLIC and (
+            types.stub or not allowed(principal, spec.meta.access, own_rows=own_keys)
+        ):
+            raise NotCompiled(f"{ENTITIES}: {spec.type_name}, decided per key (today's path)")
         union = get_named_type(field.type)
         found = [t for t in getattr(union, "types", ()) if t.name == entity]
         if len(found) != 1:
             raise NotCompiled(f"{ENTITIES}: {entity} is no member of {union}")
         (object_type,) = found
         reads: list[ReadWhen] = []
-        node = self.walk.node(types, object_type, details, collect, path=(), reads=reads)
+        access = Access(principal, own_rows=own_keys)
+        node = self.walk.node(
+            types, object_type, details, collect, path=(), reads=reads, access=access
+        )
         if types.stub and not reads:
             raise NotCompiled(f"{ENTITIES}: a stub's keys alone, echoed without a read")
-        return RootPlan(EntitiesPlan(types, field, only_node(details), key, node), tuple(reads))
+        # the row's restricted columns are noted for each key whose row is found, as their
+        # guards note them: the fields, and the row's owner as the subject
+        row_fields = tuple(sorted(access.row_fields))
+        audited = Audited(row_fields=row_fields, owner=spec.meta.owner if row_fields else None)
+        plan = EntitiesPlan(types, field, only_node(details), key, node, own_keys)
+        return RootPlan(plan, tuple(reads), audited)
 
     def _aggregate(
         self,

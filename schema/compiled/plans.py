@@ -129,8 +129,11 @@ class EntitiesPlan:
     field: GraphQLField
     field_node: FieldNode
     key: ColumnSpec
-    """The entity's key column (`@key`), text."""
+    """The entity's key column (`@key`): text or an integer (schema.compiled.entities)."""
     node: NodePlan
+    own_keys: bool = False
+    """A citizen's plan of their own record (a resident's key is its owner): every key must be
+    their resident id (schema.compiled.entities), else today's path decides per key."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,6 +175,10 @@ class Walk:
             elif name in types.relations:
                 column, target = types.relations[name]
                 if target.stub:  # another subgraph's entity: its key, read from this row
+                    if column.access != PUBLIC:  # guarded as a column of the row is
+                        if access is None or not access.allows(column):
+                            raise NotCompiled(f"{type_name}.{name}: restricted here")
+                        access.row_fields.add(f"{type_name}.{name}")
                     target_type = object_type_of(object_type.fields[name].type)
                     reference = self.reference(column, target, target_type, sub, collect)
                     fields.append((key, reference))
@@ -210,19 +214,21 @@ class Walk:
     ) -> KeyOf:
         """A subgraph's relation to another department's entity: its key, from this row.
 
-        Today's resolver answers it without a read (`DatasetTypes.reference`): nothing is noted.
+        Today's resolver answers it without a read (`DatasetTypes.reference`): nothing is noted
+        but the relation's own guard, when its column is restricted (the caller's: node). A
+        restricted key (a resident's) is guarded again beneath, per reference: today's path.
         """
         (key_column,) = target.key_columns() or (None,)
         kind = value_kind(column)
-        if column.access != PUBLIC or key_column is None or kind is None:
+        if key_column is None or kind is None:
             raise NotCompiled(f"{target_type.name}: a reference not compiled")
         fields: list[tuple[str, Constant | Scalar]] = []
         for key, sub in fields_of(collect, target_type, details):
             name = only_node(sub).name.value
             if name == "__typename":
                 fields.append((key, Constant(target_type.name)))
-            elif name == key_column.field_name:
+            elif name == key_column.field_name and key_column.access == PUBLIC:
                 fields.append((key, Scalar(column.name, kind)))
-            else:  # the stub's lists of this subgraph's rows: today's path
-                raise NotCompiled(f"{target_type.name}.{name}: not a reference's key")
+            else:  # the stub's lists of this subgraph's rows, a restricted key: today's path
+                raise NotCompiled(f"{target_type.name}.{name}: not a reference's public key")
         return KeyOf(column.name, Obj(tuple(fields)))

@@ -22,9 +22,12 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Float,
+    Integer,
     Numeric,
+    SmallInteger,
     Text,
     bindparam,
     case,
@@ -40,7 +43,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.sql import ClauseElement, ColumnElement
 from sqlalchemy.sql.expression import FromClause
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from storage.compiled.shapes import ValueKind
@@ -234,18 +237,22 @@ class Dialect:
         """Whether the engine's parser takes a statement this deep (PostgreSQL's stack grows)."""
         return True
 
-    def keys(self, name: str) -> FromClause:
+    def keys(self, name: str, key_type: TypeEngine[Any]) -> FromClause:
         """The `_entities` keys given at run time as rows: each key, under `name`, and its
-        position (`KEYS`: a text array)."""
-        given = bindparam(KEYS, type_=ARRAY(Text), required=False)
+        position (`KEYS`: an array of the key column's type, `$1::INTEGER[]`, so that the join
+        on the key compares a column with its own type and uses its index)."""
+        given = bindparam(KEYS, type_=ARRAY(key_type), required=False)
         rows = func.unnest(given).table_valued("value", with_ordinality="position")
         listed = rows.render_derived(name="cg_given")
         return select(listed.c.value.label(name), listed.c.position.label(POSITION)).subquery(
             "cg_keys"
         )
 
-    def keys_value(self, keys: Sequence[str]) -> Any:
-        """The value of `KEYS` for these keys."""
+    def keys_value(self, keys: Sequence[str | int], key_type: TypeEngine[Any]) -> Any:
+        """The value of `KEYS` for these keys; Unsupported for an integer the parameter cannot
+        hold, which today's path sends as it is, and PostgreSQL refuses with an error."""
+        if isinstance(key_type, Integer):
+            _within(keys, _bits(key_type))
         return list(keys)
 
 
@@ -334,14 +341,32 @@ class SQLiteDialect(Dialect):
             return "parser stack overflow" not in str(exc)
         return True  # pragma: no cover - an empty database has no table to read
 
-    def keys(self, name: str) -> FromClause:
-        # `KEYS`: a JSON array of the keys, whose index json_each gives
+    def keys(self, name: str, key_type: TypeEngine[Any]) -> FromClause:
+        # `KEYS`: a JSON array of the keys, whose index json_each gives; an integer key is an
+        # INTEGER value, compared with an INTEGER column as is (json_each's have no affinity)
         given = bindparam(KEYS, type_=Text, required=False)
         listed = func.json_each(given).table_valued("key", "value").alias("cg_given")
         return select(listed.c.value.label(name), listed.c.key.label(POSITION)).subquery("cg_keys")
 
-    def keys_value(self, keys: Sequence[str]) -> Any:
+    def keys_value(self, keys: Sequence[str | int], key_type: TypeEngine[Any]) -> Any:
+        # SQLite's integers are 64 bits whatever the column's type: today's path finds no row
+        # for a larger key than its column holds, as json_each's join does
+        _within(keys, 64)
         return orjson.dumps(list(keys)).decode()
+
+
+def _bits(key_type: Integer) -> int:
+    """How many bits PostgreSQL's integer type holds."""
+    if isinstance(key_type, BigInteger):
+        return 64
+    return 16 if isinstance(key_type, SmallInteger) else 32
+
+
+def _within(keys: Sequence[str | int], bits: int) -> None:
+    """Unsupported unless every integer among `keys` fits in `bits` signed bits."""
+    bound = 1 << (bits - 1)
+    if any(isinstance(k, int) and not -bound <= k < bound for k in keys):
+        raise Unsupported(f"an integer key out of the {bits}-bit range")
 
 
 @cache

@@ -108,7 +108,7 @@ def _root(
     if isinstance(root, Groups):
         return _groups(root, dialect)
     if isinstance(root, Entities):
-        return _entities(root, dialect, reads)
+        return _entities(root, dialect, reads, audit_rows, owner)
     frame = window_of_connection(root, parent=None)
     window, kept = frame.rows, frame.shown
     flags: list[ColumnElement[Any]] = []
@@ -150,14 +150,22 @@ def _lookup(
     )
 
 
-def _entities(root: Entities, dialect: Dialect, reads: Sequence[ReadWhen]) -> Select[Any]:
-    """The entities as a JSON array in the keys' order, then one read flag per `reads`.
+def _entities(
+    root: Entities,
+    dialect: Dialect,
+    reads: Sequence[ReadWhen],
+    audit_rows: bool,
+    owner: str | None,
+) -> Select[Any]:
+    """The entities as a JSON array in the keys' order, then one read flag per `reads`, then
+    (`audit_rows`) whether any key found its row and (`owner`) a JSON array of the found rows'
+    owners, in the keys' order: the subjects of the access record.
 
     The keys are rows (Dialect.keys); an owner's rows are joined to them on its key, and a key
     without a row is null; a stub's row is the key itself, under the key column's name, which
     its lists correlate to as to a row of its table. Each key gives an entity, duplicates too.
     """
-    keys = dialect.keys(root.key)
+    keys = dialect.keys(root.key, root.key_type)
     row: FromClause = keys
     source: FromClause = keys
     found: ColumnElement[bool] = true()
@@ -174,6 +182,10 @@ def _entities(root: Entities, dialect: Dialect, reads: Sequence[ReadWhen]) -> Se
         )
         for n, read in enumerate(reads)
     ]
+    if audit_rows:
+        flags.append(case((found, 1), else_=0).label("cg_found"))
+    if owner is not None:
+        flags.append(case((found, row.c[owner]), else_=null()).label("cg_owner"))
     # in the keys' order: SQLite's json_group_array reads the rows as this subquery gives them
     ordered = (
         select(keys.c[POSITION], dialect.nested(entity).label("cg_entity"), *flags)
@@ -181,10 +193,18 @@ def _entities(root: Entities, dialect: Dialect, reads: Sequence[ReadWhen]) -> Se
         .order_by(keys.c[POSITION])
         .subquery("cg_entities")
     )
-    answer = dialect.array(
-        dialect.nested(ordered.c.cg_entity), where=None, order=[ordered.c[POSITION]]
-    )
-    read_flags = [func.max(ordered.c[f"cg_read_{n}"]) for n in range(len(reads))]
+    order = [ordered.c[POSITION]]
+    answer = dialect.array(dialect.nested(ordered.c.cg_entity), where=None, order=order)
+    read_flags: list[ColumnElement[Any]] = [
+        func.max(ordered.c[f"cg_read_{n}"]) for n in range(len(reads))
+    ]
+    if audit_rows:
+        read_flags.append(func.max(ordered.c.cg_found))
+    if owner is not None:
+        subjects = ordered.c.cg_owner
+        read_flags.append(
+            dialect.text(dialect.array(subjects, where=subjects.is_not(None), order=order))
+        )
     return select(dialect.answer(answer).label("answer"), *read_flags).select_from(ordered)
 
 

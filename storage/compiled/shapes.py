@@ -8,9 +8,10 @@ objects, relations and connections storage.compiled.objects writes.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Table
+from sqlalchemy.types import TypeEngine
 
 from storage.repository import AggregateQuery, PageQuery
 
@@ -138,6 +139,8 @@ class Entities:
 
     table: Table | None
     key: str
+    key_type: TypeEngine[Any]
+    """The key column's type: the keys' (Dialect.keys)."""
     node: Obj
     at_version: bool = False
     """Read at the dataset version the statement's parameter names (objects.visible_rows)."""

@@ -166,6 +166,81 @@ def test_a_subgraph_answers_a_learnt_read_by_its_compiled_lane(settings: Setting
     assert facts[0]["subjects"] == [RESIDENT]
 
 
+def test_a_staff_member_s_entities_read_is_answered_by_the_compiled_lane(
+    settings: Settings,
+) -> None:
+    """The registry's subgraph compiles a staff member's `_entities` of residents (with a
+    purpose): the same request again is the lane's, with the same bytes and the same record,
+    which names the fields read and the resident found, not the key of no resident."""
+    staff = token(settings.data_dir, ["registry:read"])
+    auth = {"Authorization": f"Bearer {staff}", **PURPOSE}
+    variables = {
+        "representations": [
+            {"__typename": "Resident", "id": RESIDENT},
+            {"__typename": "Resident", "id": "nobody"},
+        ]
+    }
+    body = {"query": ENTITIES, "variables": variables}
+    with registry(settings) as client:
+        (view,) = (
+            r.endpoint
+            for r in client.app.routes  # type: ignore[attr-defined]
+            if isinstance(getattr(r, "endpoint", None), CityGraphQL)
+        )
+        assert view.lane is not None
+        first = client.post("/graphql", json=body, headers=auth)
+        second = client.post("/graphql", json=body, headers=auth)
+        assert view.lane.answered == 1
+    assert second.content == first.content
+    found = first.json()["data"]["_entities"]
+    assert found[0]["familyName"] == RESIDENTS[0]["family_name"]
+    assert found[1] is None
+    records = [r for _chain, r in logged(settings)]
+    assert len(records) == 2
+    facts = [{k: r[k] for k in FACTS} for r in records]
+    assert facts[0] == facts[1]
+    assert facts[0]["subjects"] == [RESIDENT]
+    assert facts[0]["restricted"] is True
+    assert "Resident.familyName" in facts[0]["fields"]
+
+
+def test_a_citizen_s_entities_take_the_lane_only_for_their_own_record(
+    settings: Settings,
+) -> None:
+    """The lane answers marie's `_entities` of her own record again; paul's of marie's record,
+    the same document, goes the usual way each time (a bare reference, every field
+    FORBIDDEN), with the same record each time."""
+    own = {"representations": [{"__typename": "Resident", "id": RESIDENT}]}
+    body = {"query": ENTITIES, "variables": own}
+    marie = token(settings.data_dir, ["self"], subject="marie", resident_id=RESIDENT)
+    paul = token(settings.data_dir, ["self"], subject="paul", resident_id="R9")
+    with registry(settings) as client:
+        (view,) = (
+            r.endpoint
+            for r in client.app.routes  # type: ignore[attr-defined]
+            if isinstance(getattr(r, "endpoint", None), CityGraphQL)
+        )
+        assert view.lane is not None
+        as_marie = {"Authorization": f"Bearer {marie}"}
+        first = client.post("/graphql", json=body, headers=as_marie)
+        second = client.post("/graphql", json=body, headers=as_marie)
+        assert view.lane.answered == 1
+        as_paul = {"Authorization": f"Bearer {paul}"}
+        refused = [client.post("/graphql", json=body, headers=as_paul) for _ in range(2)]
+        assert view.lane.answered == 1
+    assert second.content == first.content
+    assert first.json()["data"]["_entities"][0]["familyName"] == RESIDENTS[0]["family_name"]
+    for response in refused:
+        assert str(RESIDENTS[0]["family_name"]) not in response.text
+        assert {e["extensions"]["code"] for e in response.json()["errors"]} == {"FORBIDDEN"}
+    facts = [{k: r[k] for k in FACTS} for _chain, r in logged(settings)]
+    assert len(facts) == 4
+    assert facts[0] == facts[1]
+    assert facts[0]["subjects"] == [RESIDENT]
+    assert facts[2] == facts[3]
+    assert facts[2]["error_codes"] == ["FORBIDDEN"]
+
+
 STATIONS = """
 query Stations($representations: [_Any!]!) {
   _entities(representations: $representations) {

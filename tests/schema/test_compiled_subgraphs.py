@@ -151,3 +151,33 @@ async def test_a_reference_to_another_department_compiles_in_the_subgraph(
     assert context.datasets_read == {"bikeStations"}
     today = await answer(backend, "mobility", REFERENCES, {}, "anonymous", compiled=False)
     assert today == await answer(backend, "mobility", REFERENCES, {}, "anonymous", compiled=True)
+
+
+RESTRICTED_REFERENCES = """
+{ residents(first: 3) { nodes { id district { code } } }
+  resident(id: "R3") { district { __typename code } } }
+"""
+
+
+async def test_a_restricted_reference_compiles_for_staff_with_a_purpose(
+    backend: Backend,
+) -> None:
+    """The registry's subgraph answers a staff member's page of residents with each one's
+    district key, and a lookup, in one statement each: the district's column is restricted,
+    and the record names it, with the residents read as subjects, as its guard does."""
+    context = CityContext(
+        loaders=backend.city.loaders(), principal=TIERS["staff_purpose"], compiled=True
+    )
+    engines = list(backend.city.databases.engines())
+    with StatementCounter(iter(engines)) as counted:
+        result = await SUBGRAPHS["registry"].execute(RESTRICTED_REFERENCES, context_value=context)
+    assert result.errors is None
+    assert result.data is not None
+    assert all(isinstance(v, orjson.Fragment) for v in result.data.values())
+    assert len(counted.statements) == 2
+    assert {"Resident.district", "Query.resident", "Query.residents"} <= context.fields_read
+    assert context.subjects == {"R0", "R1", "R2", "R3"}
+    staff = "staff_purpose"
+    today = await answer(backend, "registry", RESTRICTED_REFERENCES, {}, staff, compiled=False)
+    compiled = await answer(backend, "registry", RESTRICTED_REFERENCES, {}, staff, compiled=True)
+    assert compiled == today
