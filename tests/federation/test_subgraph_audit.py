@@ -12,6 +12,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
+from api.compiled_lane import CompiledLane
 from api.graphql_view import CityGraphQL
 from api.settings import Settings
 from api.subgraph import ROUTER_HEADER, create_subgraph_app
@@ -43,6 +44,17 @@ def registry(settings: Settings) -> Iterator[TestClient]:
 def logged(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
     """Every record in the log with its chain, in chain order."""
     return [(chain, orjson.loads(body)) for chain, body in log_rows(settings)]
+
+
+def lane_of(client: TestClient) -> CompiledLane:
+    """The compiled lane of the app's /graphql view (api.compiled_lane): it counts its answers."""
+    (view,) = (
+        r.endpoint
+        for r in client.app.routes  # type: ignore[attr-defined]
+        if isinstance(getattr(r, "endpoint", None), CityGraphQL)
+    )
+    assert view.lane is not None
+    return view.lane
 
 
 def entities(client: TestClient, **headers: str) -> Any:
@@ -148,15 +160,10 @@ def test_a_subgraph_answers_a_learnt_read_by_its_compiled_lane(settings: Setting
     staff = token(settings.data_dir, ["registry:read"])
     auth = {"Authorization": f"Bearer {staff}", **PURPOSE}
     with registry(settings) as client:
-        (view,) = (
-            r.endpoint
-            for r in client.app.routes  # type: ignore[attr-defined]
-            if isinstance(getattr(r, "endpoint", None), CityGraphQL)
-        )
-        assert view.lane is not None
+        lane = lane_of(client)
         first = client.post("/graphql", json={"query": people}, headers=auth)
         second = client.post("/graphql", json={"query": people}, headers=auth)
-        assert view.lane.answered == 1
+        assert lane.answered == 1
     assert second.content == first.content
     assert first.json()["data"]["residents"]["nodes"][0]["id"] == RESIDENT
     records = [body for _chain, body in logged(settings) if body.get("operation") == "People"]
@@ -182,15 +189,10 @@ def test_a_staff_member_s_entities_read_is_answered_by_the_compiled_lane(
     }
     body = {"query": ENTITIES, "variables": variables}
     with registry(settings) as client:
-        (view,) = (
-            r.endpoint
-            for r in client.app.routes  # type: ignore[attr-defined]
-            if isinstance(getattr(r, "endpoint", None), CityGraphQL)
-        )
-        assert view.lane is not None
+        lane = lane_of(client)
         first = client.post("/graphql", json=body, headers=auth)
         second = client.post("/graphql", json=body, headers=auth)
-        assert view.lane.answered == 1
+        assert lane.answered == 1
     assert second.content == first.content
     found = first.json()["data"]["_entities"]
     assert found[0]["familyName"] == RESIDENTS[0]["family_name"]
@@ -215,19 +217,14 @@ def test_a_citizen_s_entities_take_the_lane_only_for_their_own_record(
     marie = token(settings.data_dir, ["self"], subject="marie", resident_id=RESIDENT)
     paul = token(settings.data_dir, ["self"], subject="paul", resident_id="R9")
     with registry(settings) as client:
-        (view,) = (
-            r.endpoint
-            for r in client.app.routes  # type: ignore[attr-defined]
-            if isinstance(getattr(r, "endpoint", None), CityGraphQL)
-        )
-        assert view.lane is not None
+        lane = lane_of(client)
         as_marie = {"Authorization": f"Bearer {marie}"}
         first = client.post("/graphql", json=body, headers=as_marie)
         second = client.post("/graphql", json=body, headers=as_marie)
-        assert view.lane.answered == 1
+        assert lane.answered == 1
         as_paul = {"Authorization": f"Bearer {paul}"}
         refused = [client.post("/graphql", json=body, headers=as_paul) for _ in range(2)]
-        assert view.lane.answered == 1
+        assert lane.answered == 1
     assert second.content == first.content
     assert first.json()["data"]["_entities"][0]["familyName"] == RESIDENTS[0]["family_name"]
     for response in refused:
@@ -270,27 +267,22 @@ def test_a_subgraph_answers_a_learnt_entities_read_by_its_compiled_lane(
     app = create_subgraph_app(settings, "mobility", router_secret=SECRET)
     with TestClient(app, base_url=BASE) as client:
         on_app_loop(client, seed_with_tables, city_of(client))
-        (view,) = (
-            r.endpoint
-            for r in client.app.routes  # type: ignore[attr-defined]
-            if isinstance(getattr(r, "endpoint", None), CityGraphQL)
-        )
-        assert view.lane is not None
+        lane = lane_of(client)
 
         def post(variables: dict[str, Any]) -> Any:
             return client.post("/graphql", json={"query": STATIONS, "variables": variables})
 
         first, second = post(districts), post(districts)
-        assert view.lane.answered == 1
+        assert lane.answered == 1
         station, station_again = post(stations), post(stations)
-        assert view.lane.answered == 2  # learnt beside the districts, for stations
+        assert lane.answered == 2  # learnt beside the districts, for stations
         stop = post(stops)
-        assert view.lane.answered == 2  # no stop is a station
+        assert lane.answered == 2  # no stop is a station
         # other keys, so that no statement bound for the requests above can answer them
         third = post(given("District", "code", "75101"))
         stop_again = post(given("TransitStop", "id", "S001"))
         station_third = post(given("BikeStation", "id", "S000", "S000"))
-        assert view.lane.answered == 5  # each type its own plan, none relearnt
+        assert lane.answered == 5  # each type its own plan, none relearnt
     assert third.json()["data"]["_entities"] == first.json()["data"]["_entities"][:1]
     assert stop_again.json()["data"]["_entities"] == [None]
     assert station_third.json()["data"]["_entities"] == station.json()["data"]["_entities"] * 2
