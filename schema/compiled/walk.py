@@ -47,6 +47,16 @@ PAGE_INFO_FIELDS: frozenset[str] = frozenset(
 )
 
 
+def guard(column: ColumnSpec, access: Access | None, field: str) -> None:
+    """A restricted column of a row: NotCompiled unless `access` (the root rows') lets the
+    principal read it, and then noted for the record as its field guard notes it."""
+    if column.access == PUBLIC:
+        return
+    if access is None or not access.allows(column):
+        raise NotCompiled(f"{field}: restricted here")
+    access.row_fields.add(field)
+
+
 class Walk:
     """The shapes beneath root fields, read against one gateway schema's fields."""
 
@@ -167,18 +177,12 @@ class Walk:
                 kind = value_kind(column)
                 if kind is None:
                     raise NotCompiled(f"{type_name}.{name}: a kind not compiled")
-                if column.access != PUBLIC:
-                    if access is None or not access.allows(column):
-                        raise NotCompiled(f"{type_name}.{name}: restricted here")
-                    access.row_fields.add(f"{type_name}.{name}")
+                guard(column, access, f"{type_name}.{name}")
                 fields.append((key, Scalar(column.name, kind)))
             elif name in types.relations:
                 column, target = types.relations[name]
                 if target.stub:  # another subgraph's entity: its key, read from this row
-                    if column.access != PUBLIC:  # guarded as a column of the row is
-                        if access is None or not access.allows(column):
-                            raise NotCompiled(f"{type_name}.{name}: restricted here")
-                        access.row_fields.add(f"{type_name}.{name}")
+                    guard(column, access, f"{type_name}.{name}")  # as a column of the row is
                     target_type = object_type_of(object_type.fields[name].type)
                     reference = self.reference(column, target, target_type, sub, collect)
                     fields.append((key, reference))
