@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +141,16 @@ class Prepared:
                 context.subjects.update(
                     s for s in orjson.loads(subjects or b"[]") if isinstance(s, str)
                 )
+        for level in audited.levels:
+            reached = extra.pop(0)
+            owners = extra.pop(0) if level.owner is not None else None
+            if not reached:
+                continue
+            _restricted(context, level.fields)
+            if level.own and context.principal.resident_id is not None:
+                context.subjects.add(context.principal.resident_id)
+            if owners is not None:
+                context.subjects.update(_strings(orjson.loads(owners)))
         return None if row[0] is None else orjson.Fragment(row[0])
 
     def _read(self, context: CityContext, dataset: str, seen: dict[str, int | None]) -> None:
@@ -155,6 +165,15 @@ class Prepared:
 def _nothing_or_own(row: Sequence[Any] | None, resident: str | None) -> bool:
     """Whether a citizen's lookup found no row, or their own (its owner is the last column)."""
     return row is None or row[0] is None or row[-1] == resident
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """The strings of a JSON value's nested arrays: the owners of a level's rows (emit._owners)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def _restricted(context: CityContext, fields: Any) -> None:
@@ -266,6 +285,7 @@ class Compiler:
                     plan.reads,
                     audit_rows=bool(plan.audited.row_fields),
                     owner=plan.audited.owner,
+                    levels=plan.audited.levels,
                     versions=live,
                 )
                 direct = sent(statement, engine) if dialect.name == "postgresql" else None

@@ -132,6 +132,7 @@ class Planner:
             row_fields=tuple(sorted(access.row_fields)),
             owner=spec.meta.owner if access.row_fields or owner_checked else None,
             owner_checked=owner_checked,
+            levels=access.guarded(),
         )
         return RootPlan(plan, tuple(reads), audited)
 
@@ -183,7 +184,11 @@ class Planner:
         # the row's restricted columns are noted for each key whose row is found, as their
         # guards note them: the fields, and the row's owner as the subject
         row_fields = tuple(sorted(access.row_fields))
-        audited = Audited(row_fields=row_fields, owner=spec.meta.owner if row_fields else None)
+        audited = Audited(
+            row_fields=row_fields,
+            owner=spec.meta.owner if row_fields else None,
+            levels=access.guarded(),
+        )
         plan = EntitiesPlan(types, field, only_node(details), key, node, own_keys)
         return RootPlan(plan, tuple(reads), audited)
 

@@ -14,7 +14,7 @@ from graphql import FieldNode, GraphQLField
 
 from schema.datasets import ColumnSpec
 from schema.objects import DatasetTypes
-from storage.compiled.shapes import Constant, PageInfo, ReadWhen
+from storage.compiled.shapes import Constant, Guarded, PageInfo, ReadWhen
 
 
 class NotCompiled(Exception):
@@ -152,10 +152,9 @@ class Audited:
     owner_checked: bool = False
     """A citizen's lookup: its row must be the citizen's own (`owner` says whose it is), else
     the field is handed back, before anything is noted, to today's path, which refuses it."""
-
-    @property
-    def any(self) -> bool:
-        return self.root_field is not None or bool(self.row_fields)
+    levels: tuple[Guarded, ...] = ()
+    """Guarded fields of the rows beneath the root rows, and the root rows' lists: noted when
+    a row is at their level, with its subjects (shapes.Guarded)."""
 
 
 @dataclass(frozen=True, slots=True)

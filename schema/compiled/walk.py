@@ -12,8 +12,10 @@ from typing import Any
 from graphql import GraphQLField, GraphQLObjectType, GraphQLOutputType
 from graphql.execution.collect_fields import FieldDetailsList
 
+from auth.policy import OWN_ROWS
 from auth.scopes import PUBLIC
-from schema.compiled.decisions import Access, public
+from schema.access import list_owner
+from schema.compiled.decisions import Access, allowed
 from schema.compiled.fields import LIST_ARGUMENTS, FieldMap, value_kind
 from schema.compiled.plans import (
     ConnectionPlan,
@@ -47,14 +49,47 @@ PAGE_INFO_FIELDS: frozenset[str] = frozenset(
 )
 
 
-def guard(column: ColumnSpec, access: Access | None, field: str) -> None:
-    """A restricted column of a row: NotCompiled unless `access` (the root rows') lets the
-    principal read it, and then noted for the record as its field guard notes it."""
+def guard(
+    column: ColumnSpec,
+    access: Access | None,
+    field: str,
+    path: tuple[str, ...],
+    owner: str | None,
+) -> None:
+    """A restricted column of a row, or a relation whose column is restricted: NotCompiled
+    unless `access` lets the principal read it, and then noted for the record as its guard
+    notes it, with the row's `owner` as the subject: the root rows' as `row_fields`, a nested
+    row's on its level (`path`)."""
     if column.access == PUBLIC:
         return
     if access is None or not access.allows(column):
         raise NotCompiled(f"{field}: restricted here")
-    access.row_fields.add(field)
+    if access.root:
+        access.row_fields.add(field)
+    else:
+        access.note(path, field, owner=owner)
+
+
+def guard_list(
+    types: DatasetTypes,
+    source: DatasetTypes,
+    column: ColumnSpec,
+    access: Access | None,
+    field: str,
+    path: tuple[str, ...],
+) -> None:
+    """A list of another dataset's rows beneath a row of `types`, guarded as
+    DatasetTypes.add_reverse guards it: by the source's access when its rows are restricted,
+    else by the column's. Its subject is the principal's own id for a list of personal rows
+    (list_owner: OWN_ROWS), else the row's owner when it has one. It compiles only for a
+    principal who may read it whatever the row (a citizen's lists are filtered: today's path)."""
+    restricted = source.spec.meta.access if source.spec.restricted else column.access
+    if restricted == PUBLIC:
+        return
+    if access is None or not allowed(access.principal, restricted, own_rows=False):
+        raise NotCompiled(f"{field}: restricted list")
+    own = list_owner(source.spec) is OWN_ROWS
+    access.note(path, field, owner=None if own else types.spec.meta.owner, own=own)
 
 
 class Walk:
@@ -161,12 +196,14 @@ class Walk:
 
         `path`: the response keys from the root field's value to this node; each dataset a
         relation or list here reads is noted in `reads` with it (shapes.ReadWhen), so the
-        statement says whether the field ran. `access`: the root rows' restricted columns are
-        read when the principal may read them (and noted for the record); beneath the root
-        rows only public relations, lists and columns compile.
+        statement says whether the field ran. `access`: the principal's decisions, the root
+        rows' (Access.root) or those beneath them; a restricted column, relation or list
+        compiles when the principal may read it (beneath the root rows and for lists: whatever
+        the row), noted for the record as its guard notes it (guard, guard_list).
         """
         object_type = object_type_of(node_type)
         type_name = object_type.name
+        owner = types.spec.meta.owner
         fields: list[tuple[str, Any]] = []
         for key, sub in fields_of(collect, object_type, details):
             name = only_node(sub).name.value
@@ -177,31 +214,49 @@ class Walk:
                 kind = value_kind(column)
                 if kind is None:
                     raise NotCompiled(f"{type_name}.{name}: a kind not compiled")
-                guard(column, access, f"{type_name}.{name}")
+                guard(column, access, f"{type_name}.{name}", path, owner)
                 fields.append((key, Scalar(column.name, kind)))
             elif name in types.relations:
                 column, target = types.relations[name]
+                # guarded as a column of the row is
+                guard(column, access, f"{type_name}.{name}", path, owner)
                 if target.stub:  # another subgraph's entity: its key, read from this row
-                    guard(column, access, f"{type_name}.{name}")  # as a column of the row is
                     target_type = object_type_of(object_type.fields[name].type)
                     reference = self.reference(column, target, target_type, sub, collect)
                     fields.append((key, reference))
                     continue
-                if column.access != PUBLIC or not public(target) or column.references is None:
-                    raise NotCompiled(f"{type_name}.{name}: restricted relation")
+                if column.references is None:
+                    raise NotCompiled(f"{type_name}.{name}: a relation to no column")
                 reads.append(ReadWhen(target.spec.name, column.name, path))
                 target_type = object_type.fields[name].type
-                plan = self.node(target, target_type, sub, collect, path=(*path, key), reads=reads)
+                plan = self.node(
+                    target,
+                    target_type,
+                    sub,
+                    collect,
+                    path=(*path, key),
+                    reads=reads,
+                    access=None if access is None else access.beneath(),
+                )
                 fields.append((key, RelationPlan(column.name, column.references[1], target, plan)))
             elif name in types.reverses:
                 source, column = types.reverses[name]
-                if column.access != PUBLIC or not public(source) or column.references is None:
-                    raise NotCompiled(f"{type_name}.{name}: restricted list")
+                if source.stub or column.references is None:
+                    raise NotCompiled(f"{type_name}.{name}: a list not compiled")
+                guard_list(types, source, column, access, f"{type_name}.{name}", path)
                 reads.append(ReadWhen(source.spec.name, None, path))
                 link = (column.name, column.references[1])
                 field = object_type.fields[name]
                 conn = self.connection(
-                    source, field, sub, collect, type_name, link, (*path, key), reads
+                    source,
+                    field,
+                    sub,
+                    collect,
+                    type_name,
+                    link,
+                    (*path, key),
+                    reads,
+                    None if access is None else access.beneath(),
                 )
                 fields.append((key, conn))
             else:

@@ -175,6 +175,10 @@ class Dialect:
         """A JSON value that a scalar subquery returns, embedded as JSON (not as a string)."""
         return _text(value)
 
+    def json_value(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        """A value as JSON text (`"R1"`, `null`), JSON as it is."""
+        return _json(value)
+
     def spaced(self, kinds: Sequence[ValueKind]) -> bool:
         """Whether an answer with values of these kinds may not be in orjson's form: stored
         GeoJSON keeps its own spacing (PostgreSQL) and its numbers as written (`2.30`, both)."""
@@ -304,6 +308,9 @@ class SQLiteDialect(Dialect):
     def nested(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
         # a subquery's result loses SQLite's JSON subtype: json() gives it back
         return func.json(value)
+
+    def json_value(self, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        return func.json_quote(value)  # JSON (its subtype) as it is
 
     def cursor(
         self, columns: Sequence[ColumnElement[Any]], kinds: Sequence[ValueKind]

@@ -166,6 +166,26 @@ class ReadWhen:
 
 
 @dataclass(frozen=True, slots=True)
+class Guarded:
+    """Restricted fields of the rows at `path`, which their guards note for each such row.
+
+    Today's guards (schema.access) run once per row a field is resolved on: a restricted
+    column, a relation whose column is restricted, a list of restricted rows. They note the
+    field, and a subject: the row's owner (`owner`, a column of the rows at `path`), or, for a
+    list of personal rows, the principal's own resident id (`own`). The statement says whether
+    any row is at `path` and, when `owner` is set, the owners of those rows.
+    """
+
+    path: tuple[str, ...]
+    """The response keys from the root field's value to the rows' object (ReadWhen.path):
+    `("nodes",)` a root page's rows, `("nodes", "household")` the households they point to."""
+    fields: tuple[str, ...]
+    """`Household.address`, `Resident.benefitCases`: what the guards note."""
+    owner: str | None = None
+    own: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Groups:
     """An aggregate root field: its groups in group order, each a JSON object of `fields`, where
     a value is a Scalar over the grouped row (`m_<measure>_<column>`, a key column), a
