@@ -161,7 +161,7 @@ class Binder:
         )
         if noted.denials or noted.audit_unavailable:
             raise NotCompiled("an argument names a column the principal may not read")
-        if noted is not self.noted and noted.restricted_read:
+        if noted is not self.noted and noted.restricted_read and not self._guarded(plan, noted):
             raise NotCompiled("a nested list's argument names a restricted column")
         kinds: tuple[ValueKind, ...] = ()
         if plan.with_cursors:
@@ -186,6 +186,17 @@ class Binder:
         shows = self.reading.shows(name, root=plan.link is None)
         return Connection(
             plan.types.spec.table, query, tuple(parts), plan.link, kinds, self._at(name), shows
+        )
+
+    def _guarded(self, plan: ConnectionPlan, noted: CityContext) -> bool:
+        """Whether what a nested list's arguments noted is its guard's note (schema.inputs
+        checks a restricted column in `where` or `orderBy` as a read of the list, with the
+        list's rows as its owner: walk.guard_list notes the same when the list runs)."""
+        own = self.principal.resident_id
+        return (
+            plan.guard is not None
+            and noted.fields_read <= {plan.guard}
+            and noted.subjects <= ({own} if own is not None else set())
         )
 
     def _scratch(self) -> CityContext:

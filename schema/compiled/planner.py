@@ -146,16 +146,17 @@ class Planner:
     ) -> RootPlan:
         """`_entities` of one type, an owner's or a stub's: its node beneath each key.
 
-        Beneath the node, what compiles under a lookup's row compiles (its columns, restricted
-        ones for a principal who may read them whatever the row, noted for the record; public
-        relations and lists): for a stub, its key and this subgraph's lists of rows pointing
+        Beneath the node, what compiles under a lookup's row compiles (its columns, relations
+        and lists, restricted ones for a principal who may read them, noted for the record as
+        their guards note them): for a stub, its key and this subgraph's lists of rows pointing
         to it. A stub's entities without a list are its keys echoed, which today's path answers
-        without a read (and the statement would need a database to run on). A restricted type
-        compiles for a principal its resolver lets through whatever the key (staff with the
-        scope and a purpose), and for a citizen asking for their own record by its key (a
-        resident's: `own_keys`, which binding checks); anyone else's answer depends on whose
-        key it is, a denied caller's is the bare reference with every field's error, and a
-        stub's lists are guarded apart.
+        without a read (and the statement would need a database to run on). An owner's
+        restricted type compiles for a principal its resolver lets through whatever the key
+        (staff with the scope and a purpose), and for a citizen asking for their own record by
+        its key (a resident's: `own_keys`, which binding checks); anyone else's answer depends
+        on whose key it is, a denied caller's is the bare reference with every field's error.
+        A restricted stub (a resident in social services' subgraph) is echoed whoever asks: its
+        key and its lists are guarded each on its own, as beneath any row.
         """
         types = None if entity is None else self.fields.entities.get(entity)
         if types is None:
@@ -165,8 +166,11 @@ class Planner:
         if key.python_type not in KEY_TYPES:
             raise NotCompiled(f"{ENTITIES}: {types.spec.type_name}'s key is no text or integer")
         own_keys = is_citizen(principal) and spec.meta.owner == key.name
-        if spec.meta.access != PUBLIC and (
-            types.stub or not allowed(principal, spec.meta.access, own_rows=own_keys)
+        # a stub is echoed whoever asks, its key and lists guarded apart (walk.guard, guard_list)
+        if (
+            spec.meta.access != PUBLIC
+            and not types.stub
+            and not allowed(principal, spec.meta.access, own_rows=own_keys)
         ):
             raise NotCompiled(f"{ENTITIES}: {spec.type_name}, decided per key (today's path)")
         union = get_named_type(field.type)
@@ -184,6 +188,9 @@ class Planner:
         # the row's restricted columns are noted for each key whose row is found, as their
         # guards note them: the fields, and the row's owner as the subject
         row_fields = tuple(sorted(access.row_fields))
+        if types.stub and row_fields and spec.meta.owner != key.name:
+            # a stub's row is its key: an owner other than the key is not there to name
+            raise NotCompiled(f"{ENTITIES}: {spec.type_name}'s owner is not its key")
         audited = Audited(
             row_fields=row_fields,
             owner=spec.meta.owner if row_fields else None,

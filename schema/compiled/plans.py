@@ -67,6 +67,9 @@ class ConnectionPlan:
     """Values: "totalCount", Constant, PageInfo, EdgesPlan, NodesPlan."""
     link: tuple[str, str] | None = None
     """(column of this dataset, column of the parent row) for a reverse relation."""
+    guard: str | None = None
+    """A nested list guarded for the record (walk.guard_list): its field (`Household.members`),
+    which an argument naming a restricted column notes again, with the same subjects."""
 
     @property
     def with_total(self) -> bool:

@@ -7,6 +7,7 @@ it. The planner (schema.compiled.planner) starts the walk at each kind of root f
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from graphql import GraphQLField, GraphQLObjectType, GraphQLOutputType
@@ -77,19 +78,21 @@ def guard_list(
     access: Access | None,
     field: str,
     path: tuple[str, ...],
-) -> None:
+) -> bool:
     """A list of another dataset's rows beneath a row of `types`, guarded as
     DatasetTypes.add_reverse guards it: by the source's access when its rows are restricted,
     else by the column's. Its subject is the principal's own id for a list of personal rows
     (list_owner: OWN_ROWS), else the row's owner when it has one. It compiles only for a
-    principal who may read it whatever the row (a citizen's lists are filtered: today's path)."""
+    principal who may read it whatever the row (a citizen's lists are filtered: today's path).
+    Whether it is guarded."""
     restricted = source.spec.meta.access if source.spec.restricted else column.access
     if restricted == PUBLIC:
-        return
+        return False
     if access is None or not allowed(access.principal, restricted, own_rows=False):
         raise NotCompiled(f"{field}: restricted list")
     own = list_owner(source.spec) is OWN_ROWS
     access.note(path, field, owner=None if own else types.spec.meta.owner, own=own)
+    return True
 
 
 class Walk:
@@ -243,7 +246,7 @@ class Walk:
                 source, column = types.reverses[name]
                 if source.stub or column.references is None:
                     raise NotCompiled(f"{type_name}.{name}: a list not compiled")
-                guard_list(types, source, column, access, f"{type_name}.{name}", path)
+                guarded = guard_list(types, source, column, access, f"{type_name}.{name}", path)
                 reads.append(ReadWhen(source.spec.name, None, path))
                 link = (column.name, column.references[1])
                 field = object_type.fields[name]
@@ -258,6 +261,8 @@ class Walk:
                     reads,
                     None if access is None else access.beneath(),
                 )
+                if guarded:
+                    conn = dataclasses.replace(conn, guard=f"{type_name}.{name}")
                 fields.append((key, conn))
             else:
                 raise NotCompiled(f"{type_name}.{name}: not a field the planner knows")

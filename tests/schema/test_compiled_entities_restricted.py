@@ -33,7 +33,7 @@ from tests.schema.test_compiled_subgraphs import DEPARTMENTS, SUBGRAPHS
 RESTRICTED = [(d, t) for d in DEPARTMENTS for t in sorted(ENTITY_TYPES[d]) if t in RESTRICTED_TYPES]
 """Restricted entity types, each in a subgraph: residents and households in the registry's,
 benefit cases in social services', tax assessments in tax's; residents as a stub in those two.
-Their owners' three times as often: the stubs stay on today's path."""
+Their owners' three times as often: a stub compiles only with a list beneath it."""
 RESTRICTED += [(d, t) for d, t in RESTRICTED if SPECS[t].department == d] * 2
 
 
@@ -163,3 +163,37 @@ async def test_whose_residents_compile(backend: Backend, tier: str, query: str) 
     assert compiled == (tier == "staff_purpose")  # R0 is not the citizen's own record
     today = await answer(backend, "registry", query, variables, tier, compiled=False)
     assert today == await answer(backend, "registry", query, variables, tier, compiled=True)
+
+
+RESIDENT_CASES = (
+    "query Entities($representations: [_Any!]!) {"
+    f" {ENTITIES}(representations: $representations) {{"
+    " ... on Resident { id benefitCases(first: 3) { totalCount nodes { id status } } } } }"
+)
+
+
+async def test_a_resident_stub_s_benefit_cases_compile_for_staff(backend: Backend) -> None:
+    """Given the router's fetch of residents' benefit cases from social services' subgraph,
+    where a resident is a stub: its key and its list are guarded each on its own, so for a
+    staff member with both scopes and a purpose one statement answers it, and the record names
+    the key's `Resident.id`, the list, each case's fields, and every resident as a subject; a
+    citizen's stays on today's path. Both paths agree either way."""
+    variables = {"representations": [plain("Resident", r) for r in RESIDENTS]}
+    staff = TIERS["staff_purpose"]
+    context = CityContext(loaders=backend.city.loaders(), principal=staff, compiled=True)
+    with StatementCounter(iter(list(backend.city.databases.engines()))) as counted:
+        result = await SUBGRAPHS["social"].execute(
+            RESIDENT_CASES, variable_values=copy.deepcopy(variables), context_value=context
+        )
+    assert result.errors is None
+    assert result.data is not None
+    assert isinstance(result.data[ENTITIES], orjson.Fragment)
+    assert len(counted.statements) == 1
+    entities = orjson.loads(orjson.dumps(result.data))[ENTITIES]
+    assert [e["id"] for e in entities] == RESIDENTS  # echoed, R9 too
+    assert {"Resident.id", "Resident.benefitCases", "BenefitCase.id"} <= context.fields_read
+    assert context.subjects == set(RESIDENTS)  # the keys: a stub is echoed, R9 too
+    for tier in ("staff_purpose", "staff", "citizen", "anonymous"):
+        today = await answer(backend, "social", RESIDENT_CASES, variables, tier, compiled=False)
+        compiled = await answer(backend, "social", RESIDENT_CASES, variables, tier, compiled=True)
+        assert compiled == today, tier

@@ -41,6 +41,9 @@ SHAPES = {
         { buildingPermits(first: 4) { nodes { id applicantName applicant { familyName } } } }""",
     "a lookup's list two levels down": """
         { resident(id: "R1") { id household { members(first: 5) { nodes { id givenName } } } } }""",
+    "a nested list ordered and filtered by restricted columns": """
+        { households(first: 3) { nodes { id members(orderBy: [{field: ID, direction: DESC}],
+            where: {familyName: {ne: "nobody"}}) { nodes { id } } } } }""",
     "a list beneath a relation beneath a list": """
         { benefitCases(first: 3) { nodes { id resident { household { address } } } } }""",
 }
