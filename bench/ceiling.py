@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.peer_queries import ACCESS_TABLE, SHAPES, Shape
+from bench.peer_queries import ACCESS_TABLE, SHAPES, STAFF_SHAPES, Shape
 
 POOL_SIZE = 8
 PURPOSE_HEADER = "citygraph-purpose"
@@ -31,7 +31,7 @@ PURPOSE_HEADER = "citygraph-purpose"
 
 def ceiling_app(database_url: str) -> Starlette:
     """The bare app over the database at `database_url` (a libpq URL)."""
-    statements: dict[str, Shape] = {shape.citygraph: shape for shape in SHAPES}
+    statements: dict[str, Shape] = {shape.citygraph: shape for shape in (*SHAPES, *STAFF_SHAPES)}
     pool: asyncpg.Pool | None = None
 
     @contextlib.asynccontextmanager

@@ -122,6 +122,32 @@ RESIDENTS_100 = Shape(
 
 SHAPES = (STATIONS_100, STATIONS_20, DISTRICTS_X_STATIONS, AGGREGATE, RESIDENTS_100)
 
+HOUSEHOLDS_X_MEMBERS = Shape(
+    name="staff: 50 households x members",
+    citygraph="{ households(first: 50, orderBy: [{field: ID, direction: ASC}]) "
+    "{ nodes { id address members(first: 10, orderBy: [{field: ID, direction: ASC}]) "
+    "{ nodes { id familyName givenName birthDate } } } } }",
+    restricted=True,
+    # about 95 residents beneath 50 households (1.9 a household), each a subject of the record,
+    # inserted by the same statement
+    ceiling_sql=(
+        "WITH h AS (SELECT id, address FROM household ORDER BY id LIMIT 50), "
+        "m AS (SELECT h.id AS hid, r.* FROM h CROSS JOIN LATERAL (SELECT id, family_name, "
+        "given_name, birth_date FROM resident WHERE household_id = h.id ORDER BY id LIMIT 10) r), "
+        "logged AS (INSERT INTO bench_access (subject, purpose, residents) "
+        "SELECT $1, $2, coalesce(array_agg(id ORDER BY id), '{}') FROM m) "
+        "SELECT json_build_object('data', json_build_object('households', json_build_object("
+        "'nodes', coalesce((SELECT json_agg(json_build_object('id', h.id, 'address', h.address, "
+        "'members', json_build_object('nodes', coalesce((SELECT json_agg(json_build_object("
+        "'id', m.id, 'familyName', m.family_name, 'givenName', m.given_name, "
+        "'birthDate', m.birth_date) ORDER BY m.id) FROM m WHERE m.hid = h.id), '[]'::json))) "
+        "ORDER BY h.id) FROM h), '[]'::json))))::text"
+    ),
+)
+
+STAFF_SHAPES = (RESIDENTS_100, HOUSEHOLDS_X_MEMBERS)
+"""What bench.restricted asks: a staff member's flat page, and a nested one."""
+
 ACCESS_TABLE = (
     "CREATE TABLE IF NOT EXISTS bench_access (at timestamptz NOT NULL DEFAULT now(), "
     "subject text NOT NULL, purpose text, residents text[] NOT NULL)"

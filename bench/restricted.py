@@ -1,11 +1,13 @@
-"""A staff member's restricted page over HTTP, on PostgreSQL and SQLite, against an earlier commit.
+"""A staff member's restricted pages over HTTP, on PostgreSQL and SQLite, against an earlier commit.
 
     uv run python -m bench.restricted --baseline afb792d   # before (a ref: here, before group commit)
     uv run python -m bench.restricted --rounds 5 --seconds 10 --residents 100000
 
-The page is bench.peer_queries' `staff: 100 residents` (purpose-bound token, 100 residents, every
-one a subject of the access record the read must commit before its answer leaves). In one run,
-everything on loopback, every process stopped by its pid at the end:
+The pages are bench.peer_queries' STAFF_SHAPES (a purpose-bound token; every resident read is a
+subject of the access record the read must commit before its answer leaves): `staff: 100
+residents`, a flat page, and `staff: 50 households x members`, the residents (about 95) beneath
+50 households, a nested read. In one run, everything on loopback, every process stopped by its
+pid at the end:
 
 1. a fresh PostgreSQL database and a SQLite file, each with the Paris import and `--residents`
    synthetic residents;
@@ -13,7 +15,7 @@ everything on loopback, every process stopped by its pid at the end:
    own process, one worker), the same from `--baseline` (a git ref, unpacked with `git archive`
    and run by this interpreter, so both run on the same locked dependencies), and the ceiling
    (bench/ceiling.py: one statement reads the page and inserts its record);
-3. each asked the page once: the answers must be equal once parsed;
+3. each asked each page once: the answers must be equal once parsed;
 4. `wrk -t1 -c8 --latency` on each in interleaved rounds: req/s, p50, p99 (medians of the
    rounds), and the rounds' ratios after/before and ceiling/contender (the ceiling is on
    PostgreSQL: against SQLite it says how far the embedded default is from it, no more).
@@ -49,7 +51,7 @@ from bench.harness import (
     timeouts_note,
     wrk_script,
 )
-from bench.peer_queries import RESIDENTS_100, differences
+from bench.peer_queries import STAFF_SHAPES, Shape, differences
 
 REPO = Path(__file__).resolve().parent.parent
 VENDOR = Path("api") / "pages" / "static" / "vendor"
@@ -138,24 +140,24 @@ def headers_of(server: Server) -> dict[str, str]:
     return {"Content-Type": "application/json", "Accept": "application/json", **server.headers}
 
 
-def check_answers(servers: list[Server]) -> None:
-    """Stop unless every server answers the page the same, once parsed."""
+def check_answers(servers: list[Server], shape: Shape) -> None:
+    """Stop unless every server answers the shape the same, once parsed."""
     answers = {
         s.name: httpx.post(
-            s.url, json={"query": RESIDENTS_100.citygraph}, headers=headers_of(s), timeout=30
+            s.url, json={"query": shape.citygraph}, headers=headers_of(s), timeout=30
         ).json()
         for s in servers
     }
-    problems = differences(RESIDENTS_100, answers)
+    problems = differences(shape, answers)
     if problems:
-        raise SystemExit("; ".join(problems))
-    print(f"  {', '.join(answers)} agree")
+        raise SystemExit(f"{shape.name}: " + "; ".join(problems))
+    print(f"  {shape.name}: {', '.join(answers)} agree")
 
 
 def measure(
-    servers: list[Server], work: Path, rounds: int, seconds: float
+    servers: list[Server], shape: Shape, work: Path, rounds: int, seconds: float
 ) -> dict[str, list[WrkResult]]:
-    body = orjson.dumps({"query": RESIDENTS_100.citygraph})
+    body = orjson.dumps({"query": shape.citygraph})
     scripts = {
         s.name: wrk_script(
             work / f"restricted-{n}.lua", method="POST", body=body, headers=headers_of(s)
@@ -166,14 +168,14 @@ def measure(
         run_wrk(s.url, script=scripts[s.name], seconds=2)
     samples: dict[str, list[WrkResult]] = {s.name: [] for s in servers}
     for n in range(rounds):
-        print(f"  round {n + 1} of {rounds}")
+        print(f"  {shape.name}: round {n + 1} of {rounds}")
         for s in servers:
             samples[s.name].append(run_wrk(s.url, script=scripts[s.name], seconds=seconds))
     return samples
 
 
-def report(samples: dict[str, list[WrkResult]], rounds: int, seconds: float) -> None:
-    print(f"\nwrk -t1 -c8, median of {rounds} interleaved rounds of {seconds:.0f} s")
+def report(shape: Shape, samples: dict[str, list[WrkResult]], rounds: int, seconds: float) -> None:
+    print(f"\n{shape.name}: wrk -t1 -c8, median of {rounds} interleaved rounds of {seconds:.0f} s")
     print(f"  {'contender':<18} {SUMMARY_HEADER}")
     for name, runs in samples.items():
         print(f"  {name:<18} {summary(runs)}")
@@ -245,11 +247,16 @@ def main() -> None:
                     start_citygraph("before (sqlite)", sqlite_url, sqlite_dir, procs, baseline)
                 )
             print("answers, once parsed:")
-            check_answers(servers)
-            samples = measure(servers, work, args.rounds, args.seconds)
+            for shape in STAFF_SHAPES:
+                check_answers(servers, shape)
+            samples = {
+                shape: measure(servers, shape, work, args.rounds, args.seconds)
+                for shape in STAFF_SHAPES
+            }
         finally:
             stop(procs)
-    report(samples, args.rounds, args.seconds)
+    for shape, measured in samples.items():
+        report(shape, measured, args.rounds, args.seconds)
     print(f"load average at end: {load()}")
 
 

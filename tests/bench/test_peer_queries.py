@@ -19,7 +19,15 @@ import pytest
 from starlette.testclient import TestClient
 
 from bench.ceiling import ceiling_app
-from bench.peer_queries import AGGREGATE, RESIDENTS_100, SHAPES, STATIONS_20, canonical, differences
+from bench.peer_queries import (
+    AGGREGATE,
+    HOUSEHOLDS_X_MEMBERS,
+    RESIDENTS_100,
+    SHAPES,
+    STATIONS_20,
+    canonical,
+    differences,
+)
 from schema.city import builtin_specs
 from schema.datasets import Catalog
 from schema.gateway import QueryLimits, build_gateway_schema
@@ -27,6 +35,12 @@ from tests.api.conftest import city_of, on_app_loop
 from tests.audit.helpers import PURPOSE, audited_client, settings_for, token
 from tests.services import libpq_url
 
+HOUSEHOLD = {
+    "id": "H1",
+    "address": "1 rue de l'Œuvre",
+    "district_code": "75101",
+    "quartier_code": "7510101",
+}
 MORE_RESIDENTS = [
     {
         "id": f"R{n}",
@@ -47,7 +61,7 @@ MORE_RESIDENTS = [
 
 def test_citygraph_documents_are_valid_in_our_schema() -> None:
     gateway = build_gateway_schema(Catalog(builtin_specs()), QueryLimits())
-    for shape in SHAPES:
+    for shape in (*SHAPES, HOUSEHOLDS_X_MEMBERS):
         errors = graphql.validate(gateway._schema, graphql.parse(shape.citygraph))
         assert not errors, (shape.name, errors)
 
@@ -115,11 +129,12 @@ def test_the_ceiling_answers_what_citygraph_answers(
     staff = token(tmp_path, ["registry:read"])
     restricted_headers = {"Authorization": f"Bearer {staff}", **PURPOSE}
     with audited_client(settings) as city_client:
-        on_app_loop(
-            city_client, city_of(city_client).repository("residents").upsert, MORE_RESIDENTS
-        )
+        city = city_of(city_client)
+        on_app_loop(city_client, city.repository("households").upsert, [HOUSEHOLD])
+        on_app_loop(city_client, city.repository("residents").upsert, MORE_RESIDENTS)
         with TestClient(ceiling_app(libpq_url(fresh_postgres_url))) as ceiling:
-            for shape in SHAPES:
+            answered = {}
+            for shape in (*SHAPES, HOUSEHOLDS_X_MEMBERS):
                 headers = restricted_headers if shape.restricted else {}
                 # when both are asked the same document
                 ours = city_client.post(
@@ -131,18 +146,24 @@ def test_the_ceiling_answers_what_citygraph_answers(
                 answers = {"citygraph": ours.json(), "ceiling": theirs.json()}
                 assert differences(shape, answers) == [], (shape.name, answers)
                 assert canonical(shape, ours.json()) not in ([], {"data": {}})
-    # and the ceiling's restricted statement recorded whom it read, as citygraph does
-    page = ours.json()["data"]["residents"]["nodes"]
-    assert shape is RESIDENTS_100
+                answered[shape] = ours.json()["data"]
+    # and the ceiling's restricted statements recorded whom they read, as citygraph does
+    page = answered[RESIDENTS_100]["residents"]["nodes"]
     assert len(page) == 1 + len(MORE_RESIDENTS)
+    households = answered[HOUSEHOLDS_X_MEMBERS]["households"]["nodes"]
+    members = sorted(m["id"] for h in households for m in h["members"]["nodes"])
+    assert len(members) >= len(MORE_RESIDENTS)  # theirs is H1
 
     async def recorded() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(libpq_url(fresh_postgres_url))
         try:
-            return await conn.fetch("SELECT subject, purpose, residents FROM bench_access")
+            return await conn.fetch(
+                "SELECT subject, purpose, residents FROM bench_access ORDER BY at"
+            )
         finally:
             await conn.close()
 
-    (row,) = asyncio.run(recorded())
-    assert row["residents"] == [r["id"] for r in page]
-    assert row["purpose"] == PURPOSE["Citygraph-Purpose"]
+    flat, nested = asyncio.run(recorded())
+    assert flat["residents"] == [r["id"] for r in page]
+    assert nested["residents"] == members
+    assert flat["purpose"] == nested["purpose"] == PURPOSE["Citygraph-Purpose"]
