@@ -102,11 +102,12 @@ def start(
     *,
     timeout_s: float = 60,
     output: IO[bytes] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a server (`args`, our own interpreter or a peer's binary) and wait until `port` accepts;
     its stdout and stderr go to `output` when given."""
     proc = subprocess.Popen(  # noqa: S603 (commands we built)
-        args, env={**os.environ, **env}, stdout=output, stderr=output
+        args, env={**os.environ, **env}, stdout=output, stderr=output, cwd=cwd
     )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

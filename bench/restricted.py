@@ -110,10 +110,12 @@ def start_citygraph(
     port = free_port()
     env = peer_database.citygraph_env(database_url, data_dir, port)
     env["CITYGRAPH_DATABASE_URL"] = database_url
+    cwd = None
     if tree is not None:
-        env["PYTHONPATH"] = str(tree)  # ahead of this tree's editable install on sys.path
+        extra, cwd = on_tree(tree)
+        env = {**env, **extra}
     args = [*peer_database.CITYGRAPH, "serve", "--port", str(port)]
-    procs.append(start(args, port, env))
+    procs.append(start(args, port, env, cwd=cwd))
     staff = subprocess.run(  # noqa: S603 (our own CLI)
         [*peer_database.CITYGRAPH, "token", "--subject", "agent-7", "--scopes", "registry:read"],
         env={**os.environ, **env},
@@ -123,6 +125,16 @@ def start_citygraph(
     ).stdout.strip()
     headers = {"Authorization": f"Bearer {staff}", "Citygraph-Purpose": peer.PURPOSE}
     return Server(name, f"http://127.0.0.1:{port}/graphql", headers)
+
+
+def on_tree(tree: Path) -> tuple[dict[str, str], Path]:
+    """The environment and working directory of a process that must run `tree`'s code.
+
+    PYTHONPATH puts `tree` ahead of this checkout's editable install, but `python -c` (and
+    `-m`) put the working directory ahead of PYTHONPATH: started from this checkout, the
+    process ran this tree's code, and `before` measured `after` again. So it starts in `tree`.
+    """
+    return {"PYTHONPATH": str(tree)}, tree
 
 
 def start_ceiling(database_url: str, procs: list[subprocess.Popen[bytes]]) -> Server:
