@@ -114,7 +114,7 @@ class Walk:
         access: Access | None = None,
     ) -> ConnectionPlan:
         """A connection at `path` (the response keys to it from the root field's value; `()`:
-        the root field); `access` only for the root's."""
+        the root field); `access`: the principal's decisions on its rows (Walk.node)."""
         node = only_node(details)
         if not known_arguments(field, LIST_ARGUMENTS):
             raise NotCompiled(f"{node.name.value}: arguments the planner does not know")

@@ -23,7 +23,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from auth.principal import ANONYMOUS
+from auth.principal import ANONYMOUS, Principal
 from auth.scopes import PUBLIC
 from schema.compiled.entities import ENTITIES
 from schema.context import CityContext
@@ -214,6 +214,26 @@ async def answer(
     return {**noted(result, context), "versions": versions_noted(context)}
 
 
+async def compiled_entities(
+    backend: Backend,
+    department: str,
+    query: str,
+    variables: dict[str, Any],
+    principal: Principal,
+) -> tuple[list[Any], CityContext, list[str]]:
+    """A subgraph's `_entities` on the compiled path, which must answer without an error: the
+    entities, what they noted, and the statements sent."""
+    context = CityContext(loaders=backend.city.loaders(), principal=principal, compiled=True)
+    with StatementCounter(iter(list(backend.city.databases.engines()))) as counted:
+        result = await SUBGRAPHS[department].execute(
+            query, variable_values=copy.deepcopy(variables), context_value=context
+        )
+    assert result.errors is None
+    assert result.data is not None
+    assert isinstance(result.data[ENTITIES], orjson.Fragment)  # the compiled path's answer
+    return orjson.loads(orjson.dumps(result.data))[ENTITIES], context, counted.statements
+
+
 @settings(PROFILE, max_examples=max(EXAMPLES // 2, 1))
 @given(data=st.data(), tier=st.sampled_from(sorted(TIERS)))
 async def test_every_subgraph_s_entities_agree(
@@ -257,17 +277,10 @@ async def test_entities_over_many_keys_cost_one_statement(
         entities_of(department),
         {"representations": [plain("District", c) for c in CODES]},
     )
-    context = CityContext(loaders=backend.city.loaders(), principal=ANONYMOUS, compiled=True)
-    engines = list(backend.city.databases.engines())
-    with StatementCounter(iter(engines)) as counted:
-        result = await SUBGRAPHS[department].execute(
-            query, variable_values=copy.deepcopy(variables), context_value=context
-        )
-    assert result.errors is None
-    assert result.data is not None
-    assert isinstance(result.data[ENTITIES], orjson.Fragment)  # the compiled path's answer
-    assert len(counted.statements) == 1
-    entities = orjson.loads(orjson.dumps(result.data))[ENTITIES]
+    entities, context, statements = await compiled_entities(
+        backend, department, query, variables, ANONYMOUS
+    )
+    assert len(statements) == 1
     if department == "territory":
         assert [e and e["code"] for e in entities] == [None if c == "75199" else c for c in CODES]
         assert entities[0]["quartiers"]["totalCount"] == 4

@@ -24,6 +24,7 @@ from tests.schema.test_compiled_entities import (
     NOT_INTEGERS,
     answer,
     budget,  # noqa: F401 - the autouse fixture: the fixture city's budget lines
+    compiled_entities,
     entities_operations,
     plain,
 )
@@ -58,18 +59,12 @@ async def test_budget_lines_keys_cost_one_statement(backend: Backend) -> None:
     answers `_entities` on the compiled path, then one statement answers them in their order,
     a key of no line a null, with the keys bound as integers, as today's path answers."""
     variables = {"representations": [plain("BudgetLine", n) for n in LINES]}
-    context = CityContext(loaders=backend.city.loaders(), principal=ANONYMOUS, compiled=True)
-    with StatementCounter(iter(list(backend.city.databases.engines()))) as counted:
-        result = await SUBGRAPHS["finance"].execute(
-            BUDGET, variable_values=copy.deepcopy(variables), context_value=context
-        )
-    assert result.errors is None
-    assert result.data is not None
-    assert isinstance(result.data[ENTITIES], orjson.Fragment)
-    (statement,) = counted.statements
+    entities, context, statements = await compiled_entities(
+        backend, "finance", BUDGET, variables, ANONYMOUS
+    )
+    (statement,) = statements
     if backend.name == "postgres":  # a typed array: the join compares INTEGER with INTEGER
         assert "$1::INTEGER[]" in statement, statement
-    entities = orjson.loads(orjson.dumps(result.data))[ENTITIES]
     assert [e and e["id"] for e in entities] == [12, None, 1, 12, None, 2_147_483_647]
     assert entities[0] == {
         "id": 12,

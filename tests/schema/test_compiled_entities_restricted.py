@@ -25,6 +25,7 @@ from tests.schema.test_compiled_entities import (
     ENTITY_TYPES,
     SPECS,
     answer,
+    compiled_entities,
     entities_operations,
     plain,
 )
@@ -67,16 +68,10 @@ async def test_a_staff_member_s_residents_cost_one_statement(backend: Backend) -
     residents found as its subjects (not the key of no resident)."""
     variables = {"representations": [plain("Resident", r) for r in RESIDENTS]}
     staff = TIERS["staff_purpose"]
-    context = CityContext(loaders=backend.city.loaders(), principal=staff, compiled=True)
-    with StatementCounter(iter(list(backend.city.databases.engines()))) as counted:
-        result = await SUBGRAPHS["registry"].execute(
-            RESIDENT, variable_values=copy.deepcopy(variables), context_value=context
-        )
-    assert result.errors is None
-    assert result.data is not None
-    assert isinstance(result.data[ENTITIES], orjson.Fragment)
-    assert len(counted.statements) == 1
-    entities = orjson.loads(orjson.dumps(result.data))[ENTITIES]
+    entities, context, statements = await compiled_entities(
+        backend, "registry", RESIDENT, variables, staff
+    )
+    assert len(statements) == 1
     assert [e and e["familyName"] for e in entities] == ["Li", None, "Martin", "Li"]
     assert entities[0]["district"] == {"code": "75101"}
     assert context.restricted
@@ -180,16 +175,10 @@ async def test_a_resident_stub_s_benefit_cases_compile_for_staff(backend: Backen
     citizen's stays on today's path. Both paths agree either way."""
     variables = {"representations": [plain("Resident", r) for r in RESIDENTS]}
     staff = TIERS["staff_purpose"]
-    context = CityContext(loaders=backend.city.loaders(), principal=staff, compiled=True)
-    with StatementCounter(iter(list(backend.city.databases.engines()))) as counted:
-        result = await SUBGRAPHS["social"].execute(
-            RESIDENT_CASES, variable_values=copy.deepcopy(variables), context_value=context
-        )
-    assert result.errors is None
-    assert result.data is not None
-    assert isinstance(result.data[ENTITIES], orjson.Fragment)
-    assert len(counted.statements) == 1
-    entities = orjson.loads(orjson.dumps(result.data))[ENTITIES]
+    entities, context, statements = await compiled_entities(
+        backend, "social", RESIDENT_CASES, variables, staff
+    )
+    assert len(statements) == 1
     assert [e["id"] for e in entities] == RESIDENTS  # echoed, R9 too
     assert {"Resident.id", "Resident.benefitCases", "BenefitCase.id"} <= context.fields_read
     assert context.subjects == set(RESIDENTS)  # the keys: a stub is echoed, R9 too
