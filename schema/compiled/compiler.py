@@ -110,8 +110,11 @@ class Prepared:
             seen = dict(zip(self.versions, row[-len(self.versions) :], strict=True))
             row = row[: -len(self.versions)]
         audited = self.plan.audited
-        if audited.owner_checked and not _nothing_or_own(row, context.principal.resident_id):
-            raise NotOwnRow  # noted nothing: today's path refuses it, and notes why
+        if audited.owner_checked:
+            # the row's owner follows the answer, the read flags and whether a row was read
+            owner_at = 1 + len(self.plan.reads) + bool(audited.row_fields)
+            if not _nothing_or_own(row, owner_at, context.principal.resident_id):
+                raise NotOwnRow  # noted nothing: today's path refuses it, and notes why
         if self.plan.reads_root:
             self._read(context, self.plan.dataset, seen)
         if audited.root_field is not None:
@@ -162,9 +165,9 @@ class Prepared:
             self.reading.note(context, dataset)
 
 
-def _nothing_or_own(row: Sequence[Any] | None, resident: str | None) -> bool:
-    """Whether a citizen's lookup found no row, or their own (its owner is the last column)."""
-    return row is None or row[0] is None or row[-1] == resident
+def _nothing_or_own(row: Sequence[Any] | None, owner_at: int, resident: str | None) -> bool:
+    """Whether a citizen's lookup found no row, or their own (its owner is at `owner_at`)."""
+    return row is None or row[0] is None or row[owner_at] == resident
 
 
 def _strings(value: Any) -> Iterator[str]:

@@ -27,35 +27,47 @@ class Access:
         own_rows: bool,
         *,
         root: bool = True,
-        levels: dict[tuple[str, ...], Level] | None = None,
+        levels: dict[tuple[tuple[str, ...], str | None], Level] | None = None,
     ) -> None:
         self.principal = principal
         self.own_rows = own_rows
         self.root = root
         self.row_fields: set[str] = set()
-        self.levels: dict[tuple[str, ...], Level] = {} if levels is None else levels
+        self.levels: dict[tuple[tuple[str, ...], str | None], Level] = (
+            {} if levels is None else levels
+        )
 
     def allows(self, column: ColumnSpec) -> bool:
         return allowed(self.principal, column.access, own_rows=self.own_rows)
 
-    def beneath(self) -> Access:
-        """The decisions on the rows a relation or a list of these rows leads to."""
-        return Access(self.principal, own_rows=False, root=False, levels=self.levels)
+    def beneath(self, *, own_rows: bool = False) -> Access:
+        """The decisions on the rows a relation or a list of these rows leads to (`own_rows`:
+        a list filtered to a citizen's own rows, schema.access.row_filter)."""
+        return Access(self.principal, own_rows=own_rows, root=False, levels=self.levels)
 
     def note(
-        self, path: tuple[str, ...], field: str, *, owner: str | None = None, own: bool = False
+        self,
+        path: tuple[str, ...],
+        field: str,
+        *,
+        owner: str | None = None,
+        own: bool = False,
+        column: str | None = None,
     ) -> None:
-        """A guarded field of the rows at `path`, noted with their `owner` column's values (or
-        the principal's own resident id, `own`) as subjects."""
-        level = self.levels.setdefault(path, Level())
+        """A guarded field of the rows at `path` (those whose `column` is not null, when
+        given), noted with their `owner` column's values (or the principal's own resident id,
+        `own`) as subjects."""
+        level = self.levels.setdefault((path, column), Level())
         level.fields.add(field)
         level.owner = level.owner or owner
         level.own = level.own or own
 
     def guarded(self) -> tuple[Guarded, ...]:
         return tuple(
-            Guarded(path, tuple(sorted(level.fields)), level.owner, level.own)
-            for path, level in sorted(self.levels.items())
+            Guarded(path, tuple(sorted(level.fields)), level.owner, level.own, column)
+            for (path, column), level in sorted(
+                self.levels.items(), key=lambda item: (item[0][0], item[0][1] or "")
+            )
         )
 
 

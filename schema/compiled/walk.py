@@ -13,7 +13,7 @@ from typing import Any
 from graphql import GraphQLField, GraphQLObjectType, GraphQLOutputType
 from graphql.execution.collect_fields import FieldDetailsList
 
-from auth.policy import OWN_ROWS
+from auth.policy import OWN_ROWS, is_citizen
 from auth.scopes import PUBLIC
 from schema.access import list_owner
 from schema.compiled.decisions import Access, allowed
@@ -78,21 +78,24 @@ def guard_list(
     access: Access | None,
     field: str,
     path: tuple[str, ...],
-) -> bool:
+) -> tuple[bool, bool]:
     """A list of another dataset's rows beneath a row of `types`, guarded as
     DatasetTypes.add_reverse guards it: by the source's access when its rows are restricted,
     else by the column's. Its subject is the principal's own id for a list of personal rows
-    (list_owner: OWN_ROWS), else the row's owner when it has one. It compiles only for a
-    principal who may read it whatever the row (a citizen's lists are filtered: today's path).
-    Whether it is guarded."""
+    (list_owner: OWN_ROWS), else the row's owner when it has one. It compiles for a principal
+    who may read it whatever the row, and for a citizen's list of personal rows, which
+    schema.access.row_filter narrows to their own whatever the row it hangs from.
+
+    Whether it is guarded, and whether its rows are a citizen's own."""
     restricted = source.spec.meta.access if source.spec.restricted else column.access
-    if restricted == PUBLIC:
-        return False
-    if access is None or not allowed(access.principal, restricted, own_rows=False):
-        raise NotCompiled(f"{field}: restricted list")
     own = list_owner(source.spec) is OWN_ROWS
+    own_rows = own and access is not None and is_citizen(access.principal)
+    if restricted == PUBLIC:
+        return False, own_rows
+    if access is None or not allowed(access.principal, restricted, own_rows=own_rows):
+        raise NotCompiled(f"{field}: restricted list")
     access.note(path, field, owner=None if own else types.spec.meta.owner, own=own)
-    return True
+    return True, own_rows
 
 
 class Walk:
@@ -225,7 +228,9 @@ class Walk:
                 guard(column, access, f"{type_name}.{name}", path, owner)
                 if target.stub:  # another subgraph's entity: its key, read from this row
                     target_type = object_type_of(object_type.fields[name].type)
-                    reference = self.reference(column, target, target_type, sub, collect)
+                    reference = self.reference(
+                        column, target, target_type, sub, collect, access, path
+                    )
                     fields.append((key, reference))
                     continue
                 if column.references is None:
@@ -246,7 +251,9 @@ class Walk:
                 source, column = types.reverses[name]
                 if source.stub or column.references is None:
                     raise NotCompiled(f"{type_name}.{name}: a list not compiled")
-                guarded = guard_list(types, source, column, access, f"{type_name}.{name}", path)
+                guarded, own_rows = guard_list(
+                    types, source, column, access, f"{type_name}.{name}", path
+                )
                 reads.append(ReadWhen(source.spec.name, None, path))
                 link = (column.name, column.references[1])
                 field = object_type.fields[name]
@@ -259,7 +266,7 @@ class Walk:
                     link,
                     (*path, key),
                     reads,
-                    None if access is None else access.beneath(),
+                    None if access is None else access.beneath(own_rows=own_rows),
                 )
                 if guarded:
                     conn = dataclasses.replace(conn, guard=f"{type_name}.{name}")
@@ -275,12 +282,16 @@ class Walk:
         target_type: GraphQLObjectType,
         details: FieldDetailsList,
         collect: CollectSubfields,
+        access: Access | None,
+        path: tuple[str, ...],
     ) -> KeyOf:
         """A subgraph's relation to another department's entity: its key, from this row.
 
         Today's resolver answers it without a read (`DatasetTypes.reference`): nothing is noted
-        but the relation's own guard, when its column is restricted (the caller's: node). A
-        restricted key (a resident's) is guarded again beneath, per reference: today's path.
+        but the relation's own guard, when its column is restricted (the caller's: node), and
+        a restricted key's (a resident's), which runs beneath each reference that is not null:
+        noted on the rows at `path` whose `column` is not null, the key as the subject when it
+        is the entity's owner. It compiles for a principal who may read it whatever the row.
         """
         (key_column,) = target.key_columns() or (None,)
         kind = value_kind(column)
@@ -291,8 +302,17 @@ class Walk:
             name = only_node(sub).name.value
             if name == "__typename":
                 fields.append((key, Constant(target_type.name)))
-            elif name == key_column.field_name and key_column.access == PUBLIC:
+            elif name == key_column.field_name:
+                if key_column.access != PUBLIC:
+                    field = f"{target_type.name}.{name}"
+                    if access is None or not allowed(
+                        access.principal, key_column.access, own_rows=False
+                    ):
+                        raise NotCompiled(f"{field}: a restricted key here")
+                    owned = target.spec.meta.owner == key_column.name
+                    owner = column.name if owned else None
+                    access.note(path, field, owner=owner, column=column.name)
                 fields.append((key, Scalar(column.name, kind)))
-            else:  # the stub's lists of this subgraph's rows, a restricted key: today's path
-                raise NotCompiled(f"{target_type.name}.{name}: not a reference's public key")
+            else:  # the stub's lists of this subgraph's rows: today's path
+                raise NotCompiled(f"{target_type.name}.{name}: not a reference's key")
         return KeyOf(column.name, Obj(tuple(fields)))

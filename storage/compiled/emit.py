@@ -129,7 +129,8 @@ def _root(
         flags.append(dialect.text(subjects))
     for level in levels:
         node, path = part_node(root, level.path)
-        flags.append(func.max(case((and_(kept, _reached(node, path, window, None)), 1), else_=0)))
+        reached = _reached(node, path, window, level.column)
+        flags.append(func.max(case((and_(kept, reached), 1), else_=0)))
         if level.owner is not None:
             owners, _ = _owners(node, path, window, level.owner, dialect)
             flags.append(dialect.text(dialect.array(owners, where=kept, order=[])))
@@ -157,7 +158,7 @@ def _lookup(
     if owner is not None:
         flags.append(table.c[owner])
     for level in levels:
-        flags.append(case((_reached(root.node, level.path, table, None), 1), else_=0))
+        flags.append(case((_reached(root.node, level.path, table, level.column), 1), else_=0))
         if level.owner is not None:
             owners, _ = _owners(root.node, level.path, table, level.owner, dialect)
             flags.append(dialect.json_value(owners))
@@ -207,7 +208,7 @@ def _entities(
     if owner is not None:
         flags.append(case((found, row.c[owner]), else_=null()).label("cg_owner"))
     for n, level in enumerate(levels):
-        reached = and_(found, _reached(root.node, level.path, row, None))
+        reached = and_(found, _reached(root.node, level.path, row, level.column))
         flags.append(case((reached, 1), else_=0).label(f"cg_level_{n}"))
         if level.owner is not None:
             owners, _ = _owners(root.node, level.path, row, level.owner, dialect)

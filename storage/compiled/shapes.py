@@ -183,6 +183,9 @@ class Guarded:
     """`Household.address`, `Resident.benefitCases`: what the guards note."""
     owner: str | None = None
     own: bool = False
+    column: str | None = None
+    """Only the rows whose `column` is not null (ReadWhen.column): a reference's key is guarded
+    beneath the reference, which is null where the column is."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,9 @@ Today's guards (schema.access) run once per row a restricted field resolves on a
 field and the row's owner; the compiled statement says whether a row is at each guarded level
 and returns the owners of those rows (storage.compiled.emit), so both paths give the same
 answer and the same access facts. A principal who may read them whatever the row (staff with
-the scope and a purpose) compiles; a citizen's nested reads depend on whose rows they are and
-stay on today's path. tests/schema/test_compiled_differential.py generates the rest.
+the scope and a purpose) compiles, and so does a citizen's list of their own personal rows;
+any other nested read of a citizen's depends on whose row it is and stays on today's path.
+tests/schema/test_compiled_differential.py generates the rest.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ async def test_a_relation_with_no_row_still_notes_its_guard(backend: Backend) ->
 
 @pytest.mark.parametrize("tier", ["citizen", "staff", "app", "anonymous"])
 async def test_anyone_else_s_nested_read_goes_today_s_way(backend: Backend, tier: str) -> None:
-    """A citizen's nested rows are decided row by row, and a denial is today's to answer: the
+    """A citizen's household is decided row by row, and a denial is today's to answer: the
     root field is not compiled, and both paths still agree."""
     query = SHAPES["a resident's household and benefit cases"]
     context = CityContext(loaders=backend.city.loaders(), principal=TIERS[tier], compiled=True)
@@ -126,26 +127,43 @@ async def test_anyone_else_s_nested_read_goes_today_s_way(backend: Backend, tier
     await both_paths_agree(backend, query, {}, TIERS[tier])
 
 
-async def test_a_citizen_s_own_row_compiles_without_its_nested_lists(backend: Backend) -> None:
-    """A citizen's own resident row compiles; beneath it, their benefit cases would be decided
-    per row, so the same question with them goes today's way, answered the same."""
+CITIZEN_SHAPES = {
+    # their own resident row, and beneath it their benefit cases (filtered to their own)
+    '{ resident(id: "R1") { id familyName benefitCases { nodes { id status } } } }': True,
+    # every district, each with the residents it lists for them: themselves, or nobody
+    "{ districts(first: 3) { nodes { code residents { totalCount nodes { id familyName } } } } }": True,
+    # someone else's row: handed back once the statement says whose it is, and refused
+    '{ resident(id: "R2") { id benefitCases { nodes { id status } } } }': False,
+    # a household is nobody's own row: its fields are decided per household (today's path)
+    '{ resident(id: "R1") { id household { address } } }': False,
+}
+
+
+@pytest.mark.parametrize("query", sorted(CITIZEN_SHAPES))
+async def test_a_citizen_s_nested_lists_of_their_own_rows_compile(
+    backend: Backend, query: str
+) -> None:
+    """A list of personal rows is narrowed to the citizen's own whatever the row it hangs from
+    (schema.access.row_filter): it compiles, with the citizen as its guard's subject; rows that
+    are nobody's own (a household's) stay on today's path. Both paths agree either way."""
     citizen = TIERS["citizen"]
-    alone = '{ resident(id: "R1") { id familyName } }'
-    nested = '{ resident(id: "R1") { id benefitCases { nodes { id } } } }'
-    for query, compiles in ((alone, True), (nested, False)):
-        context = CityContext(loaders=backend.city.loaders(), principal=citizen, compiled=True)
-        result = await GATEWAY.execute(query, context_value=context)
-        assert isinstance((result.data or {}).get("resident"), orjson.Fragment) is compiles
+    context = CityContext(loaders=backend.city.loaders(), principal=citizen, compiled=True)
+    result = await GATEWAY.execute(query, context_value=context)
+    compiled = [isinstance(v, orjson.Fragment) for v in (result.data or {}).values()]
+    assert compiled == [CITIZEN_SHAPES[query]]
+    if CITIZEN_SHAPES[query]:
+        assert context.subjects == {"R1"}
         today = await answer(backend, query, {}, citizen, compiled=False)
         assert today["errors"] == [], today
-        await both_paths_agree(backend, query, {}, citizen)
+    await both_paths_agree(backend, query, {}, citizen)
 
 
+@pytest.mark.parametrize("tier", ["staff_purpose", "citizen"])
 @PROFILE
 @given(case=operations())
-async def test_a_staff_member_s_generated_operations_agree(
-    backend: Backend, case: tuple[str, dict[str, Any]]
+async def test_generated_nested_operations_agree(
+    backend: Backend, tier: str, case: tuple[str, dict[str, Any]]
 ) -> None:
-    """Every dataset, restricted ones and their nested levels included, for the one tier
-    whose nested restricted reads compile: both paths give the same data, errors and facts."""
-    await both_paths_agree(backend, *case, STAFF)
+    """Every dataset, restricted ones and their nested levels included, for the tiers whose
+    nested restricted reads compile: both paths give the same data, errors and facts."""
+    await both_paths_agree(backend, *case, TIERS[tier])

@@ -181,3 +181,35 @@ async def test_a_restricted_reference_compiles_for_staff_with_a_purpose(
     today = await answer(backend, "registry", RESTRICTED_REFERENCES, {}, staff, compiled=False)
     compiled = await answer(backend, "registry", RESTRICTED_REFERENCES, {}, staff, compiled=True)
     assert compiled == today
+
+
+RESTRICTED_KEYS = """{
+  benefitCases(first: 6) { nodes { id resident { __typename id } } }
+  benefitCase(id: "C0") { status resident { id } }
+}"""
+
+
+async def test_a_restricted_key_beneath_a_reference_compiles_for_staff(
+    backend: Backend,
+) -> None:
+    """Social services' subgraph answers a staff member's benefit cases with each one's
+    resident key (a stub's restricted key: the router's way to the registry's fields) in one
+    statement a root field. Today's guard on the key runs beneath each reference that is not
+    null and notes `Resident.id` with the key as the subject: so does the record here."""
+    staff = "staff_purpose"
+    context = CityContext(loaders=backend.city.loaders(), principal=TIERS[staff], compiled=True)
+    engines = list(backend.city.databases.engines())
+    with StatementCounter(iter(engines)) as counted:
+        result = await SUBGRAPHS["social"].execute(RESTRICTED_KEYS, context_value=context)
+    assert result.errors is None
+    assert result.data is not None
+    assert all(isinstance(v, orjson.Fragment) for v in result.data.values())
+    assert len(counted.statements) == 2
+    data = orjson.loads(orjson.dumps(result.data))
+    keys = {n["resident"]["id"] for n in data["benefitCases"]["nodes"] if n["resident"]}
+    assert keys, "the fixture's benefit cases belong to residents"
+    assert {"Resident.id", "BenefitCase.resident"} <= context.fields_read
+    assert keys <= context.subjects
+    today = await answer(backend, "social", RESTRICTED_KEYS, {}, staff, compiled=False)
+    compiled = await answer(backend, "social", RESTRICTED_KEYS, {}, staff, compiled=True)
+    assert compiled == today
