@@ -237,6 +237,33 @@ def test_each_citizen_gets_their_own_rows_from_the_lane(settings: Settings, tmp_
     assert other.json()["data"]["residents"]["nodes"] == []
 
 
+def test_each_citizen_gets_their_own_nested_rows_from_the_lane(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A list of personal rows beneath public rows is narrowed to the citizen's own: the lane
+    binds paul's request to paul, never to the rows it answered marie with."""
+    near = "query Near { districts { nodes { code residents { nodes { id familyName } } } } }"
+    marie_id = RESIDENTS[0]["id"]
+    marie = {"Authorization": f"Bearer {token(tmp_path, ['self'], resident_id=marie_id)}"}
+    paul = {"Authorization": f"Bearer {token(tmp_path, ['self'], resident_id='R9')}"}
+    with audited_client(settings) as client:
+        lane = lane_of(client)
+        first, again = twice(client, near, None, **marie)
+        assert again.content == first.content
+        before = lane.answered
+        other = post(client, near, None, **paul)
+        assert lane.answered == before + 1  # the same plan, bound to paul's own rows
+        records = logged(settings, 3)
+
+    def listed(response: Any) -> list[str]:
+        data = orjson.loads(response.content)["data"]["districts"]["nodes"]
+        return [r["id"] for d in data for r in d["residents"]["nodes"]]
+
+    assert listed(again) == [marie_id]
+    assert listed(other) == []
+    assert [r["subjects"] for r in records[-3:]] == [[marie_id], [marie_id], ["R9"]]
+
+
 def test_a_citizen_s_lookup_takes_the_lane_only_for_their_own_row(
     settings: Settings, tmp_path: Path
 ) -> None:
