@@ -22,6 +22,32 @@ from starlette.types import ASGIApp
 from schema.city import City
 
 
+def asgi_scope(
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    *,
+    server: tuple[str, int] = ("bench", 80),
+) -> dict[str, Any]:
+    """The ASGI scope of one HTTP request from 127.0.0.1 to `server`, its host header first."""
+    host = server[0] if server[1] == 80 else f"{server[0]}:{server[1]}"
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", host.encode()), *headers],
+        "client": ("127.0.0.1", 1),
+        "server": server,
+        "state": {},
+    }
+
+
 async def call(
     app: ASGIApp, method: str, path: str, body: bytes, headers: list[tuple[bytes, bytes]]
 ) -> tuple[int, bytes]:
@@ -44,21 +70,7 @@ async def call(
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"bench"), *headers],
-        "client": ("127.0.0.1", 1),
-        "server": ("bench", 80),
-        "state": {},
-    }
+    scope = asgi_scope(method, path, headers)
     await app(scope, receive, send)  # type: ignore[arg-type]
     return status, b"".join(chunks)
 

@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Environment, Settings
+from bench.harness import asgi_scope
 from schema.city import City
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -120,21 +121,7 @@ def city_of(client: TestClient) -> City:
 def http_scope(*headers: tuple[bytes, bytes], method: str = "POST") -> dict[str, Any]:
     """The ASGI scope of a request to /graphql with these headers, for a test that drives the
     app by hand (its own `receive` and `send`)."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"127.0.0.1:8000"), *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
+    return asgi_scope(method, "/graphql", list(headers), server=("127.0.0.1", 8000))
 
 
 def on_app_loop(client: TestClient, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:

@@ -237,6 +237,15 @@ def test_each_citizen_gets_their_own_rows_from_the_lane(settings: Settings, tmp_
     assert other.json()["data"]["residents"]["nodes"] == []
 
 
+def citizens(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """The headers of marie (the first resident here) and of paul (R9, who has no record)."""
+
+    def headers(resident: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token(tmp_path, ['self'], resident_id=resident)}"}
+
+    return headers(str(RESIDENTS[0]["id"])), headers("R9")
+
+
 def test_each_citizen_gets_their_own_nested_rows_from_the_lane(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -244,8 +253,7 @@ def test_each_citizen_gets_their_own_nested_rows_from_the_lane(
     binds paul's request to paul, never to the rows it answered marie with."""
     near = "query Near { districts { nodes { code residents { nodes { id familyName } } } } }"
     marie_id = RESIDENTS[0]["id"]
-    marie = {"Authorization": f"Bearer {token(tmp_path, ['self'], resident_id=marie_id)}"}
-    paul = {"Authorization": f"Bearer {token(tmp_path, ['self'], resident_id='R9')}"}
+    marie, paul = citizens(tmp_path)
     with audited_client(settings) as client:
         lane = lane_of(client)
         first, again = twice(client, near, None, **marie)
@@ -271,8 +279,7 @@ def test_a_citizen_s_lookup_takes_the_lane_only_for_their_own_row(
     the same document, is refused as the usual way refuses it, with the same record each time."""
     lookup = "query Me($id: String!) { resident(id: $id) { id familyName } }"
     marie_id = RESIDENTS[0]["id"]
-    marie = {"Authorization": f"Bearer {token(tmp_path, ['self'], resident_id=marie_id)}"}
-    paul = {"Authorization": f"Bearer {token(tmp_path, ['self'], resident_id='R9')}"}
+    marie, paul = citizens(tmp_path)
     with audited_client(settings) as client:
         lane = lane_of(client)
         first, second = twice(client, lookup, {"id": marie_id}, **marie)

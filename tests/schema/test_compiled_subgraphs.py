@@ -97,6 +97,20 @@ async def answer(
     return noted(result, context)
 
 
+async def all_compiled(
+    backend: Backend, department: str, query: str, tier: str
+) -> tuple[dict[str, Any], CityContext, list[str]]:
+    """A subgraph's answer when every root field took the compiled path, without an error: its
+    data, what it noted, and the statements sent."""
+    context = CityContext(loaders=backend.city.loaders(), principal=TIERS[tier], compiled=True)
+    with StatementCounter(iter(list(backend.city.databases.engines()))) as counted:
+        result = await SUBGRAPHS[department].execute(query, context_value=context)
+    assert result.errors is None
+    assert result.data is not None
+    assert all(isinstance(v, orjson.Fragment) for v in result.data.values())
+    return orjson.loads(orjson.dumps(result.data)), context, counted.statements
+
+
 def noted(result: ExecutionResult, context: CityContext) -> dict[str, Any]:
     """A subgraph's answer and what it noted for the access record, as the paths must agree."""
     return {
@@ -134,17 +148,8 @@ async def test_a_reference_to_another_department_compiles_in_the_subgraph(
 ) -> None:
     """The mobility subgraph answers a page with each station's district key, and a lookup,
     in one statement each, as its resolvers do without reading the districts."""
-    context = CityContext(
-        loaders=backend.city.loaders(), principal=TIERS["anonymous"], compiled=True
-    )
-    engines = list(backend.city.databases.engines())
-    with StatementCounter(iter(engines)) as counted:
-        result = await SUBGRAPHS["mobility"].execute(REFERENCES, context_value=context)
-    assert result.errors is None
-    assert result.data is not None
-    assert all(isinstance(v, orjson.Fragment) for v in result.data.values())
-    assert len(counted.statements) == 2
-    data = orjson.loads(orjson.dumps(result.data))
+    data, context, statements = await all_compiled(backend, "mobility", REFERENCES, "anonymous")
+    assert len(statements) == 2
     districts = [n["district"] for n in data["bikeStations"]["nodes"]]
     assert None in districts  # a station with no district: a null, not an object of nulls
     assert {"__typename": "District", "code": "75101"} in districts
@@ -165,16 +170,10 @@ async def test_a_restricted_reference_compiles_for_staff_with_a_purpose(
     """The registry's subgraph answers a staff member's page of residents with each one's
     district key, and a lookup, in one statement each: the district's column is restricted,
     and the record names it, with the residents read as subjects, as its guard does."""
-    context = CityContext(
-        loaders=backend.city.loaders(), principal=TIERS["staff_purpose"], compiled=True
+    _data, context, statements = await all_compiled(
+        backend, "registry", RESTRICTED_REFERENCES, "staff_purpose"
     )
-    engines = list(backend.city.databases.engines())
-    with StatementCounter(iter(engines)) as counted:
-        result = await SUBGRAPHS["registry"].execute(RESTRICTED_REFERENCES, context_value=context)
-    assert result.errors is None
-    assert result.data is not None
-    assert all(isinstance(v, orjson.Fragment) for v in result.data.values())
-    assert len(counted.statements) == 2
+    assert len(statements) == 2
     assert {"Resident.district", "Query.resident", "Query.residents"} <= context.fields_read
     assert context.subjects == {"R0", "R1", "R2", "R3"}
     staff = "staff_purpose"
@@ -197,15 +196,8 @@ async def test_a_restricted_key_beneath_a_reference_compiles_for_staff(
     statement a root field. Today's guard on the key runs beneath each reference that is not
     null and notes `Resident.id` with the key as the subject: so does the record here."""
     staff = "staff_purpose"
-    context = CityContext(loaders=backend.city.loaders(), principal=TIERS[staff], compiled=True)
-    engines = list(backend.city.databases.engines())
-    with StatementCounter(iter(engines)) as counted:
-        result = await SUBGRAPHS["social"].execute(RESTRICTED_KEYS, context_value=context)
-    assert result.errors is None
-    assert result.data is not None
-    assert all(isinstance(v, orjson.Fragment) for v in result.data.values())
-    assert len(counted.statements) == 2
-    data = orjson.loads(orjson.dumps(result.data))
+    data, context, statements = await all_compiled(backend, "social", RESTRICTED_KEYS, staff)
+    assert len(statements) == 2
     keys = {n["resident"]["id"] for n in data["benefitCases"]["nodes"] if n["resident"]}
     assert keys, "the fixture's benefit cases belong to residents"
     assert {"Resident.id", "BenefitCase.resident"} <= context.fields_read
